@@ -1,0 +1,71 @@
+"""The per-request context: the store, the tenant and fresh DataLoaders.
+
+Loaders are built for every request so that batching and caching never leak between
+requests (or tenants); resolving N items of a page or of a user's history costs one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+from strawberry.dataloader import DataLoader
+
+from gql.settings import Settings
+from storage.records import ItemRecord, UserRecord
+from storage.store import Store
+from storage.tables import DEFAULT_TENANT
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _loader(
+    fetch: Callable[[str, Iterable[K]], Awaitable[Mapping[K, V]]], tenant: str
+) -> DataLoader[K, V | None]:
+    async def load(keys: list[K]) -> list[V | None]:
+        found = await fetch(tenant, keys)
+        return [found.get(k) for k in keys]
+
+    return DataLoader(load_fn=load)
+
+
+@dataclass
+class Loaders:
+    items_by_pk: DataLoader[int, ItemRecord | None]
+    items_by_id: DataLoader[str, ItemRecord | None]
+    users_by_pk: DataLoader[int, UserRecord | None]
+    users_by_id: DataLoader[str, UserRecord | None]
+
+    @classmethod
+    def build(cls, store: Store, tenant: str) -> Loaders:
+        return cls(
+            items_by_pk=_loader(store.items.by_pks, tenant),
+            items_by_id=_loader(store.items.by_external_ids, tenant),
+            users_by_pk=_loader(store.users.by_pks, tenant),
+            users_by_id=_loader(store.users.by_external_ids, tenant),
+        )
+
+
+@dataclass
+class Context:
+    store: Store
+    settings: Settings
+    tenant: str
+    loaders: Loaders
+    request: web.Request | None = None
+    response: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        store: Store,
+        settings: Settings,
+        request: web.Request | None = None,
+        response: Any = None,
+        tenant: str = DEFAULT_TENANT,
+    ) -> Context:
+        return cls(store, settings, tenant, Loaders.build(store, tenant), request, response)

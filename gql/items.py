@@ -1,0 +1,215 @@
+"""Items: the ``Item`` type, its inputs, the ``item``/``items`` queries and item mutations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gql.context import Context
+from gql.errors import UserError, user_errors
+from gql.relay import Connection, Node, check_first, connection, decode_cursor, from_global_id
+from gql.relay import to_global_id as gid
+from storage.errors import ErrorCode
+from storage.errors import UserError as StoredUserError
+from storage.records import ItemFilter, ItemRecord
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(description="Something that can be recommended: a product, article, movie...")
+class Item(Node):
+    item_id: str = strawberry.field(description="Your id of the item.")
+    entity_type: str = strawberry.field(description="Kind of item, e.g. `product`, `movie`.")
+    title: str | None
+    text: str | None = strawberry.field(description="Free text describing the item.")
+    categories: list[str]
+    tags: list[str]
+    attributes: JSON = strawberry.field(description="Any JSON object, e.g. price or brand.")
+    hidden: bool = strawberry.field(description="Hidden items are never recommended.")
+    created_at: datetime
+    updated_at: datetime
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, r: ItemRecord) -> Item:
+        return cls(
+            id=strawberry.ID(gid("Item", r.external_id)),
+            item_id=r.external_id,
+            entity_type=r.entity_type,
+            title=r.title,
+            text=r.text,
+            categories=r.categories,
+            tags=r.tags,
+            attributes=r.attributes,
+            hidden=r.hidden,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            pk=r.pk,
+        )
+
+
+def external_item_id(id_: str) -> str:
+    """``item(id:)`` takes a global id or your own item id."""
+    decoded = from_global_id(id_)
+    return decoded[1] if decoded and decoded[0] == "Item" else id_
+
+
+@strawberry.input(description="Which items to list; all conditions must hold.")
+class ItemFilterInput:
+    entity_type: str | None = None
+    categories: list[str] | None = strawberry.field(
+        default=None, description="Items in at least one of these categories."
+    )
+    tags: list[str] | None = strawberry.field(
+        default=None, description="Items with at least one of these tags."
+    )
+    hidden: bool | None = None
+    ids: list[str] | None = strawberry.field(default=None, description="Your item ids.")
+
+    def to_filter(self) -> ItemFilter:
+        return ItemFilter(
+            entity_type=self.entity_type,
+            categories_any=tuple(self.categories or ()),
+            tags_any=tuple(self.tags or ()),
+            hidden=self.hidden,
+            external_ids=tuple(self.ids or ()),
+        )
+
+
+@strawberry.input(description="An item to create or update. Omitted fields keep their value.")
+class ItemInput:
+    id: str = strawberry.field(description="Your id of the item.")
+    entity_type: str | None = strawberry.UNSET
+    title: str | None = strawberry.UNSET
+    text: str | None = strawberry.UNSET
+    categories: list[str] | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    attributes: JSON | None = strawberry.UNSET
+    hidden: bool | None = strawberry.UNSET
+    embedding: list[float] | None = strawberry.field(
+        default=strawberry.UNSET, description="Your own embedding of the item (optional)."
+    )
+
+    def to_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"external_id": self.id}
+        defaults: dict[str, Any] = {
+            "entity_type": "item",
+            "title": None,
+            "text": None,
+            "categories": [],
+            "tags": [],
+            "attributes": {},
+            "hidden": False,
+            "embedding": None,
+        }
+        for name, default in defaults.items():
+            value = getattr(self, name)
+            if value is not strawberry.UNSET:
+                row[name] = default if value is None else value
+        return row
+
+
+@strawberry.input
+class ItemUpsertInput:
+    item: ItemInput
+
+
+@strawberry.type
+class ItemUpsertPayload:
+    item: Item | None
+    created: bool = False
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class ItemsBulkUpsertInput:
+    items: list[ItemInput] = strawberry.field(description="Up to the configured batch size.")
+
+
+@strawberry.type
+class ItemsBulkUpsertPayload:
+    upserted_count: int = strawberry.field(description="Items created or updated.")
+    created_count: int
+    user_errors: list[UserError] = strawberry.field(
+        description="Rows refused; the others were written."
+    )
+
+
+@strawberry.input
+class ItemDeleteInput:
+    id: str = strawberry.field(description="Your item id or the item's global id.")
+
+
+@strawberry.type
+class ItemDeletePayload:
+    deleted_item_id: str | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ItemQueries:
+    @strawberry.field(description="One item by your id or its global id.")
+    async def item(self, info: Info, id: strawberry.ID) -> Item | None:
+        rec = await info.context.loaders.items_by_id.load(external_item_id(id))
+        return Item.of(rec) if rec else None
+
+    @strawberry.field(description="Items in the order they were first stored.")
+    async def items(
+        self,
+        info: Info,
+        filter: ItemFilterInput | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Item]:
+        ctx = info.context
+        check_first(first, ctx.settings.max_page_size)
+        after_pk = int(decode_cursor(after, 1)[0]) if after else None
+        flt = filter.to_filter() if filter else ItemFilter()
+        rows = await ctx.store.items.page(ctx.tenant, flt, first + 1, after_pk)
+        for r in rows:
+            ctx.loaders.items_by_pk.prime(r.pk, r)
+        return connection(rows, first, lambda r: [r.pk], Item.of, after is not None)
+
+
+@strawberry.type
+class ItemMutations:
+    @strawberry.mutation(description="Create an item or update the fields you send.")
+    async def item_upsert(self, info: Info, input: ItemUpsertInput) -> ItemUpsertPayload:
+        ctx = info.context
+        result = await ctx.store.catalog.upsert_items(
+            ctx.tenant, [input.item.to_row()], ("input", "items")
+        )
+        if result.errors or not result.records:
+            # one item: report its fields under input.item rather than input.items.0
+            errs = [replace(e, field=("input", "item", *e.field[3:])) for e in result.errors]
+            return ItemUpsertPayload(item=None, user_errors=user_errors(errs))
+        rec, created = result.records[0]
+        return ItemUpsertPayload(item=Item.of(rec), created=created, user_errors=[])
+
+    @strawberry.mutation(description="Create or update many items in one call.")
+    async def items_bulk_upsert(
+        self, info: Info, input: ItemsBulkUpsertInput
+    ) -> ItemsBulkUpsertPayload:
+        ctx = info.context
+        result = await ctx.store.catalog.upsert_items(
+            ctx.tenant, [i.to_row() for i in input.items], ("input", "items")
+        )
+        return ItemsBulkUpsertPayload(
+            upserted_count=len(result.records),
+            created_count=sum(1 for _, created in result.records if created),
+            user_errors=user_errors(result.errors),
+        )
+
+    @strawberry.mutation(description="Delete an item and the events that refer to it.")
+    async def item_delete(self, info: Info, input: ItemDeleteInput) -> ItemDeletePayload:
+        ctx = info.context
+        ext = external_item_id(input.id)
+        deleted = await ctx.store.catalog.delete_items(ctx.tenant, [ext], ("input",))
+        if not deleted:
+            err = StoredUserError(("input", "id"), f"unknown item {ext!r}", ErrorCode.NOT_FOUND)
+            return ItemDeletePayload(deleted_item_id=None, user_errors=user_errors([err]))
+        return ItemDeletePayload(deleted_item_id=deleted[0], user_errors=[])

@@ -1,0 +1,85 @@
+"""The GraphQL schema: domain query/mutation types merged, plus ``node`` and extensions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+
+from gql.context import Context
+from gql.errors import should_mask
+from gql.interactions import (
+    Interaction,
+    InteractionMutations,
+    InteractionQueries,
+    InteractionSubscriptions,
+)
+from gql.items import Item, ItemMutations, ItemQueries
+from gql.relay import Node, from_global_id
+from gql.settings import Settings
+from gql.users import User, UserMutations, UserQueries
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type
+class NodeQueries:
+    @strawberry.field(description="Any object by its global id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        decoded = from_global_id(id)
+        if decoded is None:
+            return None
+        kind, key = decoded
+        loaders = info.context.loaders
+        if kind == "Item":
+            item = await loaders.items_by_id.load(key)
+            return Item.of(item) if item else None
+        if kind == "User":
+            user = await loaders.users_by_id.load(key)
+            return User.of(user) if user else None
+        return None
+
+
+Query = merge_types("Query", (ItemQueries, UserQueries, InteractionQueries, NodeQueries))
+Mutation = merge_types("Mutation", (ItemMutations, UserMutations, InteractionMutations))
+Subscription = merge_types("Subscription", (InteractionSubscriptions,))
+
+
+def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Schema extensions as factories. The limiters are built once and shared: each builds
+    its validation rule class in ``__init__``, and the validation cache is keyed by those
+    classes, so a limiter built per request would make every lookup miss."""
+    depth = QueryDepthLimiter(max_depth=settings.max_query_depth)
+    aliases = MaxAliasesLimiter(max_alias_count=settings.max_aliases)
+    return [
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: depth,
+        lambda: aliases,
+        lambda: ValidationCache(maxsize=512),
+        lambda: MaskErrors(should_mask_error=should_mask),
+    ]
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Item, User, Interaction],
+        extensions=extensions(settings or Settings()),
+    )
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,79 @@
+"""Service settings from `RECOGRAPH_*` environment variables (and DATABASE_URL, REDIS_URL)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("recograph"))
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field docs feed the README configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOGRAPH_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RECOGRAPH_DATABASE_URL", "DATABASE_URL"),
+        description="PostgreSQL (with pgvector) URL. Unset: an embedded PostgreSQL in data_dir.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RECOGRAPH_REDIS_URL", "REDIS_URL"),
+        description="Redis URL for caches, counters and pub/sub. Unset: in-process equivalents.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded PostgreSQL keeps its files.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(default=8000, description="Port the HTTP server binds.")
+    max_page_size: int = Field(default=100, ge=1, description="Largest `first` of a connection.")
+    max_batch_size: int = Field(
+        default=20_000, ge=1, description="Most rows in one bulk mutation call."
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest accepted request body, bytes."
+    )
+    max_query_depth: int = Field(default=12, ge=1, description="Deepest accepted GraphQL query.")
+    max_aliases: int = Field(default=30, ge=1, description="Most aliases in one GraphQL query.")
+    max_tokens: int = Field(default=4_000, ge=10, description="Most tokens in one GraphQL query.")
+    max_id_length: int = Field(default=256, ge=1, description="Longest item/user id.")
+    max_text_length: int = Field(
+        default=100_000, ge=1, description="Longest item title or text, characters."
+    )
+    max_attributes_bytes: int = Field(
+        default=64 * 1024, ge=16, description="Largest attributes/metadata object, JSON bytes."
+    )
+    future_tolerance_seconds: int = Field(
+        default=3_600, ge=0, description="How far in the future an event timestamp may lie."
+    )
+    auto_create_items: bool = Field(
+        default=False,
+        description="Create unknown items met in interactions (else the row is rejected).",
+    )
+    run_migrations: bool = Field(default=True, description="Apply database migrations at start-up.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @cached_property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+
+def settings_table() -> str:
+    """The configuration table of the README, generated from the fields above."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        env = f"RECOGRAPH_{name.upper()}"
+        if name in ("database_url", "redis_url"):
+            env += f" (or {name.upper()})"
+        default = field.default if field.default_factory is None else "user data dir"
+        rows.append(f"| `{env}` | `{default}` | {field.description} |")
+    return "\n".join(rows)

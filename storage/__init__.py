@@ -1,0 +1,1 @@
+"""Persistence: tables, migrations, repositories, vectors and the cache/pub-sub backends."""

@@ -1,0 +1,183 @@
+"""Recording interaction events: validation, weights, idempotency and live fan-out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from storage.cache import CacheBackend
+from storage.errors import ErrorCode, UserError
+from storage.repositories import (
+    InteractionRepository,
+    InteractionTypeRepository,
+    ItemRepository,
+    UserRepository,
+)
+from storage.validation import (
+    Limits,
+    Path,
+    check_batch,
+    check_finite,
+    check_id,
+    check_json_object,
+    check_timestamp,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EventInput:
+    user_id: str
+    item_id: str
+    type: str
+    weight: float | None = None
+    value: float | None = None
+    timestamp: datetime | None = None
+    metadata: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(slots=True)
+class RecordResult:
+    recorded: int = 0
+    duplicates: int = 0
+    errors: list[UserError] = field(default_factory=list)
+
+
+def events_channel(tenant: str) -> str:
+    return f"events:{tenant}"
+
+
+class EventRecorder:
+    def __init__(
+        self,
+        users: UserRepository,
+        items: ItemRepository,
+        interactions: InteractionRepository,
+        types: InteractionTypeRepository,
+        cache: CacheBackend,
+        limits: Limits,
+        *,
+        auto_create_items: bool = False,
+    ) -> None:
+        self.users = users
+        self.items = items
+        self.interactions = interactions
+        self.types = types
+        self.cache = cache
+        self.limits = limits
+        self.auto_create_items = auto_create_items
+
+    def _check(self, e: EventInput, p: Path, now: datetime) -> UserError | None:
+        lim = self.limits
+        checks = (
+            check_id(e.user_id, (*p, "userId"), lim),
+            check_id(e.item_id, (*p, "itemId"), lim),
+            check_id(e.type, (*p, "type"), lim),
+            check_finite(e.weight, (*p, "weight")),
+            check_finite(e.value, (*p, "value")),
+            check_timestamp(e.timestamp, (*p, "timestamp"), lim, now),
+            check_json_object(e.metadata, (*p, "metadata"), lim) if e.metadata else None,
+            check_id(e.idempotency_key, (*p, "idempotencyKey"), lim)
+            if e.idempotency_key is not None
+            else None,
+        )
+        return next((c for c in checks if c is not None), None)
+
+    async def record(self, tenant: str, events: Sequence[EventInput], path: Path) -> RecordResult:
+        """Store valid events in one transaction; report invalid rows; skip known keys."""
+        result = RecordResult()
+        if err := check_batch(len(events), path, self.limits):
+            result.errors.append(err)
+            return result
+        now = utcnow()
+        types = await self.types.all(tenant)
+        ok: list[tuple[int, EventInput]] = []
+        for i, e in enumerate(events):
+            p = (*path, str(i))
+            if err := self._check(e, p, now):
+                result.errors.append(err)
+            elif e.type not in types:
+                known = ", ".join(sorted(types))
+                result.errors.append(
+                    UserError(
+                        (*p, "type"),
+                        f"unknown type {e.type!r}; known: {known}",
+                        ErrorCode.UNKNOWN_TYPE,
+                    )
+                )
+            elif e.value is None and types[e.type].value_based and e.weight is None:
+                result.errors.append(
+                    UserError((*p, "value"), f"type {e.type!r} needs a value", ErrorCode.BLANK)
+                )
+            else:
+                ok.append((i, e))
+        if self.auto_create_items:
+            item_pks = await self.items.ensure_many(tenant, (e.item_id for _, e in ok))
+        else:
+            item_pks = await self.items.pks(tenant, (e.item_id for _, e in ok))
+        rows: list[dict[str, Any]] = []
+        seen_keys: set[str] = set()
+        pending: list[tuple[int, EventInput]] = []
+        for i, e in ok:
+            if e.item_id not in item_pks:
+                result.errors.append(
+                    UserError(
+                        (*path, str(i), "itemId"),
+                        f"unknown item {e.item_id!r}",
+                        ErrorCode.NOT_FOUND,
+                    )
+                )
+            elif e.idempotency_key is not None and e.idempotency_key in seen_keys:
+                result.duplicates += 1
+            else:
+                if e.idempotency_key is not None:
+                    seen_keys.add(e.idempotency_key)
+                pending.append((i, e))
+        if not pending:
+            return result
+        user_pks = await self.users.ensure_many(tenant, (e.user_id for _, e in pending))
+        for _, e in pending:
+            rows.append(
+                {
+                    "user_id": user_pks[e.user_id],
+                    "item_id": item_pks[e.item_id],
+                    "type": e.type,
+                    "weight": e.weight
+                    if e.weight is not None
+                    else types[e.type].weight_of(e.value),
+                    "value": e.value,
+                    "occurred_at": e.timestamp or now,
+                    "metadata": e.metadata or {},
+                    "idempotency_key": e.idempotency_key,
+                }
+            )
+        stored = await self.interactions.insert_many(tenant, rows)
+        result.recorded = len(stored)
+        result.duplicates += len(rows) - len(stored)
+        await self._announce(tenant, [pending[i][1] for i in stored], [rows[i] for i in stored])
+        return result
+
+    async def _announce(
+        self, tenant: str, events: list[EventInput], rows: list[dict[str, Any]]
+    ) -> None:
+        """Publish stored events for subscriptions and other replicas (best effort)."""
+        if not events:
+            return
+        channel = events_channel(tenant)
+        for e, row in zip(events[:1000], rows[:1000], strict=False):
+            message = {
+                "userId": e.user_id,
+                "itemId": e.item_id,
+                "type": e.type,
+                "weight": row["weight"],
+                "value": e.value,
+                "timestamp": row["occurred_at"].isoformat(),
+            }
+            await self.cache.publish(channel, json.dumps(message).encode())

@@ -1,0 +1,76 @@
+"""Versioned model artifacts (trained models) stored in PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.records import ArtifactRecord
+from storage.tables import ModelArtifact
+
+T = ModelArtifact.__table__  # type: ignore[attr-defined]
+
+
+class ArtifactRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def save(
+        self,
+        tenant: str,
+        algorithm: str,
+        blob: bytes,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> int:
+        """Store a new version (previous + 1) and return its number."""
+        async with self.engine.begin() as conn:
+            # Serialise concurrent saves of one algorithm so versions never collide.
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{tenant}/{algorithm}"}
+            )
+            current = await conn.execute(
+                select(func.coalesce(func.max(T.c.version), 0)).where(
+                    T.c.tenant_id == tenant, T.c.algorithm == algorithm
+                )
+            )
+            version = int(current.scalar_one()) + 1
+            await conn.execute(
+                T.insert().values(
+                    tenant_id=tenant,
+                    algorithm=algorithm,
+                    version=version,
+                    params=params or {},
+                    metrics=metrics or {},
+                    blob=blob,
+                )
+            )
+        return version
+
+    async def latest(
+        self, tenant: str, algorithm: str, *, with_blob: bool = True
+    ) -> ArtifactRecord | None:
+        cols = [T.c.algorithm, T.c.version, T.c.params, T.c.metrics, T.c.created_at]
+        if with_blob:
+            cols.append(T.c.blob)
+        stmt = (
+            select(*cols)
+            .where(T.c.tenant_id == tenant, T.c.algorithm == algorithm)
+            .order_by(T.c.version.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return ArtifactRecord(
+            algorithm=m["algorithm"],
+            version=m["version"],
+            params=m["params"],
+            metrics=m["metrics"],
+            created_at=m["created_at"],
+            blob=bytes(m["blob"]) if with_blob else b"",
+        )

@@ -1,0 +1,115 @@
+"""Interaction events: idempotent bulk insert, per-user history, export."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.records import InteractionRecord
+from storage.tables import Interaction, Item, User
+
+T = Interaction.__table__  # type: ignore[attr-defined]
+ITEMS = Item.__table__  # type: ignore[attr-defined]
+USERS = User.__table__  # type: ignore[attr-defined]
+
+
+def _record(row: Row[Any]) -> InteractionRecord:
+    m = row._mapping
+    return InteractionRecord(
+        pk=m["id"],
+        user_pk=m["user_id"],
+        item_pk=m["item_id"],
+        type=m["type"],
+        weight=m["weight"],
+        value=m["value"],
+        occurred_at=m["occurred_at"],
+        metadata=m["metadata"],
+        idempotency_key=m["idempotency_key"],
+    )
+
+
+class InteractionRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def insert_many(self, tenant: str, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert events; a row whose idempotency key is already stored is skipped.
+
+        ``rows`` hold ``user_id``, ``item_id`` (primary keys), ``type``, ``weight``, ``value``,
+        ``occurred_at``, ``metadata`` and ``idempotency_key``; keys must be unique within
+        ``rows``. Returns the indexes of the rows that were stored. All rows commit in one
+        transaction, so an acknowledged batch is durable as a whole.
+        """
+        inserted: list[int] = []
+        async with self.engine.begin() as conn:
+            for start in range(0, len(rows), 2000):
+                chunk = rows[start : start + 2000]
+                stmt = (
+                    insert(T)
+                    .values([{"tenant_id": tenant, **r} for r in chunk])
+                    .on_conflict_do_nothing(
+                        index_elements=[T.c.tenant_id, T.c.idempotency_key],
+                        index_where=text("idempotency_key IS NOT NULL"),
+                    )
+                    .returning(T.c.idempotency_key)
+                )
+                new_keys = set((await conn.execute(stmt)).scalars())
+                for i, r in enumerate(chunk, start):
+                    key = r.get("idempotency_key")
+                    if key is None or key in new_keys:
+                        inserted.append(i)
+        return inserted
+
+    async def for_user(
+        self,
+        user_pk: int,
+        limit: int,
+        after: tuple[datetime, int] | None = None,
+    ) -> list[InteractionRecord]:
+        """A user's events, newest first, ``limit`` of them after the ``after`` keyset."""
+        stmt = select(T).where(T.c.user_id == user_pk)
+        if after is not None:
+            stmt = stmt.where(tuple_(T.c.occurred_at, T.c.id) < tuple_(*after))
+        stmt = stmt.order_by(T.c.occurred_at.desc(), T.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            return [_record(r) for r in (await conn.execute(stmt)).all()]
+
+    async def count(self, tenant: str) -> int:
+        stmt = select(func.count()).select_from(T).where(T.c.tenant_id == tenant)
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def iterate_export(self, tenant: str, batch: int = 10_000) -> Any:
+        """All events with the clients' user and item ids, in insertion order."""
+        after = 0
+        while True:
+            stmt = (
+                select(
+                    T.c.id,
+                    USERS.c.external_id.label("user_id"),
+                    ITEMS.c.external_id.label("item_id"),
+                    T.c.type,
+                    T.c.weight,
+                    T.c.value,
+                    T.c.occurred_at,
+                    T.c.metadata,
+                    T.c.idempotency_key,
+                )
+                .join(USERS, USERS.c.id == T.c.user_id)
+                .join(ITEMS, ITEMS.c.id == T.c.item_id)
+                .where(T.c.tenant_id == tenant, T.c.id > after)
+                .order_by(T.c.id)
+                .limit(batch)
+            )
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+            if not rows:
+                return
+            for r in rows:
+                yield dict(r._mapping)
+            after = rows[-1].id

@@ -1,0 +1,217 @@
+"""The database tables. Every row carries its tenant; internal integer ids keep joins and
+model matrices compact while clients keep their own string ids (``external_id``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy import (
+    text as sql,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import Field, SQLModel
+
+DEFAULT_TENANT = "default"
+
+
+def _now_column() -> Column[Any]:
+    return Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def _tenant_column() -> Column[Any]:
+    return Column(Text, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=False)
+
+
+def _pk() -> Column[Any]:
+    return Column(BigInteger, Identity(always=False), primary_key=True)
+
+
+class Tenant(SQLModel, table=True):
+    __tablename__ = "tenants"
+
+    id: str = Field(sa_column=Column(Text, primary_key=True))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class Item(SQLModel, table=True):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id", name="uq_items_tenant_external"),
+        Index("ix_items_categories", "categories", postgresql_using="gin"),
+        Index("ix_items_tags", "tags", postgresql_using="gin"),
+        Index(
+            "ix_items_attributes",
+            "attributes",
+            postgresql_using="gin",
+            postgresql_ops={"attributes": "jsonb_path_ops"},
+        ),
+        Index("ix_items_tenant_type_id", "tenant_id", "entity_type", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    tenant_id: str = Field(sa_column=_tenant_column())
+    external_id: str = Field(sa_column=Column(Text, nullable=False))
+    entity_type: str = Field(sa_column=Column(Text, nullable=False, server_default="item"))
+    title: str | None = Field(default=None, sa_column=Column(Text))
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    categories: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Text), nullable=False, server_default=sql("'{}'")),
+    )
+    tags: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Text), nullable=False, server_default=sql("'{}'")),
+    )
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONB, nullable=False, server_default=sql("'{}'::jsonb")),
+    )
+    hidden: bool = Field(default=False, sa_column_kwargs={"server_default": sql("false")})
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id", name="uq_users_tenant_external"),
+    )
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    tenant_id: str = Field(sa_column=_tenant_column())
+    external_id: str = Field(sa_column=Column(Text, nullable=False))
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONB, nullable=False, server_default=sql("'{}'::jsonb")),
+    )
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class InteractionType(SQLModel, table=True):
+    """How much an event of a kind says about a user's taste. ``value_based`` types (ratings)
+    weigh ``weight * (value - neutral_value)``, so low ratings count against an item."""
+
+    __tablename__ = "interaction_types"
+
+    tenant_id: str = Field(
+        sa_column=Column(Text, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    )
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    weight: float = Field(nullable=False)
+    value_based: bool = Field(default=False, sa_column_kwargs={"server_default": sql("false")})
+    neutral_value: float = Field(default=0.0, sa_column_kwargs={"server_default": sql("0")})
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class Interaction(SQLModel, table=True):
+    __tablename__ = "interactions"
+    __table_args__ = (
+        Index("ix_interactions_user_time", "user_id", "occurred_at", "id"),
+        Index("ix_interactions_item", "item_id"),
+        Index("ix_interactions_tenant_time", "tenant_id", "occurred_at"),
+        Index(
+            "uq_interactions_idempotency",
+            "tenant_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=sql("idempotency_key IS NOT NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    tenant_id: str = Field(sa_column=_tenant_column())
+    user_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    item_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("items.id", ondelete="CASCADE"), nullable=False)
+    )
+    type: str = Field(sa_column=Column(Text, nullable=False))
+    weight: float = Field(nullable=False)
+    value: float | None = Field(default=None)
+    occurred_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    metadata_: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column("metadata", JSONB, nullable=False, server_default=sql("'{}'::jsonb")),
+    )
+    idempotency_key: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class ItemVector(SQLModel, table=True):
+    """One embedding of an item in a named vector space (e.g. ``content``, ``input``).
+    Each space gets its own partial HNSW index over ``embedding::vector(dim)``."""
+
+    __tablename__ = "item_vectors"
+    __table_args__ = (Index("ix_item_vectors_tenant_space", "tenant_id", "space"),)
+
+    item_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    )
+    space: str = Field(sa_column=Column(Text, primary_key=True))
+    tenant_id: str = Field(sa_column=_tenant_column())
+    embedding: Any = Field(sa_column=Column(Vector(), nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class VectorSpace(SQLModel, table=True):
+    """The dimension of each vector space and whether its HNSW index exists."""
+
+    __tablename__ = "vector_spaces"
+
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    dim: int = Field(nullable=False)
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class ModelArtifact(SQLModel, table=True):
+    __tablename__ = "model_artifacts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "algorithm", "version", name="uq_model_artifact_version"),
+    )
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    tenant_id: str = Field(sa_column=_tenant_column())
+    algorithm: str = Field(sa_column=Column(Text, nullable=False))
+    version: int = Field(nullable=False)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONB, nullable=False, server_default=sql("'{}'::jsonb")),
+    )
+    metrics: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONB, nullable=False, server_default=sql("'{}'::jsonb")),
+    )
+    blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+metadata = SQLModel.metadata
+
+DEFAULT_INTERACTION_TYPES: tuple[tuple[str, float, bool, float], ...] = (
+    # name, weight, value_based, neutral_value
+    ("view", 1.0, False, 0.0),
+    ("click", 2.0, False, 0.0),
+    ("add_to_cart", 5.0, False, 0.0),
+    ("purchase", 10.0, False, 0.0),
+    ("like", 3.0, False, 0.0),
+    ("dislike", -3.0, False, 0.0),
+    ("rating", 1.0, True, 2.5),
+)

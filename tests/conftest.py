@@ -1,0 +1,125 @@
+"""Shared fixtures: one real PostgreSQL+pgvector (embedded unless DATABASE_URL is set) and a
+real Redis (REDIS_URL, default db 15) for the whole run; tables are truncated between tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import event, text
+
+from gql.app import create_app, limits_of
+from gql.settings import Settings
+from storage.embedded import EmbeddedPostgres
+from storage.store import Store
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+RESET_SQL = (
+    "TRUNCATE items, users, interactions, item_vectors, vector_spaces, model_artifacts, "
+    "interaction_types RESTART IDENTITY CASCADE",
+    "DELETE FROM tenants WHERE id <> 'default'",
+)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    with tempfile.TemporaryDirectory(prefix="recograph-test-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp))
+        try:
+            yield pg.start()
+        finally:
+            pg.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, redis_url=REDIS_URL, max_batch_size=20_000)
+
+
+@pytest.fixture(scope="session")
+async def session_store(settings: Settings) -> AsyncIterator[Store]:
+    store = await Store.open(
+        settings.database_url or "", settings.redis_url, limits=limits_of(settings)
+    )
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def reset(store: Store) -> None:
+    async with store.engine.begin() as conn:
+        for sql in RESET_SQL:
+            await conn.execute(text(sql))
+        indexes = await conn.execute(
+            text("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_item_vectors_hnsw_%'")
+        )
+        for (name,) in indexes.all():
+            await conn.execute(text(f'DROP INDEX "{name}"'))
+    store.vectors._dims.clear()
+    await store.interaction_types.seed_defaults("default")
+    redis = getattr(store.cache, "_redis", None)
+    if redis is not None:
+        await redis.flushdb()
+
+
+@pytest.fixture
+async def store(session_store: Store) -> AsyncIterator[Store]:
+    await reset(session_store)
+    yield session_store
+
+
+@pytest.fixture
+async def client(store: Store, settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
+    app = create_app(settings, store=store)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+class GraphQL:
+    def __init__(self, client: TestClient[Any, Any]) -> None:
+        self.client = client
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None,
+                       *, expect_errors: bool = False) -> dict[str, Any]:
+        resp = await self.client.post("/graphql", json={"query": query, "variables": variables})
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        if not expect_errors:
+            assert "errors" not in body, body["errors"]
+        return body if expect_errors else body["data"]
+
+
+@pytest.fixture
+def gql(client: TestClient[Any, Any]) -> GraphQL:
+    return GraphQL(client)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+    @property
+    def selects(self) -> list[str]:
+        return [s for s in self.statements if s.lstrip().upper().startswith("SELECT")]
+
+
+@pytest.fixture
+def sql_counter(store: Store) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(store.engine.sync_engine, "before_cursor_execute", counter)
+    try:
+        yield counter
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", counter)
