@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -12,10 +13,10 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gql import graphiql_assets
 from gql.context import Context
+from gql.runtime import open_store
 from gql.schema import build_schema
 from gql.settings import Settings
 from storage.store import Store
-from storage.validation import Limits
 
 log = logging.getLogger(__name__)
 
@@ -24,28 +25,12 @@ SETTINGS = web.AppKey("settings", Settings)
 STATIC_PREFIX = "/graphiql-static"
 
 
-def limits_of(settings: Settings) -> Limits:
-    from datetime import timedelta
-
-    return Limits(
-        max_id_length=settings.max_id_length,
-        max_text_length=settings.max_text_length,
-        max_attributes_bytes=settings.max_attributes_bytes,
-        max_batch_size=settings.max_batch_size,
-        future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
-    )
+class BadRequestBody(Exception):
+    pass
 
 
-async def open_store(settings: Settings) -> Store:
-    if not settings.database_url:
-        raise RuntimeError("no database URL: start the embedded server first (see gql.cli)")
-    return await Store.open(
-        settings.database_url,
-        settings.redis_url,
-        limits=limits_of(settings),
-        auto_create_items=settings.auto_create_items,
-        migrate=settings.run_migrations,
-    )
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 class RecographView(GraphQLView):  # type: ignore[type-arg]
@@ -59,6 +44,15 @@ class RecographView(GraphQLView):  # type: ignore[type-arg]
 
     async def get_context(self, request: web.Request, response: Any) -> Context:  # type: ignore[override]
         return Context.build(request.app[STORE], self.settings, request, response)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Strict JSON (RFC 8259): UTF-8 only, and no NaN/Infinity, which are not numbers
+        in JSON and must not reach weights or attributes."""
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+            return json.loads(text, parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadRequestBody(f"request body is not valid JSON: {exc}") from exc
 
     async def render_graphql_ide(self, request: web.Request) -> web.Response:
         html = graphiql_assets.render_graphiql_html(
@@ -81,8 +75,11 @@ async def error_middleware(
     """Turn HTTP-level failures into GraphQL-shaped JSON; never send a traceback."""
     try:
         return await handler(request)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _error(413, f"request body larger than {exc.max_size} bytes", "PAYLOAD_TOO_LARGE")
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        return _error(413, f"request body larger than {limit} bytes", "PAYLOAD_TOO_LARGE")
+    except BadRequestBody as exc:
+        return _error(400, str(exc), "BAD_REQUEST")
     except web.HTTPException:
         raise
     except Exception:

@@ -13,7 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event, text
 
-from gql.app import create_app, limits_of
+from gql.app import create_app
+from gql.runtime import limits_of
 from gql.settings import Settings
 from storage.embedded import EmbeddedPostgres
 from storage.store import Store
@@ -88,8 +89,9 @@ class GraphQL:
     def __init__(self, client: TestClient[Any, Any]) -> None:
         self.client = client
 
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None,
-                       *, expect_errors: bool = False) -> dict[str, Any]:
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, *, expect_errors: bool = False
+    ) -> dict[str, Any]:
         resp = await self.client.post("/graphql", json={"query": query, "variables": variables})
         assert resp.status == 200, await resp.text()
         body: dict[str, Any] = await resp.json()

@@ -1,0 +1,215 @@
+"""The ``recograph`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from gql.settings import Settings
+
+Report = Any
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _with_store(data_dir: Path | None, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from gql.runtime import database, store_for
+
+    async def run(settings: Settings) -> Any:
+        async with store_for(settings) as store:
+            return await work(store)
+
+    with database(_settings(data_dir)) as settings:
+        return asyncio.run(run(settings))
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the embedded PostgreSQL (default: the user data dir).",
+)
+
+
+@click.group()
+def main() -> None:
+    """Recograph: a recommendation engine with a GraphQL API."""
+
+
+@main.command()
+@data_dir_option
+@click.option("--host", default=None, help="Address to bind (default from settings).")
+@click.option("--port", type=int, default=None, help="Port to bind (default from settings).")
+def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
+    """Run the GraphQL API server (embedded PostgreSQL unless DATABASE_URL is set)."""
+    from aiohttp import web
+
+    from gql.app import create_app
+    from gql.runtime import database
+
+    settings = _settings(data_dir)
+    with database(settings) as settings:
+        app = create_app(settings)
+        click.echo(f"Recograph on http://{host or settings.host}:{port or settings.port}/graphql")
+        # run_app turns SIGINT/SIGTERM into a graceful exit, after which ``database``
+        # stops the embedded PostgreSQL.
+        web.run_app(
+            app,
+            host=host or settings.host,
+            port=port or settings.port,
+            print=None,
+            shutdown_timeout=10,
+        )
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@data_dir_option
+def upgrade(data_dir: Path | None) -> None:
+    """Apply database migrations."""
+
+    async def work(store: Any) -> None:  # Store.open already migrated
+        click.echo("database is at the latest revision")
+
+    _with_store(data_dir, work)
+
+
+def _print_report(name: str, report: Report) -> None:
+    click.echo(
+        f"{name}: {report.written} written, {report.duplicates} duplicates, "
+        f"{len(report.errors)} refused"
+    )
+    for err in report.errors[:20]:
+        click.echo(f"  {'.'.join(err.field)}: {err.message} [{err.code}]", err=True)
+    if len(report.errors) > 20:
+        click.echo(f"  ... and {len(report.errors) - 20} more", err=True)
+
+
+@main.command(name="import")
+@data_dir_option
+@click.argument("kind", type=click.Choice(["items", "users", "interactions", "movielens"]))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any row was refused.")
+def import_(data_dir: Path | None, kind: str, path: Path, quiet: bool, strict: bool) -> None:
+    """Load CSV/JSONL files, or a MovieLens directory (movies.csv, ratings.csv, tags.csv).
+
+    Refused rows are listed with their row number; the others are written. Re-running an
+    import is safe for events with idempotency keys (MovieLens ratings get one)."""
+    from gql import importing
+
+    async def work(store: Any) -> list[tuple[str, Report]]:
+        progress = not quiet
+        if kind == "movielens":
+            items, events = await importing.import_movielens(store, path, progress=progress)
+            return [("items", items), ("interactions", events)]
+        rows = importing.read_rows(path)
+        if kind == "items":
+            return [("items", await importing.import_items(store, rows, progress=progress))]
+        if kind == "users":
+            return [("users", await importing.import_users(store, rows, progress=progress))]
+        events = (importing.event_of(r) for r in rows)
+        return [("interactions", await importing.import_events(store, events, progress=progress))]
+
+    reports = _with_store(data_dir, work)
+    for name, report in reports:
+        _print_report(name, report)
+    if strict and any(r.errors for _, r in reports):
+        sys.exit(1)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+@main.command()
+@data_dir_option
+@click.argument("kind", type=click.Choice(["items", "users", "interactions"]))
+@click.option("-o", "--output", type=click.File("w"), default="-", help="File (default stdout).")
+def export(data_dir: Path | None, kind: str, output: TextIO) -> None:
+    """Write items, users or interactions as JSON lines (re-importable)."""
+    from storage.tables import DEFAULT_TENANT
+
+    async def work(store: Any) -> int:
+        count = 0
+        if kind == "items":
+            async for rec in store.items.iterate(DEFAULT_TENANT):
+                row = {
+                    "id": rec.external_id,
+                    "entity_type": rec.entity_type,
+                    "title": rec.title,
+                    "text": rec.text,
+                    "categories": rec.categories,
+                    "tags": rec.tags,
+                    "attributes": rec.attributes,
+                    "hidden": rec.hidden,
+                }
+                output.write(json.dumps(row, default=_json_default) + "\n")
+                count += 1
+        elif kind == "users":
+            async for rec in store.users.iterate(DEFAULT_TENANT):
+                row = {"id": rec.external_id, "attributes": rec.attributes}
+                output.write(json.dumps(row) + "\n")
+                count += 1
+        else:
+            async for ev in store.interactions.iterate_export(DEFAULT_TENANT):
+                ev.pop("id")
+                ev["timestamp"] = ev.pop("occurred_at")
+                output.write(json.dumps(ev, default=_json_default) + "\n")
+                count += 1
+        return count
+
+    count = _with_store(data_dir, work)
+    click.echo(f"exported {count} {kind}", err=True)
+
+
+@main.command()
+def schema() -> None:
+    """Print the GraphQL schema (SDL)."""
+    from gql.schema import sdl
+
+    click.echo(sdl(), nl=False)
+
+
+@main.command(name="graphiql-assets")
+@click.option("--force", is_flag=True, help="Download again even if present.")
+def graphiql_assets_cmd(force: bool) -> None:
+    """Download the GraphiQL assets from the npm registry (done once at setup)."""
+    from gql import graphiql_assets
+
+    click.echo(f"GraphiQL assets in {graphiql_assets.fetch_assets(force=force)}")
+
+
+@main.command()
+def settings() -> None:
+    """Print the configuration table (Markdown)."""
+    from gql.settings import settings_table
+
+    click.echo(settings_table())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Recording events: weights by type, idempotency, per-row rejection, bulk size, history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+RECORD = """mutation($i: InteractionsRecordInput!) { interactionsRecord(input: $i) {
+  recordedCount duplicateCount userErrors { field message code } } }"""
+ONE = """mutation($i: InteractionRecordInput!) { interactionRecord(input: $i) {
+  recordedCount duplicateCount userErrors { field message code } } }"""
+BULK_ITEMS = """mutation($i: ItemsBulkUpsertInput!) { itemsBulkUpsert(input: $i) {
+  upsertedCount createdCount userErrors { field message code } } }"""
+HISTORY = """query($u: ID!, $first: Int!, $after: String) { user(id: $u) { userId
+  interactions(first: $first, after: $after) {
+    nodes { type weight value timestamp item { itemId title } }
+    pageInfo { hasNextPage endCursor } } } }"""
+
+
+async def items(gql, n: int, prefix: str = "i") -> None:
+    data = await gql(
+        BULK_ITEMS,
+        {"i": {"items": [{"id": f"{prefix}{k}", "title": f"Item {k}"} for k in range(n)]}},
+    )
+    assert data["itemsBulkUpsert"]["userErrors"] == []
+
+
+async def test_weights_follow_interaction_types(gql):
+    await items(gql, 3)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    events = [
+        {"userId": "u", "itemId": "i0", "type": "purchase", "timestamp": t0.isoformat()},
+        {
+            "userId": "u",
+            "itemId": "i1",
+            "type": "dislike",
+            "timestamp": (t0 + timedelta(seconds=1)).isoformat(),
+        },
+        {
+            "userId": "u",
+            "itemId": "i2",
+            "type": "rating",
+            "value": 4.5,
+            "timestamp": (t0 + timedelta(seconds=2)).isoformat(),
+        },
+        {
+            "userId": "u",
+            "itemId": "i2",
+            "type": "view",
+            "weight": 0.25,
+            "timestamp": (t0 + timedelta(seconds=3)).isoformat(),
+        },
+    ]
+    res = await gql(RECORD, {"i": {"interactions": events}})
+    assert res["interactionsRecord"] == {"recordedCount": 4, "duplicateCount": 0, "userErrors": []}
+    hist = (await gql(HISTORY, {"u": "u", "first": 10}))["user"]["interactions"]["nodes"]
+    assert [(h["type"], h["weight"]) for h in hist] == [
+        ("view", 0.25),
+        ("rating", 2.0),
+        ("dislike", -3.0),
+        ("purchase", 10.0),
+    ]
+    assert hist[0]["item"] == {"itemId": "i2", "title": "Item 2"}
+
+
+async def test_custom_interaction_type_changes_weight(gql):
+    await items(gql, 1)
+    res = await gql("""mutation { interactionTypeUpsert(input: {name: "share", weight: 4}) {
+        interactionType { name weight polarity } userErrors { code } } }""")
+    assert res["interactionTypeUpsert"]["interactionType"] == {
+        "name": "share",
+        "weight": 4.0,
+        "polarity": "POSITIVE",
+    }
+    types = {
+        t["name"]: t
+        for t in (await gql("{ interactionTypes { name weight polarity } }"))["interactionTypes"]
+    }
+    assert types["dislike"]["polarity"] == "NEGATIVE"
+    assert types["rating"]["polarity"] == "BY_VALUE"
+    assert {"view", "click", "add_to_cart", "purchase", "like", "dislike", "share"} <= set(types)
+    await gql(ONE, {"i": {"interaction": {"userId": "u", "itemId": "i0", "type": "share"}}})
+    hist = (await gql(HISTORY, {"u": "u", "first": 1}))["user"]["interactions"]["nodes"]
+    assert hist[0]["weight"] == 4.0
+
+
+async def test_ten_thousand_events_in_one_call_are_idempotent_by_key(gql, store):
+    await items(gql, 100)
+    events = [
+        {
+            "userId": f"u{k % 500}",
+            "itemId": f"i{k % 100}",
+            "type": "view",
+            "idempotencyKey": f"k{k}",
+        }
+        for k in range(10_000)
+    ]
+    first = await gql(RECORD, {"i": {"interactions": events}})
+    assert first["interactionsRecord"] == {
+        "recordedCount": 10_000,
+        "duplicateCount": 0,
+        "userErrors": [],
+    }
+    again = await gql(RECORD, {"i": {"interactions": events[:5_000]}})
+    assert again["interactionsRecord"]["recordedCount"] == 0
+    assert again["interactionsRecord"]["duplicateCount"] == 5_000
+    assert await store.interactions.count("default") == 10_000
+    same_batch = [events[0] | {"idempotencyKey": "twice"}] * 2
+    res = await gql(RECORD, {"i": {"interactions": same_batch}})
+    assert (
+        res["interactionsRecord"]["recordedCount"],
+        res["interactionsRecord"]["duplicateCount"],
+    ) == (1, 1)
+
+
+async def test_unknown_items_are_rejected_per_row_and_the_rest_stored(gql, store):
+    await items(gql, 2)
+    events = [
+        {"userId": "u", "itemId": "i0", "type": "click"},
+        {"userId": "u", "itemId": "ghost", "type": "click"},
+        {"userId": "u", "itemId": "i1", "type": "teleport"},
+        {"userId": "u", "itemId": "i1", "type": "click"},
+    ]
+    res = (await gql(RECORD, {"i": {"interactions": events}}))["interactionsRecord"]
+    assert res["recordedCount"] == 2
+    assert [(e["field"], e["code"]) for e in res["userErrors"]] == [
+        (["input", "interactions", "2", "type"], "UNKNOWN_TYPE"),
+        (["input", "interactions", "1", "itemId"], "NOT_FOUND"),
+    ]
+    assert "teleport" in res["userErrors"][0]["message"]
+    assert await store.items.pks("default", ["ghost"]) == {}
+
+
+async def test_auto_create_items_when_configured(store):
+    store.events.auto_create_items = True
+    try:
+        from storage.events import EventInput
+
+        res = await store.events.record(
+            "default", [EventInput(user_id="u", item_id="new-item", type="view")], ("x",)
+        )
+        assert res.recorded == 1 and res.errors == []
+        assert "new-item" in await store.items.pks("default", ["new-item"])
+    finally:
+        store.events.auto_create_items = False
+
+
+async def test_history_pages_newest_first(gql):
+    await items(gql, 30)
+    t0 = datetime(2024, 5, 1, tzinfo=UTC)
+    events = [
+        {
+            "userId": "reader",
+            "itemId": f"i{k}",
+            "type": "view",
+            "timestamp": (t0 + timedelta(minutes=k)).isoformat(),
+        }
+        for k in range(30)
+    ]
+    await gql(RECORD, {"i": {"interactions": events}})
+    seen, after = [], None
+    while True:
+        conn = (await gql(HISTORY, {"u": "reader", "first": 7, "after": after}))["user"][
+            "interactions"
+        ]
+        seen += [n["item"]["itemId"] for n in conn["nodes"]]
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    assert seen == [f"i{k}" for k in reversed(range(30))]
+
+
+async def test_deleting_a_user_erases_their_events(gql, store):
+    await items(gql, 3)
+    await gql(
+        RECORD,
+        {
+            "i": {
+                "interactions": [
+                    {"userId": "gdpr", "itemId": f"i{k}", "type": "view"} for k in range(3)
+                ]
+                + [{"userId": "other", "itemId": "i0", "type": "view"}]
+            }
+        },
+    )
+    res = await gql(
+        'mutation { userDelete(input: {id: "gdpr"}) { deletedUserId userErrors { code } } }'
+    )
+    assert res["userDelete"] == {"deletedUserId": "gdpr", "userErrors": []}
+    async with store.engine.connect() as conn:
+        left = (await conn.execute(text("SELECT count(*) FROM interactions"))).scalar_one()
+    assert left == 1
+    assert (await gql('{ user(id: "gdpr") { userId } }'))["user"] is None
+
+
+async def test_user_upsert_keeps_attributes_unless_sent(gql):
+    q = """mutation($i: UserUpsertInput!) { userUpsert(input: $i) { created
+           user { userId attributes } userErrors { field code } } }"""
+    a = await gql(q, {"i": {"user": {"id": "ann", "attributes": {"plan": "pro"}}}})
+    assert a["userUpsert"]["created"] is True
+    b = await gql(q, {"i": {"user": {"id": "ann"}}})
+    assert b["userUpsert"] == {
+        "created": False,
+        "userErrors": [],
+        "user": {"userId": "ann", "attributes": {"plan": "pro"}},
+    }
