@@ -1,0 +1,30 @@
+"""``interactionRecorded`` over graphql-transport-ws, fed by Redis pub/sub."""
+
+from __future__ import annotations
+
+import asyncio
+
+SUBSCRIBE = """subscription { interactionRecorded(userId: "watched") {
+  userId itemId type weight } }"""
+RECORD = """mutation($i: InteractionsRecordInput!) { interactionsRecord(input: $i)
+  { recordedCount } }"""
+
+
+async def test_subscriber_receives_recorded_events_for_its_user(client, gql):
+    await gql('mutation { itemUpsert(input: {item: {id: "i1"}}) { userErrors { code } } }')
+    async with client.ws_connect("/graphql", protocols=["graphql-transport-ws"]) as ws:
+        await ws.send_json({"type": "connection_init"})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+        await asyncio.sleep(0.3)  # let the server subscribe to the channel
+        await gql(RECORD, {"i": {"interactions": [
+            {"userId": "someone-else", "itemId": "i1", "type": "view"},
+            {"userId": "watched", "itemId": "i1", "type": "purchase"},
+        ]}})
+        msg = await ws.receive_json(timeout=5)
+        while msg["type"] == "ping":
+            msg = await ws.receive_json(timeout=5)
+        assert msg["type"] == "next", msg
+        assert msg["payload"]["data"]["interactionRecorded"] == {
+            "userId": "watched", "itemId": "i1", "type": "purchase", "weight": 10.0}
+        await ws.send_json({"id": "1", "type": "complete"})
