@@ -3,6 +3,7 @@
 #   ./dev.sh serve [recograph serve options]   start the API on the embedded PostgreSQL
 #   ./dev.sh test  [pytest options]            run the whole test suite (CI runs exactly this)
 set -euo pipefail
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}  # implicit (ALS) is slower with threaded BLAS
 cd "$(dirname "$0")"
 
 find_python() {

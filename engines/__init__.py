@@ -1,1 +1,19 @@
+"""Recommendation engines: the plugin system, algorithms, blending, training, evaluation.
 
+Plugin authors need one import: ``from engines import hookimpl``.
+"""
+
+from engines.base import Algorithm, AlgorithmConfig, HistoryEvent, Query, Recommended
+from engines.data import ItemContent, TrainingData
+from engines.hookspecs import hookimpl
+
+__all__ = [
+    "Algorithm",
+    "AlgorithmConfig",
+    "HistoryEvent",
+    "ItemContent",
+    "Query",
+    "Recommended",
+    "TrainingData",
+    "hookimpl",
+]

@@ -1,0 +1,116 @@
+"""Training data: the interaction matrix plus the raw events and item content behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+Embed = Callable[[Sequence["ItemContent"]], np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemContent:
+    """What content-based algorithms may read of an item."""
+
+    item_id: int
+    entity_type: str = "item"
+    title: str | None = None
+    text: str | None = None
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingData:
+    """Everything ``Algorithm.fit`` sees.
+
+    ``item_ids``/``user_ids`` are database primary keys; the matrix and event arrays use
+    positions into them. ``matrix[u, i]`` is the summed weight of user ``u``'s events on item
+    ``i`` (negative for net dislikes). ``content`` is aligned with ``item_ids``.
+    """
+
+    item_ids: np.ndarray
+    user_ids: np.ndarray
+    event_users: np.ndarray
+    event_items: np.ndarray
+    event_weights: np.ndarray
+    event_times: np.ndarray
+    content: list[ItemContent]
+    now: float
+    embed: Embed | None = None
+    embed_space: str = "content_hashing"
+    _matrix: sp.csr_matrix | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_events(
+        cls,
+        users: np.ndarray,
+        items: np.ndarray,
+        weights: np.ndarray,
+        times: np.ndarray,
+        content: Sequence[ItemContent] = (),
+        *,
+        now: float | None = None,
+        embed: Embed | None = None,
+    ) -> TrainingData:
+        """Index raw ``(user pk, item pk, weight, time)`` events. Every item of ``content``
+        is part of the catalogue, including items nobody has touched yet."""
+        content = list(content)
+        known = np.array([c.item_id for c in content], dtype=np.int64)
+        item_ids = np.union1d(known, np.asarray(items, dtype=np.int64))
+        by_id = {c.item_id: c for c in content}
+        aligned = [by_id.get(int(i)) or ItemContent(int(i)) for i in item_ids]
+        user_ids, user_idx = np.unique(np.asarray(users, dtype=np.int64), return_inverse=True)
+        item_idx = np.searchsorted(item_ids, np.asarray(items, dtype=np.int64))
+        times = np.asarray(times, dtype=np.float64)
+        return cls(
+            item_ids=item_ids,
+            user_ids=user_ids,
+            event_users=user_idx.astype(np.int32),
+            event_items=item_idx.astype(np.int32),
+            event_weights=np.asarray(weights, dtype=np.float32),
+            event_times=times,
+            content=aligned,
+            now=float(now if now is not None else (times.max() if len(times) else 0.0)),
+            embed=embed,
+        )
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def matrix(self) -> sp.csr_matrix:
+        if self._matrix is None:
+            m = sp.csr_matrix(
+                (self.event_weights, (self.event_users, self.event_items)),
+                shape=(self.n_users, self.n_items),
+                dtype=np.float32,
+            )
+            m.sum_duplicates()
+            self._matrix = m
+        return self._matrix
+
+    def positive_matrix(self) -> sp.csr_matrix:
+        """Only the net-positive user-item pairs (what implicit-feedback models learn)."""
+        m = self.matrix.copy()
+        m.data[m.data < 0] = 0
+        m.eliminate_zeros()
+        return m
+
+    def index_of(self, item_ids: np.ndarray) -> np.ndarray:
+        """Positions of ``item_ids`` in ``self.item_ids``; -1 for unknown ids."""
+        pos = np.searchsorted(self.item_ids, item_ids)
+        pos = np.clip(pos, 0, max(len(self.item_ids) - 1, 0))
+        ok = len(self.item_ids) > 0
+        found = (self.item_ids[pos] == item_ids) if ok else np.zeros(len(item_ids), bool)
+        return np.where(found, pos, -1)

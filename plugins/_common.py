@@ -1,0 +1,59 @@
+"""Small helpers shared by the built-in plugins."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engines.base import Query
+
+
+def decayed(weights: np.ndarray, times: np.ndarray, now: float,
+            half_life_days: float | None) -> np.ndarray:
+    """``weights`` halved every ``half_life_days`` of age (unchanged when None)."""
+    if not half_life_days:
+        return weights.astype(np.float32)
+    age_days = np.maximum(now - times, 0.0) / 86_400.0
+    return (weights * np.exp2(-age_days / half_life_days)).astype(np.float32)
+
+
+def history_arrays(query: Query, item_ids: np.ndarray, half_life_days: float | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The query's history as (positions into ``item_ids``, summed decayed weights); items
+    the model does not know are dropped."""
+    if not query.history:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    ids = np.fromiter((e.item_id for e in query.history), np.int64, len(query.history))
+    w = np.fromiter((e.weight for e in query.history), np.float32, len(query.history))
+    t = np.fromiter((e.timestamp for e in query.history), np.float64, len(query.history))
+    w = decayed(w, t, query.now or float(t.max()), half_life_days)
+    pos = np.searchsorted(item_ids, ids)
+    pos = np.clip(pos, 0, max(len(item_ids) - 1, 0))
+    known = (item_ids[pos] == ids) if len(item_ids) else np.zeros(len(ids), bool)
+    pos, w = pos[known], w[known]
+    if not len(pos):
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    uniq, inverse = np.unique(pos, return_inverse=True)
+    return uniq.astype(np.int64), np.bincount(inverse, weights=w).astype(np.float32)
+
+
+def mask_positions(item_ids: np.ndarray, exclude: np.ndarray | None,
+                   candidates: np.ndarray | None) -> np.ndarray:
+    """Boolean mask over ``item_ids``: allowed by ``candidates`` and not in ``exclude``."""
+    keep = np.ones(len(item_ids), dtype=bool)
+    if candidates is not None:
+        keep &= np.isin(item_ids, candidates)
+    if exclude is not None and len(exclude):
+        keep &= ~np.isin(item_ids, exclude)
+    return keep
+
+
+def best(scores: np.ndarray, keep: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the ``limit`` highest finite ``scores`` where ``keep``, best first."""
+    scores = np.where(keep & np.isfinite(scores), scores, -np.inf)
+    n_valid = int(np.count_nonzero(scores > -np.inf))
+    k = min(limit, n_valid)
+    if k <= 0:
+        return np.empty(0, np.int64)
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    part = part[scores[part] > -np.inf]
+    return part[np.argsort(-scores[part], kind="stable")]

@@ -1,0 +1,149 @@
+"""Built-in embedders: feature hashing (default, no model), an OpenAI-compatible HTTP API, and
+an optional local sentence-embedding model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from engines import hookimpl
+from engines.data import ItemContent
+from engines.embedders import Embedder, item_text, normalise_rows
+
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+STOPWORDS = frozenset(
+    "a an and are as at be by for from has in is it its of on or that the to was were will "
+    "with this these those not no".split()
+)
+# How much each field says about an item, relative to one title word.
+FIELD_WEIGHTS = {"title": 1.0, "text": 0.5, "cat": 2.0, "tag": 1.5, "type": 1.0, "attr": 1.0}
+
+
+def _bucket(token: str, dim: int) -> tuple[int, float]:
+    digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+    value = int.from_bytes(digest, "little")
+    return value % dim, (1.0 if (value >> 63) & 1 else -1.0)
+
+
+def _words(text: str | None) -> list[str]:
+    return [w for w in WORD.findall((text or "").lower()) if w not in STOPWORDS and len(w) > 1]
+
+
+def _attribute_tokens(attributes: dict[str, Any]) -> list[str]:
+    tokens = []
+    for key, value in attributes.items():
+        if isinstance(value, bool | str):
+            tokens.append(f"{key}={str(value).lower()}")
+        elif isinstance(value, int | float) and math.isfinite(value):
+            # log-scale buckets: 1995 and 1997 share a bucket, 9 and 900 do not
+            tokens.append(f"{key}~{round(math.log2(1 + abs(value)) * 4)}")
+    return tokens
+
+
+class HashingEmbedder(Embedder):
+    """Signed feature hashing of words, categories, tags and attributes, with sub-linear term
+    frequency and per-field weights. Needs no model download and no fitting, so an item's
+    vector never changes unless the item does."""
+
+    name = "hashing"
+    description = "Feature hashing over title, text, categories, tags and attributes."
+
+    def __init__(self, dim: int = 768, **options: Any) -> None:
+        super().__init__(dim=dim, **options)
+        self._dim = int(dim)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _tokens(self, item: ItemContent) -> list[tuple[str, float]]:
+        toks = [(f"w:{w}", FIELD_WEIGHTS["title"]) for w in _words(item.title)]
+        toks += [(f"w:{w}", FIELD_WEIGHTS["text"]) for w in _words(item.text)]
+        toks += [(f"c:{c.lower()}", FIELD_WEIGHTS["cat"]) for c in item.categories]
+        toks += [(f"t:{t.lower()}", FIELD_WEIGHTS["tag"]) for t in item.tags]
+        toks += [(f"a:{a}", FIELD_WEIGHTS["attr"]) for a in _attribute_tokens(item.attributes)]
+        return toks
+
+    def _vector(self, tokens: list[tuple[str, float]]) -> np.ndarray:
+        counts: dict[str, float] = {}
+        for tok, weight in tokens:
+            counts[tok] = counts.get(tok, 0.0) + weight
+        vec = np.zeros(self._dim, dtype=np.float32)
+        for tok, total in counts.items():
+            idx, sign = _bucket(tok, self._dim)
+            vec[idx] += sign * (1.0 + math.log(total)) if total >= 1 else sign * total
+        return vec
+
+    def embed_items(self, items: Sequence[ItemContent]) -> np.ndarray:
+        if not items:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return normalise_rows(np.stack([self._vector(self._tokens(i)) for i in items]))
+
+    def embed_text(self, text: str) -> np.ndarray:
+        # a query word may name a title word, a category or a tag: look in all three
+        tokens: list[tuple[str, float]] = []
+        for w in _words(text):
+            tokens += [(f"w:{w}", 1.0), (f"c:{w}", 1.0), (f"t:{w}", 1.0)]
+        if text.strip():
+            tokens += [(f"c:{text.strip().lower()}", 1.0), (f"t:{text.strip().lower()}", 1.0)]
+        return normalise_rows(self._vector(tokens)[None, :])[0]
+
+
+class HttpEmbedder(Embedder):
+    """Any OpenAI-compatible ``POST {url}/embeddings`` endpoint (``{"model", "input"}`` in,
+    ``{"data": [{"embedding": [...]}]}`` out), configured by URL, key and model."""
+
+    name = "http"
+    description = "OpenAI-compatible embeddings API (RECOGRAPH_EMBEDDER_URL/KEY/MODEL)."
+
+    def __init__(self, url: str = "", key: str = "", model: str = "", dim: int = 0,
+                 batch_size: int = 64, timeout: float = 30.0, **options: Any) -> None:
+        super().__init__(url=url, model=model, dim=dim, **options)
+        if not url:
+            raise ValueError("the http embedder needs RECOGRAPH_EMBEDDER_URL")
+        self.url = url.rstrip("/") + "/embeddings"
+        self.key, self.model, self.batch_size, self.timeout = key, model, batch_size, timeout
+        self._dim = int(dim)
+
+    @property
+    def dim(self) -> int:
+        if not self._dim:
+            self._dim = len(self._post(["dimension probe"])[0])
+        return self._dim
+
+    def _post(self, texts: list[str]) -> list[list[float]]:
+        body = json.dumps({"model": self.model, "input": texts}).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+            payload = json.loads(resp.read())
+        rows = sorted(payload["data"], key=lambda d: d.get("index", 0))
+        return [r["embedding"] for r in rows]
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        out: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            out += self._post(texts[start : start + self.batch_size])
+        matrix = np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
+        self._dim = matrix.shape[1]
+        return normalise_rows(matrix)
+
+    def embed_items(self, items: Sequence[ItemContent]) -> np.ndarray:
+        return self._embed([item_text(i) or "(empty)" for i in items])
+
+    def embed_text(self, text: str) -> np.ndarray:
+        return self._embed([text])[0]
+
+
+@hookimpl
+def register_embedders() -> list[type[Embedder]]:
+    return [HashingEmbedder, HttpEmbedder]

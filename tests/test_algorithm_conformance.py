@@ -1,0 +1,32 @@
+"""Every built-in algorithm passes the public conformance suite."""
+
+from __future__ import annotations
+
+from engines.testing import AlgorithmConformance
+from plugins.cold_start import ColdStart
+from plugins.collaborative import Collaborative
+from plugins.content import Content
+from plugins.item_knn import ItemKnn
+from plugins.trending import Trending
+
+
+class TestCollaborative(AlgorithmConformance):
+    algorithm = Collaborative
+    config = {"factors": 8, "iterations": 10}
+
+
+class TestItemKnn(AlgorithmConformance):
+    algorithm = ItemKnn
+
+
+class TestContent(AlgorithmConformance):
+    algorithm = Content
+
+
+class TestTrending(AlgorithmConformance):
+    algorithm = Trending
+    personalised = False
+
+
+class TestColdStart(AlgorithmConformance):
+    algorithm = ColdStart
