@@ -3,7 +3,14 @@
 Plugin authors need one import: ``from engines import hookimpl``.
 """
 
-from engines.base import Algorithm, AlgorithmConfig, HistoryEvent, Query, Recommended
+from engines.base import (
+    Algorithm,
+    AlgorithmConfig,
+    HistoryEvent,
+    Query,
+    Recommended,
+    training_field,
+)
 from engines.data import ItemContent, TrainingData
 from engines.hookspecs import hookimpl
 
@@ -16,4 +23,5 @@ __all__ = [
     "Recommended",
     "TrainingData",
     "hookimpl",
+    "training_field",
 ]

@@ -14,12 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from engines.data import TrainingData
 
 Ids = np.ndarray  # int64 item primary keys
 Scores = np.ndarray  # float32, same length, higher is better
+
+
+def training_field(default: Any, **kwargs: Any) -> Any:
+    """A config field that only takes effect when a model is trained (so a request cannot
+    override it; ``modelTrain`` can)."""
+    return Field(default, json_schema_extra={"training": True}, **kwargs)
 
 
 class AlgorithmConfig(BaseModel):

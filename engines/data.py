@@ -57,6 +57,7 @@ class TrainingData:
         *,
         now: float | None = None,
         embed: Embed | None = None,
+        embed_space: str = "content_hashing",
     ) -> TrainingData:
         """Index raw ``(user pk, item pk, weight, time)`` events. Every item of ``content``
         is part of the catalogue, including items nobody has touched yet."""
@@ -78,6 +79,7 @@ class TrainingData:
             content=aligned,
             now=float(now if now is not None else (times.max() if len(times) else 0.0)),
             embed=embed,
+            embed_space=embed_space,
         )
 
     @property

@@ -32,8 +32,9 @@ class LoadReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def get_plugin_manager(allowed: Iterable[str] | None = None) -> tuple[pluggy.PluginManager,
-                                                                      LoadReport]:
+def get_plugin_manager(
+    allowed: Iterable[str] | None = None,
+) -> tuple[pluggy.PluginManager, LoadReport]:
     """A fresh plugin manager with the built-in plugins and those installed under the
     ``recograph`` entry-point group. ``allowed`` (``RECOGRAPH_PLUGINS``) restricts which load,
     by module name or entry-point name. A plugin that fails to import is reported by name and

@@ -22,8 +22,13 @@ from engines.base import Algorithm, HistoryEvent, Query
 from engines.data import ItemContent, TrainingData
 
 
-def planted_data(n_clusters: int = 3, users_per_cluster: int = 30, items_per_cluster: int = 20,
-                 events_per_user: int = 8, seed: int = 7) -> TrainingData:
+def planted_data(
+    n_clusters: int = 3,
+    users_per_cluster: int = 30,
+    items_per_cluster: int = 20,
+    events_per_user: int = 8,
+    seed: int = 7,
+) -> TrainingData:
     """Users of cluster k only touch items of cluster k, whose content names cluster k: any
     sensible personalised recommender keeps a user inside their cluster."""
     rng = np.random.default_rng(seed)
@@ -31,8 +36,12 @@ def planted_data(n_clusters: int = 3, users_per_cluster: int = 30, items_per_clu
     content = []
     for k in range(n_clusters):
         ids = np.arange(items_per_cluster) + 1000 * (k + 1)
-        content += [ItemContent(int(i), "thing", f"cluster{k} thing {i}", None,
-                                (f"genre{k}",), (f"tag{k}",)) for i in ids]
+        content += [
+            ItemContent(
+                int(i), "thing", f"cluster{k} thing {i}", None, (f"genre{k}",), (f"tag{k}",)
+            )
+            for i in ids
+        ]
         pop = np.linspace(2.0, 0.5, items_per_cluster)
         pop /= pop.sum()
         for u in range(users_per_cluster):
@@ -43,8 +52,9 @@ def planted_data(n_clusters: int = 3, users_per_cluster: int = 30, items_per_clu
                 items.append(int(item))
                 weights.append(float(rng.choice([1.0, 2.0, 10.0])))
                 times.append(1_700_000_000.0 + 3600 * (j + u))
-    return TrainingData.from_events(np.array(users), np.array(items), np.array(weights),
-                                    np.array(times), content)
+    return TrainingData.from_events(
+        np.array(users), np.array(items), np.array(weights), np.array(times), content
+    )
 
 
 def cluster_of(item_id: int) -> int:
@@ -94,8 +104,9 @@ class AlgorithmConformance:
     def test_fit_marks_the_model_fitted(self, model: Algorithm) -> None:
         assert model.fitted
 
-    def test_results_are_ranked_known_unique_and_limited(self, model: Algorithm,
-                                                         data: TrainingData) -> None:
+    def test_results_are_ranked_known_unique_and_limited(
+        self, model: Algorithm, data: TrainingData
+    ) -> None:
         rec = model.recommend(self.query(), 5)
         assert len(rec.ids) == len(rec.scores) <= 5
         assert len(rec.ids) > 0
@@ -105,8 +116,9 @@ class AlgorithmConformance:
         assert np.all(np.diff(rec.scores) <= 1e-6), "scores must be descending"
         assert np.all(np.isfinite(rec.scores))
 
-    def test_exclude_and_candidates_are_honoured(self, model: Algorithm,
-                                                 data: TrainingData) -> None:
+    def test_exclude_and_candidates_are_honoured(
+        self, model: Algorithm, data: TrainingData
+    ) -> None:
         first = model.recommend(self.query(), 5)
         again = model.recommend(self.query(), 5, exclude=first.ids[:2])
         assert not set(first.ids[:2].tolist()) & set(again.ids.tolist())
@@ -118,8 +130,9 @@ class AlgorithmConformance:
         if not self.personalised:
             pytest.skip("not personalised")
         for k in range(3):
-            rec = model.recommend(self.query(k), 5, exclude=np.array(
-                [1000 * (k + 1) + j for j in range(3)]))
+            rec = model.recommend(
+                self.query(k), 5, exclude=np.array([1000 * (k + 1) + j for j in range(3)])
+            )
             clusters = [cluster_of(int(i)) for i in rec.ids]
             assert clusters and clusters.count(k) >= 0.8 * len(clusters), (k, rec.ids)
 

@@ -7,8 +7,9 @@ import numpy as np
 from engines.base import Query
 
 
-def decayed(weights: np.ndarray, times: np.ndarray, now: float,
-            half_life_days: float | None) -> np.ndarray:
+def decayed(
+    weights: np.ndarray, times: np.ndarray, now: float, half_life_days: float | None
+) -> np.ndarray:
     """``weights`` halved every ``half_life_days`` of age (unchanged when None)."""
     if not half_life_days:
         return weights.astype(np.float32)
@@ -16,8 +17,9 @@ def decayed(weights: np.ndarray, times: np.ndarray, now: float,
     return (weights * np.exp2(-age_days / half_life_days)).astype(np.float32)
 
 
-def history_arrays(query: Query, item_ids: np.ndarray, half_life_days: float | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def history_arrays(
+    query: Query, item_ids: np.ndarray, half_life_days: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The query's history as (positions into ``item_ids``, summed decayed weights); items
     the model does not know are dropped."""
     if not query.history:
@@ -36,8 +38,9 @@ def history_arrays(query: Query, item_ids: np.ndarray, half_life_days: float | N
     return uniq.astype(np.int64), np.bincount(inverse, weights=w).astype(np.float32)
 
 
-def mask_positions(item_ids: np.ndarray, exclude: np.ndarray | None,
-                   candidates: np.ndarray | None) -> np.ndarray:
+def mask_positions(
+    item_ids: np.ndarray, exclude: np.ndarray | None, candidates: np.ndarray | None
+) -> np.ndarray:
     """Boolean mask over ``item_ids``: allowed by ``candidates`` and not in ``exclude``."""
     keep = np.ones(len(item_ids), dtype=bool)
     if candidates is not None:

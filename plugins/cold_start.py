@@ -9,7 +9,15 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from engines import Algorithm, AlgorithmConfig, Query, Recommended, TrainingData, hookimpl
+from engines import (
+    Algorithm,
+    AlgorithmConfig,
+    Query,
+    Recommended,
+    TrainingData,
+    hookimpl,
+    training_field,
+)
 from engines.embedders import normalise_rows
 from plugins._common import best, decayed, history_arrays, mask_positions
 from plugins.embedders import HashingEmbedder
@@ -17,7 +25,7 @@ from plugins.embedders import HashingEmbedder
 
 class ColdStartConfig(AlgorithmConfig):
     max_items: int = Field(5, ge=0, description="Users with more distinct items are skipped.")
-    half_life_days: float = Field(30.0, gt=0, description="Decay of popularity.")
+    half_life_days: float = training_field(30.0, gt=0, description="Decay of popularity.")
     category_boost: float = Field(1.0, ge=0, description="Weight of shared categories.")
     content_weight: float = Field(1.0, ge=0, description="Weight of content similarity.")
 
@@ -41,14 +49,20 @@ class ColdStart(Algorithm):
                 rows.append(r)
                 cols.append(index[c])
         self.categories = sp.csr_matrix(
-            (np.ones(len(rows), np.float32), (rows, cols)), shape=(data.n_items, len(names)))
+            (np.ones(len(rows), np.float32), (rows, cols)), shape=(data.n_items, len(names))
+        )
         embed = data.embed or HashingEmbedder().embed_items
         self.vectors = normalise_rows(np.asarray(embed(data.content), dtype=np.float32))
         self.item_ids = data.item_ids.copy()
         self.fitted = True
 
-    def recommend(self, query: Query, limit: int, exclude: np.ndarray | None = None,
-                  candidates: np.ndarray | None = None) -> Recommended:
+    def recommend(
+        self,
+        query: Query,
+        limit: int,
+        exclude: np.ndarray | None = None,
+        candidates: np.ndarray | None = None,
+    ) -> Recommended:
         pos, w = history_arrays(query, self.item_ids)
         if len(pos) > self.config.max_items:
             return Recommended.empty()
@@ -63,18 +77,25 @@ class ColdStart(Algorithm):
         affinity = self.categories @ taste  # share of the user's categories an item has
         sims = self.vectors @ self.vectors[liked].T
         content = sims.max(axis=1)
-        scores = (self.popularity * (1 + self.config.category_boost * affinity)
-                  + self.config.content_weight * content).astype(np.float32)
+        scores = (
+            self.popularity * (1 + self.config.category_boost * affinity)
+            + self.config.content_weight * content
+        ).astype(np.float32)
         top = best(scores, keep, limit)
-        because = {int(self.item_ids[t]): int(self.item_ids[liked[sims[t].argmax()]])
-                   for t in top}
+        because = {int(self.item_ids[t]): int(self.item_ids[liked[sims[t].argmax()]]) for t in top}
         return Recommended(self.item_ids[top], scores[top], because)
 
     def state(self) -> dict[str, np.ndarray]:
         c = self.categories
-        return {"item_ids": self.item_ids, "popularity": self.popularity,
-                "vectors": self.vectors, "c_data": c.data, "c_indices": c.indices,
-                "c_indptr": c.indptr, "c_shape": np.array(c.shape)}
+        return {
+            "item_ids": self.item_ids,
+            "popularity": self.popularity,
+            "vectors": self.vectors,
+            "c_data": c.data,
+            "c_indices": c.indices,
+            "c_indptr": c.indptr,
+            "c_shape": np.array(c.shape),
+        }
 
     def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.item_ids = arrays["item_ids"]
@@ -82,7 +103,8 @@ class ColdStart(Algorithm):
         self.vectors = arrays["vectors"]
         self.categories = sp.csr_matrix(
             (arrays["c_data"], arrays["c_indices"], arrays["c_indptr"]),
-            shape=tuple(arrays["c_shape"]))
+            shape=tuple(arrays["c_shape"]),
+        )
 
 
 @hookimpl

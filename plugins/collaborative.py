@@ -7,24 +7,34 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from threadpoolctl import threadpool_limits
 
-from engines import Algorithm, AlgorithmConfig, Query, Recommended, TrainingData, hookimpl
+from engines import (
+    Algorithm,
+    AlgorithmConfig,
+    Query,
+    Recommended,
+    TrainingData,
+    hookimpl,
+    training_field,
+)
 from plugins._common import best, decayed, history_arrays, mask_positions
 
 
 class CollaborativeConfig(AlgorithmConfig):
-    factors: int = Field(64, ge=2, le=1024, description="Latent dimensions.")
-    regularization: float = Field(0.05, ge=0, description="L2 penalty on factors.")
-    iterations: int = Field(15, ge=1, le=200, description="ALS sweeps.")
-    alpha: float = Field(2.0, gt=0, description="Confidence per unit of interaction weight.")
-    confidence: Literal["linear", "log"] = Field(
+    factors: int = training_field(64, ge=2, le=1024, description="Latent dimensions.")
+    regularization: float = training_field(0.05, ge=0, description="L2 penalty on factors.")
+    iterations: int = training_field(15, ge=1, le=200, description="ALS sweeps.")
+    alpha: float = training_field(
+        2.0, gt=0, description="Confidence per unit of interaction weight."
+    )
+    confidence: Literal["linear", "log"] = training_field(
         "log", description="How summed weights become confidence: alpha*w or alpha*log1p(w)."
     )
-    half_life_days: float | None = Field(
+    half_life_days: float | None = training_field(
         None, gt=0, description="Age at which an event counts half; None: no time decay."
     )
-    random_state: int = 42
+    random_state: int = training_field(42)
 
 
 class Collaborative(Algorithm):
@@ -45,20 +55,23 @@ class Collaborative(Algorithm):
 
         c = self.config
         weights = decayed(data.event_weights, data.event_times, data.now, c.half_life_days)
-        m = sp.csr_matrix((weights, (data.event_users, data.event_items)),
-                          shape=(data.n_users, data.n_items), dtype=np.float32)
+        m = sp.csr_matrix(
+            (weights, (data.event_users, data.event_items)),
+            shape=(data.n_users, data.n_items),
+            dtype=np.float32,
+        )
         m.sum_duplicates()
         m.data[m.data < 0] = 0
         m.eliminate_zeros()
         m.data = self._confidence(m.data)
-        model = AlternatingLeastSquares(
-            factors=c.factors, regularization=c.regularization, iterations=c.iterations,
-            random_state=c.random_state,
-        )
         if m.nnz:
-            from threadpoolctl import threadpool_limits
-
             with threadpool_limits(1, "blas"):  # implicit parallelises itself
+                model = AlternatingLeastSquares(
+                    factors=c.factors,
+                    regularization=c.regularization,
+                    iterations=c.iterations,
+                    random_state=c.random_state,
+                )
                 model.fit(m, show_progress=False)
             self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         else:
@@ -84,8 +97,13 @@ class Collaborative(Algorithm):
         b = (y * conf[:, None]).sum(axis=0)
         return np.linalg.solve(a, b).astype(np.float32)
 
-    def recommend(self, query: Query, limit: int, exclude: np.ndarray | None = None,
-                  candidates: np.ndarray | None = None) -> Recommended:
+    def recommend(
+        self,
+        query: Query,
+        limit: int,
+        exclude: np.ndarray | None = None,
+        candidates: np.ndarray | None = None,
+    ) -> Recommended:
         user = self.user_vector(query)
         if user is None:
             return Recommended.empty()
@@ -101,11 +119,14 @@ class Collaborative(Algorithm):
         if not len(pos) or not len(top):
             return {}
         sims = self.item_factors[top] @ self.item_factors[pos].T
-        return {int(self.item_ids[t]): int(self.item_ids[pos[j]])
-                for t, j in zip(top, sims.argmax(axis=1), strict=True)}
+        return {
+            int(self.item_ids[t]): int(self.item_ids[pos[j]])
+            for t, j in zip(top, sims.argmax(axis=1), strict=True)
+        }
 
-    def similar_items(self, item_id: int, limit: int,
-                      candidates: np.ndarray | None = None) -> Recommended:
+    def similar_items(
+        self, item_id: int, limit: int, candidates: np.ndarray | None = None
+    ) -> Recommended:
         pos = np.searchsorted(self.item_ids, item_id)
         if pos >= len(self.item_ids) or self.item_ids[pos] != item_id:
             return Recommended.empty()

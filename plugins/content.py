@@ -9,7 +9,14 @@ from collections.abc import Mapping
 import numpy as np
 from pydantic import Field
 
-from engines import Algorithm, AlgorithmConfig, Query, Recommended, TrainingData, hookimpl
+from engines import (
+    Algorithm,
+    AlgorithmConfig,
+    Query,
+    Recommended,
+    TrainingData,
+    hookimpl,
+)
 from engines.embedders import normalise_rows
 from plugins._common import best, history_arrays, mask_positions
 from plugins.embedders import HashingEmbedder
@@ -49,8 +56,13 @@ class Content(Algorithm):
             return None
         return vec / np.linalg.norm(vec), pos, w
 
-    def recommend(self, query: Query, limit: int, exclude: np.ndarray | None = None,
-                  candidates: np.ndarray | None = None) -> Recommended:
+    def recommend(
+        self,
+        query: Query,
+        limit: int,
+        exclude: np.ndarray | None = None,
+        candidates: np.ndarray | None = None,
+    ) -> Recommended:
         prof = self.profile(query)
         if prof is None:
             return Recommended.empty()
@@ -65,22 +77,21 @@ class Content(Algorithm):
                 because[int(self.item_ids[t])] = int(self.item_ids[liked[j]])
         return Recommended(self.item_ids[top], scores[top], because)
 
-    def similar_items(self, item_id: int, limit: int,
-                      candidates: np.ndarray | None = None) -> Recommended:
+    def similar_items(
+        self, item_id: int, limit: int, candidates: np.ndarray | None = None
+    ) -> Recommended:
         pos = np.searchsorted(self.item_ids, item_id)
         if pos >= len(self.item_ids) or self.item_ids[pos] != item_id:
             return Recommended.empty()
         scores = self.vectors @ self.vectors[pos]
-        top = best(scores, mask_positions(self.item_ids, np.array([item_id]), candidates),
-                   limit)
+        top = best(scores, mask_positions(self.item_ids, np.array([item_id]), candidates), limit)
         return Recommended(self.item_ids[top], scores[top])
 
     def item_vectors(self) -> tuple[str, np.ndarray, np.ndarray] | None:
         return self.space, self.item_ids, self.vectors
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"item_ids": self.item_ids, "vectors": self.vectors,
-                "space": np.array(self.space)}
+        return {"item_ids": self.item_ids, "vectors": self.vectors, "space": np.array(self.space)}
 
     def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.item_ids = arrays["item_ids"]

@@ -103,8 +103,16 @@ class HttpEmbedder(Embedder):
     name = "http"
     description = "OpenAI-compatible embeddings API (RECOGRAPH_EMBEDDER_URL/KEY/MODEL)."
 
-    def __init__(self, url: str = "", key: str = "", model: str = "", dim: int = 0,
-                 batch_size: int = 64, timeout: float = 30.0, **options: Any) -> None:
+    def __init__(
+        self,
+        url: str = "",
+        key: str = "",
+        model: str = "",
+        dim: int = 0,
+        batch_size: int = 64,
+        timeout: float = 30.0,
+        **options: Any,
+    ) -> None:
         super().__init__(url=url, model=model, dim=dim, **options)
         if not url:
             raise ValueError("the http embedder needs RECOGRAPH_EMBEDDER_URL")

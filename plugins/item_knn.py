@@ -7,17 +7,24 @@ from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
 
-from engines import Algorithm, AlgorithmConfig, Query, Recommended, TrainingData, hookimpl
+from engines import (
+    Algorithm,
+    AlgorithmConfig,
+    Query,
+    Recommended,
+    TrainingData,
+    hookimpl,
+    training_field,
+)
 from plugins._common import best, decayed, history_arrays, mask_positions
 
 
 class ItemKnnConfig(AlgorithmConfig):
-    neighbours: int = Field(100, ge=1, le=2000, description="Neighbours kept per item.")
-    shrinkage: float = Field(10.0, ge=0, description="Damps similarities of rare pairs.")
-    half_life_days: float | None = Field(None, gt=0, description="Time decay of events.")
-    min_support: int = Field(1, ge=1, description="Least co-occurring users for a pair.")
+    neighbours: int = training_field(100, ge=1, le=2000, description="Neighbours kept per item.")
+    shrinkage: float = training_field(10.0, ge=0, description="Damps similarities of rare pairs.")
+    half_life_days: float | None = training_field(None, gt=0, description="Time decay of events.")
+    min_support: int = training_field(1, ge=1, description="Least co-occurring users for a pair.")
 
 
 class ItemKnn(Algorithm):
@@ -30,8 +37,11 @@ class ItemKnn(Algorithm):
     def fit(self, data: TrainingData) -> None:
         c = self.config
         w = decayed(data.event_weights, data.event_times, data.now, c.half_life_days)
-        m = sp.csr_matrix((w, (data.event_users, data.event_items)),
-                          shape=(data.n_users, data.n_items), dtype=np.float32)
+        m = sp.csr_matrix(
+            (w, (data.event_users, data.event_items)),
+            shape=(data.n_users, data.n_items),
+            dtype=np.float32,
+        )
         m.sum_duplicates()
         m.data[m.data < 0] = 0
         m.eliminate_zeros()
@@ -51,14 +61,22 @@ class ItemKnn(Algorithm):
         sup = support.data
         sims = cooc.data / (norms[rows] * norms[cols]) * (sup / (sup + c.shrinkage))
         keep = (rows != cols) & (sup >= c.min_support)
-        full = sp.csr_matrix((sims[keep], (rows[keep], cols[keep])),
-                             shape=(data.n_items, data.n_items), dtype=np.float32)
+        full = sp.csr_matrix(
+            (sims[keep], (rows[keep], cols[keep])),
+            shape=(data.n_items, data.n_items),
+            dtype=np.float32,
+        )
         self.similarity = _top_per_row(full, c.neighbours)
         self.item_ids = data.item_ids.copy()
         self.fitted = True
 
-    def recommend(self, query: Query, limit: int, exclude: np.ndarray | None = None,
-                  candidates: np.ndarray | None = None) -> Recommended:
+    def recommend(
+        self,
+        query: Query,
+        limit: int,
+        exclude: np.ndarray | None = None,
+        candidates: np.ndarray | None = None,
+    ) -> Recommended:
         pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
         if not len(pos):
             return Recommended.empty()
@@ -66,8 +84,11 @@ class ItemKnn(Algorithm):
         contrib = rows.multiply(w[:, None]).tocsc()
         scores = np.asarray(contrib.sum(axis=0)).ravel()
         touched = np.diff(contrib.indptr) > 0  # items some history item points to
-        top = best(np.where(touched, scores, -np.inf),
-                   mask_positions(self.item_ids, exclude, candidates), limit)
+        top = best(
+            np.where(touched, scores, -np.inf),
+            mask_positions(self.item_ids, exclude, candidates),
+            limit,
+        )
         because: dict[int, int] = {}
         if len(top):
             dense = contrib[:, top].toarray()
@@ -75,28 +96,28 @@ class ItemKnn(Algorithm):
                 because[int(self.item_ids[t])] = int(self.item_ids[pos[dense[:, j].argmax()]])
         return Recommended(self.item_ids[top], scores[top].astype(np.float32), because)
 
-    def similar_items(self, item_id: int, limit: int,
-                      candidates: np.ndarray | None = None) -> Recommended:
+    def similar_items(
+        self, item_id: int, limit: int, candidates: np.ndarray | None = None
+    ) -> Recommended:
         pos = np.searchsorted(self.item_ids, item_id)
         if pos >= len(self.item_ids) or self.item_ids[pos] != item_id:
             return Recommended.empty()
         row = self.similarity[pos]
         scores = np.full(len(self.item_ids), -np.inf, dtype=np.float32)
         scores[row.indices] = row.data
-        top = best(scores, mask_positions(self.item_ids, np.array([item_id]), candidates),
-                   limit)
+        top = best(scores, mask_positions(self.item_ids, np.array([item_id]), candidates), limit)
         return Recommended(self.item_ids[top], scores[top])
 
     def state(self) -> dict[str, np.ndarray]:
         s = self.similarity
-        return {"item_ids": self.item_ids, "data": s.data, "indices": s.indices,
-                "indptr": s.indptr}
+        return {"item_ids": self.item_ids, "data": s.data, "indices": s.indices, "indptr": s.indptr}
 
     def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.item_ids = arrays["item_ids"]
         n = len(self.item_ids)
         self.similarity = sp.csr_matrix(
-            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
+            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n)
+        )
 
 
 def _top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -114,9 +135,14 @@ def _top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
         indices.append(cols)
         indptr.append(indptr[-1] + len(vals))
     return sp.csr_matrix(
-        (np.concatenate(data) if data else np.empty(0, np.float32),
-         np.concatenate(indices) if indices else np.empty(0, np.int32),
-         np.asarray(indptr)), shape=m.shape, dtype=np.float32)
+        (
+            np.concatenate(data) if data else np.empty(0, np.float32),
+            np.concatenate(indices) if indices else np.empty(0, np.int32),
+            np.asarray(indptr),
+        ),
+        shape=m.shape,
+        dtype=np.float32,
+    )
 
 
 @hookimpl

@@ -7,7 +7,8 @@ QUERY = """query($u: ID!, $n: Int!) { user(id: $u) { interactions(first: $n) {
 
 
 async def seed(gql, n_items: int) -> None:
-    await gql("mutation($i: ItemsBulkUpsertInput!) { itemsBulkUpsert(input: $i) { upsertedCount } }",
+    await gql("mutation($i: ItemsBulkUpsertInput!) { itemsBulkUpsert(input: $i) "
+              "{ upsertedCount } }",
               {"i": {"items": [{"id": f"i{k}", "title": f"T{k}"} for k in range(n_items)]}})
     await gql("mutation($i: InteractionsRecordInput!) { interactionsRecord(input: $i) "
               "{ recordedCount } }",

@@ -1,0 +1,62 @@
+"""Merging the ranked lists of several algorithms into one, with explanations.
+
+Normalisation: each algorithm's candidate scores are min-max scaled to [0, 1] over its own
+candidate list (its best item gets 1, its worst 0; a list of equal scores gets 1 everywhere).
+Raw scores of different algorithms live on unrelated scales (factor dot products, cosine
+similarities, decayed counts); rescaling per list makes weights mean "how much this
+algorithm's opinion counts". An item missing from an algorithm's list gets 0 from it.
+The blended score is the weighted sum; the per-algorithm terms are the explanation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engines.base import Recommended
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    algorithm: str
+    weight: float
+    normalised: float
+    because_item: int | None = None
+
+    @property
+    def value(self) -> float:
+        return self.weight * self.normalised
+
+
+@dataclass(slots=True)
+class Blended:
+    item_id: int
+    score: float
+    contributions: list[Contribution] = field(default_factory=list)
+
+
+def normalise(scores: np.ndarray) -> np.ndarray:
+    if not len(scores):
+        return scores.astype(np.float32)
+    lo, hi = float(scores.min()), float(scores.max())
+    if hi - lo < 1e-12:
+        return np.ones_like(scores, dtype=np.float32)
+    return ((scores - lo) / (hi - lo)).astype(np.float32)
+
+
+def blend(results: dict[str, tuple[float, Recommended]], limit: int) -> list[Blended]:
+    """``results`` maps algorithm name to (weight, its list); returns the top ``limit``."""
+    merged: dict[int, Blended] = {}
+    for name, (weight, rec) in results.items():
+        for item, norm in zip(rec.ids.tolist(), normalise(rec.scores).tolist(), strict=True):
+            entry = merged.get(item)
+            if entry is None:
+                entry = merged[item] = Blended(item, 0.0)
+            c = Contribution(name, weight, norm, rec.because.get(item))
+            entry.contributions.append(c)
+            entry.score += c.value
+    ranked = sorted(merged.values(), key=lambda b: (-b.score, b.item_id))
+    for b in ranked[:limit]:
+        b.contributions.sort(key=lambda c: -c.value)
+    return ranked[:limit]

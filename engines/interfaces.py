@@ -1,0 +1,60 @@
+"""The small storage interface the engines need; ``storage.engine_storage`` implements it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from engines.base import HistoryEvent
+from engines.data import ItemContent
+from engines.filters import ItemRules
+
+
+class Artifact(Protocol):
+    algorithm: str
+    version: int
+    params: dict
+    metrics: dict
+    blob: bytes
+
+
+class EngineStorage(Protocol):
+    async def training_events(
+        self, tenant: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """All events as arrays: user pks, item pks, weights, Unix times."""
+
+    async def item_content(self, tenant: str) -> list[ItemContent]: ...
+
+    async def user_history(
+        self, tenant: str, user_id: str, limit: int
+    ) -> tuple[int | None, list[HistoryEvent]]:
+        """The user's pk (None if unknown) and newest events first."""
+
+    async def item_pks(self, tenant: str, external_ids: list[str]) -> dict[str, int]: ...
+
+    async def eligible_items(self, tenant: str, rules: ItemRules) -> np.ndarray:
+        """Pks of the items that are not hidden and satisfy ``rules``."""
+
+    async def nearest(
+        self, tenant: str, space: str, vector: np.ndarray, limit: int, rules: ItemRules
+    ) -> list[tuple[int, float]]:
+        """Items nearest to ``vector`` (cosine distance), filtered inside the query."""
+
+    async def store_vectors(
+        self, tenant: str, space: str, item_ids: np.ndarray, vectors: np.ndarray
+    ) -> None: ...
+
+    async def save_artifact(
+        self, tenant: str, algorithm: str, blob: bytes, params: dict, metrics: dict
+    ) -> int: ...
+
+    async def latest_artifact(
+        self, tenant: str, algorithm: str, *, with_blob: bool = True
+    ) -> Artifact | None: ...
+
+    async def try_lock(self, key: str) -> object | None:
+        """A held cluster-wide lock (release with ``unlock``), or None if taken."""
+
+    async def unlock(self, handle: object) -> None: ...

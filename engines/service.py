@@ -1,0 +1,350 @@
+"""The recommendation service: loads trained models, answers requests by blending the chosen
+algorithms, and swaps in new model versions while it keeps answering."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from engines.base import Algorithm, AlgorithmConfig, HistoryEvent, Query, Recommended
+from engines.blending import Blended, blend
+from engines.data import TrainingData
+from engines.embedders import Embedder
+from engines.filters import ItemRules
+from engines.interfaces import EngineStorage
+from engines.registry import Registry, UnknownAlgorithmError
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(Exception):
+    """A request the engine refuses, with a machine-readable code and the offending field."""
+
+    def __init__(self, message: str, code: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+@dataclass
+class LoadedModel:
+    algorithm: Algorithm
+    version: int
+    trained_at: datetime | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """One algorithm (or preset) of a request, its weight and optional config overrides."""
+
+    name: str
+    weight: float = 1.0
+    config: Mapping[str, Any] | None = None
+
+
+def training_fields(config_cls: type[AlgorithmConfig]) -> set[str]:
+    """Config fields that only take effect when a model is trained."""
+    return {
+        name
+        for name, f in config_cls.model_fields.items()
+        if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("training")
+    }
+
+
+@dataclass
+class EngineSettings:
+    default_algorithms: dict[str, float] = field(default_factory=lambda: {"hybrid": 1.0})
+    similar_algorithms: dict[str, float] = field(
+        default_factory=lambda: {"item_knn": 1.0, "content": 0.5, "collaborative": 0.5}
+    )
+    candidate_pool: int = 200
+    history_limit: int = 500
+    eligible_ttl_seconds: float = 5.0
+    model_check_seconds: float = 30.0
+
+
+class RecommendationService:
+    def __init__(
+        self,
+        registry: Registry,
+        storage: EngineStorage,
+        embedder: Embedder,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self.registry = registry
+        self.storage = storage
+        self.embedder = embedder
+        self.settings = settings or EngineSettings()
+        self._models: dict[str, dict[str, LoadedModel]] = {}
+        self._checked: dict[str, float] = {}
+        self._eligible: dict[tuple[str, ItemRules], tuple[float, np.ndarray]] = {}
+        self._load_lock = asyncio.Lock()
+
+    # --- models --------------------------------------------------------------------------
+    async def models(self, tenant: str) -> dict[str, LoadedModel]:
+        """The tenant's loaded models; checks for new versions every ``model_check_seconds``
+        so that replicas pick up what another replica trained even without pub/sub."""
+        now = time.monotonic()
+        if now - self._checked.get(tenant, -1e9) > self.settings.model_check_seconds:
+            async with self._load_lock:
+                if now - self._checked.get(tenant, -1e9) > self.settings.model_check_seconds:
+                    await self.refresh(tenant)
+                    self._checked[tenant] = time.monotonic()
+        return self._models.get(tenant, {})
+
+    async def refresh(self, tenant: str) -> list[str]:
+        """Load every algorithm whose stored version is newer than the loaded one."""
+        loaded = self._models.setdefault(tenant, {})
+        changed = []
+        for name, cls in self.registry.algorithms.items():
+            head = await self.storage.latest_artifact(tenant, name, with_blob=False)
+            if head is None or (name in loaded and loaded[name].version >= head.version):
+                continue
+            art = await self.storage.latest_artifact(tenant, name)
+            if art is None:
+                continue
+            try:
+                model = cls(art.params.get("config") or {})
+                await asyncio.to_thread(model.load, art.blob)
+            except Exception:
+                log.exception("could not load %s v%s for %s", name, art.version, tenant)
+                continue
+            # one dict assignment: requests see either the old or the new model, never half
+            loaded[name] = LoadedModel(
+                model, art.version, getattr(art, "created_at", None), art.metrics
+            )
+            changed.append(name)
+        if changed:
+            log.info("tenant %s: loaded %s", tenant, ", ".join(changed))
+        return changed
+
+    def install(self, tenant: str, name: str, model: LoadedModel) -> None:
+        self._models.setdefault(tenant, {})[name] = model
+
+    async def training_data(self, tenant: str) -> TrainingData:
+        users, items, weights, times = await self.storage.training_events(tenant)
+        content = await self.storage.item_content(tenant)
+        return TrainingData.from_events(
+            users,
+            items,
+            weights,
+            times,
+            content,
+            now=float(times.max()) if len(times) else time.time(),
+            embed=self.embedder.embed_items,
+            embed_space=self.embedder.space,
+        )
+
+    def config_for(
+        self, name: str, overrides: Mapping[str, Any] | None, base: AlgorithmConfig | None = None
+    ) -> AlgorithmConfig:
+        cls = self.registry.algorithm(name)
+        data = (base.model_dump() if base is not None else {}) | dict(overrides or {})
+        try:
+            return cls.Config.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise EngineError(
+                f"invalid config for {name}: {where}: {first['msg']}",
+                "INVALID_CONFIG",
+                "algorithms",
+            ) from None
+
+    # --- requests --------------------------------------------------------------------------
+    def _weights(
+        self,
+        tenant: str,
+        user_id: str | None,
+        selection: list[Selection] | None,
+        default: dict[str, float],
+    ) -> tuple[dict[str, float], dict[str, Mapping[str, Any]]]:
+        chosen = {s.name: s.weight for s in selection} if selection else dict(default)
+        configs = {s.name: s.config for s in selection or () if s.config}
+        for s in selection or ():
+            if s.weight < 0 or not np.isfinite(s.weight):
+                raise EngineError(
+                    f"weight of {s.name} must be a finite number >= 0",
+                    "INVALID_WEIGHT",
+                    "algorithms",
+                )
+        override = self.registry.pm.hook.recommendation_weights(
+            tenant=tenant, user_id=user_id, weights=dict(chosen)
+        )
+        if override is not None:
+            chosen = dict(override)
+        try:
+            expanded = self.registry.expand(chosen)
+        except UnknownAlgorithmError as exc:
+            known = ", ".join(sorted([*self.registry.algorithms, *self.registry.presets]))
+            raise EngineError(
+                f"unknown algorithm {exc.args[0]!r}; known: {known}",
+                "UNKNOWN_ALGORITHM",
+                "algorithms",
+            ) from None
+        for name in configs:
+            if name not in self.registry.algorithms:
+                raise EngineError(
+                    f"config is only accepted for algorithms, not {name!r}",
+                    "INVALID_CONFIG",
+                    "algorithms",
+                )
+        return {n: w for n, w in expanded.items() if w > 0}, configs
+
+    def _serving_model(
+        self, name: str, loaded: LoadedModel | None, overrides: Mapping[str, Any] | None
+    ) -> Algorithm | None:
+        if loaded is None:
+            return None
+        if not overrides:
+            return loaded.algorithm
+        cls = self.registry.algorithm(name)
+        trained = loaded.algorithm.config
+        config = self.config_for(name, overrides, trained)
+        changed = {k for k in overrides if getattr(config, k) != getattr(trained, k)}
+        if changed & training_fields(cls.Config):
+            raise EngineError(
+                f"{', '.join(sorted(changed & training_fields(cls.Config)))} of {name} only "
+                "change when a model is trained: use modelTrain with this config",
+                "INVALID_CONFIG",
+                "algorithms",
+            )
+        clone = copy.copy(loaded.algorithm)  # shares the fitted arrays, not the config
+        clone.config = config
+        return clone
+
+    async def eligible(self, tenant: str, rules: ItemRules) -> np.ndarray:
+        key = (tenant, rules)
+        hit = self._eligible.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        ids = await self.storage.eligible_items(tenant, rules)
+        if len(self._eligible) > 1000:
+            self._eligible.clear()
+        self._eligible[key] = (now + self.settings.eligible_ttl_seconds, ids)
+        return ids
+
+    def items_changed(self, tenant: str) -> None:
+        """Forget cached candidate sets (an item was hidden, deleted or edited)."""
+        for key in [k for k in self._eligible if k[0] == tenant]:
+            self._eligible.pop(key, None)
+
+    async def recommend(
+        self,
+        tenant: str,
+        user_id: str | None,
+        limit: int,
+        selection: list[Selection] | None = None,
+        rules: ItemRules | None = None,
+        *,
+        exclude_seen: bool = True,
+        exclude_items: list[str] | None = None,
+        history: list[HistoryEvent] | None = None,
+    ) -> list[Blended]:
+        weights, configs = self._weights(
+            tenant, user_id, selection, self.settings.default_algorithms
+        )
+        models = await self.models(tenant)
+        serving = {n: self._serving_model(n, models.get(n), configs.get(n)) for n in weights}
+        missing = [n for n, m in serving.items() if m is None]
+        if selection and missing and all(s.name in missing for s in selection):
+            raise EngineError(
+                f"no trained model for {', '.join(missing)}: run modelTrain",
+                "NOT_TRAINED",
+                "algorithms",
+            )
+        user_pk = None
+        if history is None:
+            user_pk, history = (
+                await self.storage.user_history(tenant, user_id, self.settings.history_limit)
+                if user_id
+                else (None, [])
+            )
+        query = Query(user_pk, tuple(history), now=time.time())
+        candidates = await self.eligible(tenant, rules or ItemRules())
+        excluded: list[int] = []
+        if exclude_seen:
+            excluded += [e.item_id for e in history]
+        if exclude_items:
+            excluded += list((await self.storage.item_pks(tenant, exclude_items)).values())
+        exclude = np.unique(np.asarray(excluded, dtype=np.int64))
+        pool = max(limit * 3, self.settings.candidate_pool)
+
+        def run() -> dict[str, tuple[float, Recommended]]:
+            out = {}
+            for name, model in serving.items():
+                if model is not None:
+                    out[name] = (weights[name], model.recommend(query, pool, exclude, candidates))
+            return out
+
+        results = await asyncio.to_thread(run)
+        return blend(results, limit)
+
+    async def similar_items(
+        self,
+        tenant: str,
+        item_id: str,
+        limit: int,
+        selection: list[Selection] | None = None,
+        rules: ItemRules | None = None,
+    ) -> list[Blended]:
+        weights, configs = self._weights(tenant, None, selection, self.settings.similar_algorithms)
+        pks = await self.storage.item_pks(tenant, [item_id])
+        if item_id not in pks:
+            raise EngineError(f"unknown item {item_id!r}", "NOT_FOUND", "itemId")
+        models = await self.models(tenant)
+        candidates = await self.eligible(tenant, rules or ItemRules())
+        pool = max(limit * 3, self.settings.candidate_pool)
+        serving = {n: self._serving_model(n, models.get(n), configs.get(n)) for n in weights}
+
+        def run() -> dict[str, tuple[float, Recommended]]:
+            return {
+                n: (weights[n], m.similar_items(pks[item_id], pool, candidates))
+                for n, m in serving.items()
+                if m is not None
+            }
+
+        return blend(await asyncio.to_thread(run), limit)
+
+    async def trending(
+        self,
+        tenant: str,
+        limit: int,
+        window_hours: float | None = None,
+        rules: ItemRules | None = None,
+    ) -> list[Blended]:
+        loaded = (await self.models(tenant)).get("trending")
+        if loaded is None:
+            return []
+        model: Any = loaded.algorithm
+        candidates = await self.eligible(tenant, rules or ItemRules())
+        rec = await asyncio.to_thread(
+            model.recommend, Query(), limit, None, candidates, window_hours
+        )
+        return blend({"trending": (1.0, rec)}, limit)
+
+    async def search(
+        self, tenant: str, text: str, limit: int, rules: ItemRules | None = None
+    ) -> list[tuple[int, float]]:
+        """Semantic search: the query text through the embedder, nearest items in pgvector."""
+        vector = await asyncio.to_thread(self.embedder.embed_text, text)
+        if not np.any(vector):
+            return []
+        hits = await self.storage.nearest(
+            tenant, self.embedder.space, vector, limit, rules or ItemRules()
+        )
+        return [(pk, 1.0 - d) for pk, d in hits]
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)

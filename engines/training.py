@@ -1,0 +1,110 @@
+"""Training: fit models off the event loop, store them as new versions, hot-swap them, and a
+periodic background trainer of which only one runs at a time across all replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from engines.service import EngineError, LoadedModel, RecommendationService
+
+log = logging.getLogger(__name__)
+
+Announce = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    algorithm: str
+    version: int
+    seconds: float
+    n_users: int
+    n_items: int
+    n_events: int
+
+
+class TrainerBusy(EngineError):
+    pass
+
+
+class Trainer:
+    def __init__(self, service: RecommendationService, announce: Announce | None = None) -> None:
+        self.service = service
+        self.storage = service.storage
+        self.announce = announce
+
+    async def train(
+        self,
+        tenant: str,
+        algorithms: list[str] | None = None,
+        configs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[TrainResult]:
+        """Fit the named algorithms (all when None) on the tenant's data and install them.
+
+        Holds the tenant's training lock, so two replicas never train at the same time."""
+        registry = self.service.registry
+        names = algorithms or list(registry.algorithms)
+        for name in names:
+            if name not in registry.algorithms:
+                raise EngineError(f"unknown algorithm {name!r}", "UNKNOWN_ALGORITHM", "algorithms")
+        parsed = {n: self.service.config_for(n, (configs or {}).get(n)) for n in names}
+        lock = await self.storage.try_lock(f"train:{tenant}")
+        if lock is None:
+            raise TrainerBusy("another trainer is running for this tenant", "BUSY")
+        try:
+            data = await self.service.training_data(tenant)
+            results = []
+            for name in names:
+                model = registry.algorithm(name)(parsed[name])
+                started = time.perf_counter()
+                await asyncio.to_thread(model.fit, data)
+                seconds = time.perf_counter() - started
+                blob = await asyncio.to_thread(model.save)
+                metrics = {
+                    "fit_seconds": round(seconds, 3),
+                    "users": data.n_users,
+                    "items": data.n_items,
+                    "events": len(data.event_users),
+                }
+                version = await self.storage.save_artifact(
+                    tenant, name, blob, {"config": parsed[name].model_dump()}, metrics
+                )
+                vectors = model.item_vectors()
+                if vectors is not None and len(vectors[1]):
+                    await self.storage.store_vectors(tenant, *vectors)
+                self.service.install(
+                    tenant, name, LoadedModel(model, version, datetime.now(UTC), metrics)
+                )
+                results.append(
+                    TrainResult(
+                        name, version, seconds, data.n_users, data.n_items, len(data.event_users)
+                    )
+                )
+                log.info("tenant %s: trained %s v%d in %.2fs", tenant, name, version, seconds)
+        finally:
+            await self.storage.unlock(lock)
+        if self.announce is not None:
+            await self.announce(tenant)
+        return results
+
+    async def run_periodically(
+        self, tenants: Callable[[], Awaitable[list[str]]], interval_seconds: float
+    ) -> None:
+        """Retrain every tenant every ``interval_seconds``; a tenant some other replica is
+        training is skipped this round."""
+        while True:
+            for tenant in await tenants():
+                with contextlib.suppress(TrainerBusy):
+                    try:
+                        await self.train(tenant)
+                    except TrainerBusy:
+                        raise
+                    except Exception:
+                        log.exception("background training failed for %s", tenant)
+            await asyncio.sleep(interval_seconds)

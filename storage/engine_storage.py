@@ -1,0 +1,135 @@
+"""The storage side of ``engines.interfaces.EngineStorage``: what the engines read and write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pgvector import Vector
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engines.base import HistoryEvent
+from engines.data import ItemContent
+from engines.filters import ItemRules
+from storage.filters import item_conditions
+from storage.records import ArtifactRecord
+from storage.store import Store
+from storage.tables import Interaction, Item, ItemVector, User
+
+ITEMS = Item.__table__  # type: ignore[attr-defined]
+EVENTS = Interaction.__table__  # type: ignore[attr-defined]
+USERS = User.__table__  # type: ignore[attr-defined]
+VECTORS = ItemVector.__table__  # type: ignore[attr-defined]
+
+
+class StoreEngineStorage:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    async def training_events(
+        self, tenant: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        stmt = select(
+            EVENTS.c.user_id, EVENTS.c.item_id, EVENTS.c.weight,
+            text("extract(epoch from interactions.occurred_at)::float8"),
+        ).where(EVENTS.c.tenant_id == tenant)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        if not rows:
+            empty = np.empty(0)
+            return empty.astype(np.int64), empty.astype(np.int64), empty, empty
+        cols = list(zip(*rows, strict=True))
+        return (np.asarray(cols[0], np.int64), np.asarray(cols[1], np.int64),
+                np.asarray(cols[2], np.float32), np.asarray(cols[3], np.float64))
+
+    async def item_content(self, tenant: str) -> list[ItemContent]:
+        stmt = select(
+            ITEMS.c.id, ITEMS.c.entity_type, ITEMS.c.title, ITEMS.c.text, ITEMS.c.categories,
+            ITEMS.c.tags, ITEMS.c.attributes,
+        ).where(ITEMS.c.tenant_id == tenant).order_by(ITEMS.c.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [ItemContent(r.id, r.entity_type, r.title, r.text, tuple(r.categories),
+                            tuple(r.tags), r.attributes) for r in rows]
+
+    async def user_history(
+        self, tenant: str, user_id: str, limit: int
+    ) -> tuple[int | None, list[HistoryEvent]]:
+        users = await self.store.users.by_external_ids(tenant, [user_id])
+        user = users.get(user_id)
+        if user is None:
+            return None, []
+        stmt = (
+            select(EVENTS.c.item_id, EVENTS.c.weight,
+                   text("extract(epoch from interactions.occurred_at)::float8 AS ts"))
+            .where(EVENTS.c.user_id == user.pk)
+            .order_by(EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return user.pk, [HistoryEvent(r[0], r[1], r[2]) for r in rows]
+
+    async def item_pks(self, tenant: str, external_ids: list[str]) -> dict[str, int]:
+        return await self.store.items.pks(tenant, external_ids)
+
+    async def eligible_items(self, tenant: str, rules: ItemRules) -> np.ndarray:
+        stmt = select(ITEMS.c.id).where(*item_conditions(tenant, rules))
+        async with self.engine.connect() as conn:
+            ids = (await conn.execute(stmt)).scalars().all()
+        return np.sort(np.asarray(ids, dtype=np.int64))
+
+    async def nearest(
+        self, tenant: str, space: str, vector: np.ndarray, limit: int, rules: ItemRules
+    ) -> list[tuple[int, float]]:
+        dim = int(vector.shape[0])
+        await self.store.vectors.ensure_space(space, dim)
+        distance = text(f"(item_vectors.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))")
+        stmt = (
+            select(VECTORS.c.item_id, distance.label("d"))
+            .join(ITEMS, ITEMS.c.id == VECTORS.c.item_id)
+            .where(VECTORS.c.space == space, VECTORS.c.tenant_id == tenant,
+                   *item_conditions(tenant, rules))
+            .order_by(text("d"))
+            .limit(limit)
+        )
+        params = {"q": Vector(vector.astype(np.float32)).to_text()}
+        async with self.engine.connect() as conn:
+            # exact ordering for small filtered sets, HNSW with iterative scans for large ones
+            await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            rows = (await conn.execute(stmt, params)).all()
+        return [(int(r.item_id), float(r.d)) for r in rows]
+
+    async def store_vectors(
+        self, tenant: str, space: str, item_ids: np.ndarray, vectors: np.ndarray
+    ) -> None:
+        await self.store.vectors.upsert(tenant, space, item_ids.tolist(), vectors)
+
+    async def save_artifact(self, tenant: str, algorithm: str, blob: bytes,
+                            params: dict[str, Any], metrics: dict[str, Any]) -> int:
+        return await self.store.artifacts.save(tenant, algorithm, blob, params, metrics)
+
+    async def latest_artifact(self, tenant: str, algorithm: str, *, with_blob: bool = True
+                              ) -> ArtifactRecord | None:
+        return await self.store.artifacts.latest(tenant, algorithm, with_blob=with_blob)
+
+    async def try_lock(self, key: str) -> AsyncConnection | None:
+        """A session-level advisory lock, held by a dedicated connection until ``unlock``."""
+        conn = await self.engine.connect()
+        got = (await conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"),
+                                  {"k": key})).scalar_one()
+        if not got:
+            await conn.close()
+            return None
+        conn.info["lock_key"] = key
+        return conn
+
+    async def unlock(self, handle: object) -> None:
+        assert isinstance(handle, AsyncConnection)
+        try:
+            await handle.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"),
+                                 {"k": handle.info["lock_key"]})
+        finally:
+            await handle.close()
