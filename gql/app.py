@@ -13,6 +13,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gql import graphiql_assets
 from gql.context import Context
+from gql.engine_runtime import EngineRuntime, running
 from gql.runtime import open_store
 from gql.schema import build_schema
 from gql.settings import Settings
@@ -21,6 +22,7 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 STORE = web.AppKey("store", Store)
+ENGINE = web.AppKey("engine", EngineRuntime)
 SETTINGS = web.AppKey("settings", Settings)
 STATIC_PREFIX = "/graphiql-static"
 
@@ -43,7 +45,10 @@ class RecographView(GraphQLView):  # type: ignore[type-arg]
         self.settings = settings
 
     async def get_context(self, request: web.Request, response: Any) -> Context:  # type: ignore[override]
-        return Context.build(request.app[STORE], self.settings, request, response)
+        runtime = request.app[ENGINE]
+        return Context.build(
+            request.app[STORE], runtime.service, runtime.trainer, self.settings, request, response
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         """Strict JSON (RFC 8259): UTF-8 only, and no NaN/Infinity, which are not numbers
@@ -105,16 +110,15 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app[SETTINGS] = settings
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        if store is not None:
-            app[STORE] = store
-            yield
-            return
-        opened = await open_store(settings)
+        opened = store if store is not None else await open_store(settings)
         app[STORE] = opened
         try:
-            yield
+            async with running(opened, settings) as runtime:
+                app[ENGINE] = runtime
+                yield
         finally:
-            await opened.close()
+            if store is None:
+                await opened.close()
 
     app.cleanup_ctx.append(store_ctx)
     app.router.add_route("*", "/graphql", RecographView(settings))

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from strawberry.dataloader import DataLoader
 
+from engines.service import RecommendationService
+from engines.training import Trainer
 from gql.settings import Settings
 from storage.records import ItemRecord, UserRecord
 from storage.store import Store
@@ -52,6 +54,8 @@ class Loaders:
 @dataclass
 class Context:
     store: Store
+    engine: RecommendationService
+    trainer: Trainer
     settings: Settings
     tenant: str
     loaders: Loaders
@@ -63,9 +67,20 @@ class Context:
     def build(
         cls,
         store: Store,
+        engine: RecommendationService,
+        trainer: Trainer,
         settings: Settings,
         request: web.Request | None = None,
         response: Any = None,
         tenant: str = DEFAULT_TENANT,
     ) -> Context:
-        return cls(store, settings, tenant, Loaders.build(store, tenant), request, response)
+        return cls(
+            store,
+            engine,
+            trainer,
+            settings,
+            tenant,
+            Loaders.build(store, tenant),
+            request,
+            response,
+        )

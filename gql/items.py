@@ -183,6 +183,8 @@ class ItemMutations:
         result = await ctx.store.catalog.upsert_items(
             ctx.tenant, [input.item.to_row()], ("input", "items")
         )
+        if result.records:
+            ctx.engine.items_changed(ctx.tenant)
         if result.errors or not result.records:
             # one item: report its fields under input.item rather than input.items.0
             errs = [replace(e, field=("input", "item", *e.field[3:])) for e in result.errors]
@@ -198,6 +200,7 @@ class ItemMutations:
         result = await ctx.store.catalog.upsert_items(
             ctx.tenant, [i.to_row() for i in input.items], ("input", "items")
         )
+        ctx.engine.items_changed(ctx.tenant)
         return ItemsBulkUpsertPayload(
             upserted_count=len(result.records),
             created_count=sum(1 for _, created in result.records if created),
@@ -209,6 +212,7 @@ class ItemMutations:
         ctx = info.context
         ext = external_item_id(input.id)
         deleted = await ctx.store.catalog.delete_items(ctx.tenant, [ext], ("input",))
+        ctx.engine.items_changed(ctx.tenant)
         if not deleted:
             err = StoredUserError(("input", "id"), f"unknown item {ext!r}", ErrorCode.NOT_FOUND)
             return ItemDeletePayload(deleted_item_id=None, user_errors=user_errors([err]))

@@ -25,6 +25,7 @@ from gql.interactions import (
     InteractionSubscriptions,
 )
 from gql.items import Item, ItemMutations, ItemQueries
+from gql.recommendations import RecommendationMutations, RecommendationQueries
 from gql.relay import Node, from_global_id
 from gql.settings import Settings
 from gql.users import User, UserMutations, UserQueries
@@ -50,8 +51,13 @@ class NodeQueries:
         return None
 
 
-Query = merge_types("Query", (ItemQueries, UserQueries, InteractionQueries, NodeQueries))
-Mutation = merge_types("Mutation", (ItemMutations, UserMutations, InteractionMutations))
+Query = merge_types(
+    "Query",
+    (ItemQueries, UserQueries, InteractionQueries, RecommendationQueries, NodeQueries),
+)
+Mutation = merge_types(
+    "Mutation", (ItemMutations, UserMutations, InteractionMutations, RecommendationMutations)
+)
 Subscription = merge_types("Subscription", (InteractionSubscriptions,))
 
 

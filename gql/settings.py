@@ -61,10 +61,47 @@ class Settings(BaseSettings):
     )
     run_migrations: bool = Field(default=True, description="Apply database migrations at start-up.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    plugins: str | None = Field(
+        default=None,
+        description="Comma-separated plugins to load (module or entry-point names); unset: all.",
+    )
+    default_algorithms: str = Field(
+        default="hybrid",
+        description="Blend used when a request names none: `name:weight,...` or a preset.",
+    )
+    embedder: str = Field(default="hashing", description="Embedder for content vectors and search.")
+    embedder_url: str | None = Field(
+        default=None, description="Base URL of an OpenAI-compatible API (embedder `http`)."
+    )
+    embedder_key: str | None = Field(default=None, description="API key of `embedder_url`.")
+    embedder_model: str | None = Field(default=None, description="Model name for `http`.")
+    train_interval_seconds: float = Field(
+        default=3600, ge=0, description="Background retraining period; 0 turns it off."
+    )
+    train_on_start: bool = Field(
+        default=True, description="Train at start-up when events exist but a model does not."
+    )
+    candidate_pool: int = Field(
+        default=200, ge=10, description="Candidates each algorithm proposes before blending."
+    )
 
     @cached_property
     def embedded(self) -> bool:
         return not self.database_url
+
+    def default_weights(self) -> dict[str, float]:
+        """``RECOGRAPH_DEFAULT_ALGORITHMS`` parsed: ``hybrid`` or ``collaborative:1,content:2``."""
+        weights = {}
+        for part in self.default_algorithms.split(","):
+            name, _, weight = part.strip().partition(":")
+            if name:
+                weights[name] = float(weight) if weight else 1.0
+        return weights
+
+    def plugin_names(self) -> list[str] | None:
+        if not self.plugins:
+            return None
+        return [p.strip() for p in self.plugins.split(",") if p.strip()]
 
 
 def settings_table() -> str:

@@ -32,7 +32,9 @@ class StoreEngineStorage:
         self, tenant: str
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         stmt = select(
-            EVENTS.c.user_id, EVENTS.c.item_id, EVENTS.c.weight,
+            EVENTS.c.user_id,
+            EVENTS.c.item_id,
+            EVENTS.c.weight,
             text("extract(epoch from interactions.occurred_at)::float8"),
         ).where(EVENTS.c.tenant_id == tenant)
         async with self.engine.connect() as conn:
@@ -41,18 +43,41 @@ class StoreEngineStorage:
             empty = np.empty(0)
             return empty.astype(np.int64), empty.astype(np.int64), empty, empty
         cols = list(zip(*rows, strict=True))
-        return (np.asarray(cols[0], np.int64), np.asarray(cols[1], np.int64),
-                np.asarray(cols[2], np.float32), np.asarray(cols[3], np.float64))
+        return (
+            np.asarray(cols[0], np.int64),
+            np.asarray(cols[1], np.int64),
+            np.asarray(cols[2], np.float32),
+            np.asarray(cols[3], np.float64),
+        )
 
     async def item_content(self, tenant: str) -> list[ItemContent]:
-        stmt = select(
-            ITEMS.c.id, ITEMS.c.entity_type, ITEMS.c.title, ITEMS.c.text, ITEMS.c.categories,
-            ITEMS.c.tags, ITEMS.c.attributes,
-        ).where(ITEMS.c.tenant_id == tenant).order_by(ITEMS.c.id)
+        stmt = (
+            select(
+                ITEMS.c.id,
+                ITEMS.c.entity_type,
+                ITEMS.c.title,
+                ITEMS.c.text,
+                ITEMS.c.categories,
+                ITEMS.c.tags,
+                ITEMS.c.attributes,
+            )
+            .where(ITEMS.c.tenant_id == tenant)
+            .order_by(ITEMS.c.id)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [ItemContent(r.id, r.entity_type, r.title, r.text, tuple(r.categories),
-                            tuple(r.tags), r.attributes) for r in rows]
+        return [
+            ItemContent(
+                r.id,
+                r.entity_type,
+                r.title,
+                r.text,
+                tuple(r.categories),
+                tuple(r.tags),
+                r.attributes,
+            )
+            for r in rows
+        ]
 
     async def user_history(
         self, tenant: str, user_id: str, limit: int
@@ -62,8 +87,11 @@ class StoreEngineStorage:
         if user is None:
             return None, []
         stmt = (
-            select(EVENTS.c.item_id, EVENTS.c.weight,
-                   text("extract(epoch from interactions.occurred_at)::float8 AS ts"))
+            select(
+                EVENTS.c.item_id,
+                EVENTS.c.weight,
+                text("extract(epoch from interactions.occurred_at)::float8 AS ts"),
+            )
             .where(EVENTS.c.user_id == user.pk)
             .order_by(EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc())
             .limit(limit)
@@ -90,8 +118,11 @@ class StoreEngineStorage:
         stmt = (
             select(VECTORS.c.item_id, distance.label("d"))
             .join(ITEMS, ITEMS.c.id == VECTORS.c.item_id)
-            .where(VECTORS.c.space == space, VECTORS.c.tenant_id == tenant,
-                   *item_conditions(tenant, rules))
+            .where(
+                VECTORS.c.space == space,
+                VECTORS.c.tenant_id == tenant,
+                *item_conditions(tenant, rules),
+            )
             .order_by(text("d"))
             .limit(limit)
         )
@@ -107,19 +138,27 @@ class StoreEngineStorage:
     ) -> None:
         await self.store.vectors.upsert(tenant, space, item_ids.tolist(), vectors)
 
-    async def save_artifact(self, tenant: str, algorithm: str, blob: bytes,
-                            params: dict[str, Any], metrics: dict[str, Any]) -> int:
+    async def save_artifact(
+        self,
+        tenant: str,
+        algorithm: str,
+        blob: bytes,
+        params: dict[str, Any],
+        metrics: dict[str, Any],
+    ) -> int:
         return await self.store.artifacts.save(tenant, algorithm, blob, params, metrics)
 
-    async def latest_artifact(self, tenant: str, algorithm: str, *, with_blob: bool = True
-                              ) -> ArtifactRecord | None:
+    async def latest_artifact(
+        self, tenant: str, algorithm: str, *, with_blob: bool = True
+    ) -> ArtifactRecord | None:
         return await self.store.artifacts.latest(tenant, algorithm, with_blob=with_blob)
 
     async def try_lock(self, key: str) -> AsyncConnection | None:
         """A session-level advisory lock, held by a dedicated connection until ``unlock``."""
         conn = await self.engine.connect()
-        got = (await conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"),
-                                  {"k": key})).scalar_one()
+        got = (
+            await conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key})
+        ).scalar_one()
         if not got:
             await conn.close()
             return None
@@ -129,7 +168,8 @@ class StoreEngineStorage:
     async def unlock(self, handle: object) -> None:
         assert isinstance(handle, AsyncConnection)
         try:
-            await handle.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"),
-                                 {"k": handle.info["lock_key"]})
+            await handle.execute(
+                text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": handle.info["lock_key"]}
+            )
         finally:
             await handle.close()

@@ -175,6 +175,8 @@ class EventRecorder:
             message = {
                 "userId": e.user_id,
                 "itemId": e.item_id,
+                "userPk": row["user_id"],
+                "itemPk": row["item_id"],
                 "type": e.type,
                 "weight": row["weight"],
                 "value": e.value,

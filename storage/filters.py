@@ -23,8 +23,9 @@ def attribute_condition(p: AttributePredicate) -> ColumnElement[bool]:
     if p.eq is not None:
         parts.append(T.c.attributes.contains({p.key: p.eq}))
     if p.in_ is not None:
-        parts.append(or_(*(T.c.attributes.contains({p.key: v}) for v in p.in_))
-                     if p.in_ else literal(False))
+        parts.append(
+            or_(*(T.c.attributes.contains({p.key: v}) for v in p.in_)) if p.in_ else literal(False)
+        )
     for op, value in (("<", p.lt), ("<=", p.lte), (">", p.gt), (">=", p.gte)):
         if value is not None:
             parts.append(_jsonpath_compare(p.key, op, value))
@@ -50,4 +51,3 @@ def item_conditions(tenant: str, rules: ItemRules) -> list[ColumnElement[bool]]:
         conds.append(T.c.tags.overlap(list(rules.tags_any)))
     conds += [attribute_condition(p) for p in rules.attributes]
     return conds
-

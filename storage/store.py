@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -91,6 +91,11 @@ class Store:
                 insert(tenants).values(id=tenant, name=name or tenant).on_conflict_do_nothing()
             )
         await self.interaction_types.seed_defaults(tenant)
+
+    async def tenants(self) -> list[str]:
+        tenants = Tenant.__table__  # type: ignore[attr-defined]
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(select(tenants.c.id).order_by(tenants.c.id))).scalars())
 
     async def database_ok(self) -> bool:
         try:

@@ -42,7 +42,8 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, redis_url=REDIS_URL, max_batch_size=20_000)
+    return Settings(database_url=database_url, redis_url=REDIS_URL, max_batch_size=20_000,
+                    train_interval_seconds=0, train_on_start=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,138 @@
+"""Wiring the engines to the app: registry, embedder, service, trainer and the background
+tasks that keep every replica's models and online state current."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from engines.base import HistoryEvent
+from engines.embedders import Embedder
+from engines.registry import Registry
+from engines.service import EngineSettings, RecommendationService
+from engines.training import Trainer
+from gql.settings import Settings
+from storage.engine_storage import StoreEngineStorage
+from storage.events import events_channel
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+MODELS_CHANNEL = "models"
+
+
+def make_embedder(registry: Registry, settings: Settings) -> Embedder:
+    try:
+        cls = registry.embedders[settings.embedder]
+    except KeyError:
+        known = ", ".join(sorted(registry.embedders))
+        raise RuntimeError(f"unknown embedder {settings.embedder!r}; known: {known}") from None
+    options = {
+        k: v
+        for k, v in {
+            "url": settings.embedder_url,
+            "key": settings.embedder_key,
+            "model": settings.embedder_model,
+        }.items()
+        if v
+    }
+    return cls(**options)
+
+
+@dataclass
+class EngineRuntime:
+    store: Store
+    registry: Registry
+    service: RecommendationService
+    trainer: Trainer
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, store: Store, settings: Settings) -> EngineRuntime:
+        registry = Registry.load(settings.plugin_names())
+        for name, error in registry.report.failed.items():
+            log.error("plugin %s not loaded: %s", name, error)
+        service = RecommendationService(
+            registry,
+            StoreEngineStorage(store),
+            make_embedder(registry, settings),
+            EngineSettings(
+                default_algorithms=settings.default_weights(),
+                candidate_pool=settings.candidate_pool,
+            ),
+        )
+
+        async def announce(tenant: str) -> None:
+            await store.cache.publish(MODELS_CHANNEL, json.dumps({"tenant": tenant}).encode())
+
+        return cls(store, registry, service, Trainer(service, announce))
+
+    async def start(self, settings: Settings) -> None:
+        tenants = await self.store.tenants()
+        self.tasks.append(asyncio.create_task(self._follow_models()))
+        for tenant in tenants:
+            self.tasks.append(asyncio.create_task(self._follow_events(tenant)))
+        if settings.train_on_start:
+            self.tasks.append(asyncio.create_task(self._train_missing(tenants)))
+        if settings.train_interval_seconds > 0:
+            self.tasks.append(
+                asyncio.create_task(
+                    self.trainer.run_periodically(
+                        self.store.tenants, settings.train_interval_seconds
+                    )
+                )
+            )
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks.clear()
+
+    async def _follow_models(self) -> None:
+        """Another replica trained: load its new versions now rather than at the next poll."""
+        async for raw in self.store.cache.subscribe(MODELS_CHANNEL):
+            try:
+                await self.service.refresh(json.loads(raw)["tenant"])
+            except Exception:
+                log.exception("could not refresh models")
+
+    async def _follow_events(self, tenant: str) -> None:
+        """Online updates from events recorded on any replica."""
+        async for raw in self.store.cache.subscribe(events_channel(tenant)):
+            try:
+                msg = json.loads(raw)
+                from datetime import datetime
+
+                ts = datetime.fromisoformat(msg["timestamp"]).timestamp()
+                event = HistoryEvent(int(msg["itemPk"]), float(msg["weight"]), ts)
+                for loaded in self.service._models.get(tenant, {}).values():
+                    loaded.algorithm.partial_fit_user(int(msg["userPk"]), [event])
+                self.registry.pm.hook.interaction_recorded(tenant=tenant, events=[msg])
+            except Exception:
+                log.exception("online update failed")
+
+    async def _train_missing(self, tenants: list[str]) -> None:
+        for tenant in tenants:
+            try:
+                models = await self.service.models(tenant)
+                missing = [n for n in self.registry.algorithms if n not in models]
+                if missing and await self.store.interactions.count(tenant):
+                    await self.trainer.train(tenant, missing)
+            except Exception:
+                log.exception("start-up training failed for %s", tenant)
+
+
+@contextlib.asynccontextmanager
+async def running(store: Store, settings: Settings) -> AsyncIterator[EngineRuntime]:
+    runtime = EngineRuntime.build(store, settings)
+    await runtime.start(settings)
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
