@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from engines.base import Algorithm, AlgorithmConfig, HistoryEvent, Query, Recommended
-from engines.blending import Blended, blend
+from engines.blending import Blended, Contribution, blend
 from engines.data import TrainingData
 from engines.embedders import Embedder
 from engines.filters import ItemRules
@@ -289,7 +289,28 @@ class RecommendationService:
             return out
 
         results = await asyncio.to_thread(run)
-        return blend(results, limit)
+        blended = blend(results, limit)
+        if len(blended) < limit:  # N results whenever N items qualify
+            blended += self._backfill(models, candidates, exclude, blended, limit)
+        return blended
+
+    def _backfill(self, models: dict[str, LoadedModel], candidates: np.ndarray,
+                  exclude: np.ndarray, have: list[Blended], limit: int) -> list[Blended]:
+        """Eligible items no algorithm proposed, most popular first, with score 0."""
+        taken = np.asarray([b.item_id for b in have], dtype=np.int64)
+        rest = candidates[~np.isin(candidates, exclude) & ~np.isin(candidates, taken)]
+        if not len(rest):
+            return []
+        order = np.arange(len(rest))
+        trending: Any = models.get("trending")
+        if trending is not None:
+            model = trending.algorithm
+            pos = np.clip(np.searchsorted(model.item_ids, rest), 0, len(model.item_ids) - 1)
+            known = model.item_ids[pos] == rest
+            pop = np.where(known, model.scores()[pos], 0.0)
+            order = np.argsort(-pop, kind="stable")
+        picked = rest[order[: limit - len(have)]]
+        return [Blended(int(i), 0.0, [Contribution("fallback", 0.0, 0.0)]) for i in picked]
 
     async def similar_items(
         self,

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import html
+import http.client
 import io
 import json
 import os
@@ -176,7 +177,7 @@ def _download(url: str) -> bytes:
             data = response.read(MAX_TARBALL_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise AssetFetchError(f"download failed: HTTP {exc.code} {exc.reason} for {url}") from exc
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise AssetFetchError(f"download failed for {url}: {reason} ({hint})") from exc
     if len(data) > MAX_TARBALL_BYTES:

@@ -23,7 +23,7 @@ from plugins._common import best, decayed, history_arrays, mask_positions
 
 class CollaborativeConfig(AlgorithmConfig):
     factors: int = training_field(64, ge=2, le=1024, description="Latent dimensions.")
-    regularization: float = training_field(0.05, ge=0, description="L2 penalty on factors.")
+    regularization: float = training_field(0.5, ge=0, description="L2 penalty on factors.")
     iterations: int = training_field(15, ge=1, le=200, description="ALS sweeps.")
     alpha: float = training_field(
         2.0, gt=0, description="Confidence per unit of interaction weight."

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pgvector import Vector
-from sqlalchemy import select, text
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy import cast, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engines.base import HistoryEvent
@@ -114,7 +114,9 @@ class StoreEngineStorage:
     ) -> list[tuple[int, float]]:
         dim = int(vector.shape[0])
         await self.store.vectors.ensure_space(space, dim)
-        distance = text(f"(item_vectors.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))")
+        distance = cast(VECTORS.c.embedding, VECTOR(dim)).cosine_distance(
+            vector.astype(np.float32)
+        )
         stmt = (
             select(VECTORS.c.item_id, distance.label("d"))
             .join(ITEMS, ITEMS.c.id == VECTORS.c.item_id)
@@ -126,11 +128,10 @@ class StoreEngineStorage:
             .order_by(text("d"))
             .limit(limit)
         )
-        params = {"q": Vector(vector.astype(np.float32)).to_text()}
         async with self.engine.connect() as conn:
             # exact ordering for small filtered sets, HNSW with iterative scans for large ones
             await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            rows = (await conn.execute(stmt, params)).all()
+            rows = (await conn.execute(stmt)).all()
         return [(int(r.item_id), float(r.d)) for r in rows]
 
     async def store_vectors(
