@@ -89,9 +89,10 @@ class EngineRuntime:
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=5)
+            for task in pending:
+                log.warning("background task %s did not stop in time", task.get_name())
         self.tasks.clear()
 
     async def _follow_models(self) -> None:

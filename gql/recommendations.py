@@ -322,7 +322,8 @@ class RecommendationMutations:
         try:
             results = await ctx.trainer.train(ctx.tenant, input.algorithms, configs)
         except EngineError as exc:
-            code = ErrorCode.INVALID if exc.code != "UNKNOWN_ALGORITHM" else ErrorCode.NOT_FOUND
+            code = {"UNKNOWN_ALGORITHM": ErrorCode.NOT_FOUND, "BUSY": ErrorCode.BUSY}.get(
+                exc.code, ErrorCode.INVALID)
             field = ("input", exc.field) if exc.field else ("input",)
             err = StoredUserError(field, str(exc), code)
             return ModelTrainPayload(models=[], user_errors=[UserError.of(err)])

@@ -160,8 +160,9 @@ class RedisBackend:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                # bounded: closing a connection that was cancelled mid-read can block
+                with contextlib.suppress(Exception, asyncio.TimeoutError):
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)
 
     async def ping(self) -> bool:
         try:

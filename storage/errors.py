@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_TYPE = "UNKNOWN_TYPE"
     DIMENSION_MISMATCH = "DIMENSION_MISMATCH"
     DUPLICATE = "DUPLICATE"
+    BUSY = "BUSY"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ real Redis (REDIS_URL, default db 15) for the whole run; tables are truncated be
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +26,14 @@ RESET_SQL = (
     "interaction_types RESTART IDENTITY CASCADE",
     "DELETE FROM tenants WHERE id <> 'default'",
 )
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+# A CI timeout sends SIGTERM: turn it into an interrupt so fixtures stop the embedded server.
+signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,119 @@
+"""The plugin system: entry-point plugins load like built-ins, names are unique, a broken
+plugin is reported and skipped, RECOGRAPH_PLUGINS restricts, every hook is documented."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from recsys_helpers import TRAIN, seed
+
+from engines import hookspecs
+from engines.plugins import DEFAULT_PLUGINS
+from engines.registry import DuplicateNameError, Registry
+from gql.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "recograph-p3alpha"
+
+
+def fake_distribution(site: Path, name: str, module: str, source: str) -> None:
+    """Install a one-module distribution with a ``recograph`` entry point into ``site``."""
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[recograph]\n{name} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    return tmp_path
+
+
+@pytest.fixture
+def installed_example(tmp_path_factory, monkeypatch):
+    """pip-install the example plugin package (with its entry point) into a fresh target."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(EXAMPLE)],
+        check=True, capture_output=True,
+    )
+    monkeypatch.syspath_prepend(str(target))
+    sys.modules.pop("recograph_p3alpha", None)
+    importlib.invalidate_caches()
+    return target
+
+
+def test_builtins_load_like_plugins():
+    registry = Registry.load()
+    assert set(registry.report.loaded) >= set(DEFAULT_PLUGINS)
+    assert {"collaborative", "item_knn", "content", "trending", "cold_start"} <= set(
+        registry.algorithms)
+    assert registry.presets["hybrid"]["collaborative"] > 0
+    assert {"hashing", "http"} <= set(registry.embedders)
+
+
+def test_duplicate_algorithm_names_fail_start_up(site):
+    fake_distribution(site, "copycat", "copycat_plugin", (
+        "from engines import hookimpl\n"
+        "from plugins.item_knn import ItemKnn\n"
+        "class Copy(ItemKnn):\n    name = 'collaborative'\n"
+        "@hookimpl\ndef register_algorithms():\n    return [Copy]\n"))
+    with pytest.raises(DuplicateNameError) as err:
+        Registry.load()
+    assert "'collaborative'" in str(err.value) and "copycat" in str(err.value)
+    # restricting the plugins set resolves it
+    assert "collaborative" in Registry.load([*DEFAULT_PLUGINS]).algorithms
+
+
+def test_a_broken_plugin_is_reported_by_name_and_skipped(site):
+    fake_distribution(site, "broken", "broken_plugin", "raise ImportError('missing torch')\n")
+    registry = Registry.load()
+    assert "missing torch" in registry.report.failed["broken"]
+    assert "collaborative" in registry.algorithms
+
+
+def test_recograph_plugins_restricts_what_loads():
+    registry = Registry.load(["plugins.trending", "plugins.embedders"])
+    assert set(registry.algorithms) == {"trending"}
+
+
+def test_every_hook_is_documented():
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    hooks = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction)
+             if hasattr(f, "recograph_spec")]
+    assert len(hooks) >= 5
+    for hook in hooks:
+        assert f"### `{hook}" in docs, f"hook {hook} is not documented in docs/plugins.md"
+
+
+async def test_example_plugin_from_its_entry_point_is_listed_trained_and_selectable(
+        installed_example, store, settings, gql):
+    await seed(gql, train=False)
+    app = create_app(settings, store=store)
+    async with TestClient(TestServer(app)) as client:
+        async def q(query, variables=None):
+            resp = await client.post("/graphql", json={"query": query, "variables": variables})
+            body = await resp.json()
+            assert "errors" not in body, body
+            return body["data"]
+
+        names = {a["name"]: a for a in (await q("{ algorithms { name plugin } }"))["algorithms"]}
+        assert names["p3alpha"]["plugin"] == "p3alpha"
+        trained = await q(TRAIN, {"i": {"algorithms": ["p3alpha"]}})
+        assert trained["modelTrain"]["models"][0]["algorithm"] == "p3alpha"
+        recs = (await q('{ recommendations(userId: "horror-fan-1", first: 5, '
+                        'algorithms: [{name: "p3alpha"}]) { item { itemId } '
+                        "reasons { algorithm } } }"))["recommendations"]
+        assert len(recs) == 5
+        assert all(r["item"]["itemId"].startswith("horror") for r in recs)
+        assert {x["algorithm"] for r in recs for x in r["reasons"]} == {"p3alpha"}
