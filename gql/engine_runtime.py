@@ -65,10 +65,13 @@ class EngineRuntime:
             ),
         )
 
-        async def announce(tenant: str) -> None:
-            await store.cache.publish(MODELS_CHANNEL, json.dumps({"tenant": tenant}).encode())
+        runtime = cls(store, registry, service, Trainer(service))
+        runtime.trainer.announce = runtime.announce
+        return runtime
 
-        return cls(store, registry, service, Trainer(service, announce))
+    async def announce(self, tenant: str) -> None:
+        """Tell every replica that new model versions exist."""
+        await self.store.cache.publish(MODELS_CHANNEL, json.dumps({"tenant": tenant}).encode())
 
     async def start(self, settings: Settings) -> None:
         tenants = await self.store.tenants()

@@ -323,7 +323,8 @@ class RecommendationMutations:
             results = await ctx.trainer.train(ctx.tenant, input.algorithms, configs)
         except EngineError as exc:
             code = {"UNKNOWN_ALGORITHM": ErrorCode.NOT_FOUND, "BUSY": ErrorCode.BUSY}.get(
-                exc.code, ErrorCode.INVALID)
+                exc.code, ErrorCode.INVALID
+            )
             field = ("input", exc.field) if exc.field else ("input",)
             err = StoredUserError(field, str(exc), code)
             return ModelTrainPayload(models=[], user_errors=[UserError.of(err)])

@@ -114,9 +114,7 @@ class StoreEngineStorage:
     ) -> list[tuple[int, float]]:
         dim = int(vector.shape[0])
         await self.store.vectors.ensure_space(space, dim)
-        distance = cast(VECTORS.c.embedding, VECTOR(dim)).cosine_distance(
-            vector.astype(np.float32)
-        )
+        distance = cast(VECTORS.c.embedding, VECTOR(dim)).cosine_distance(vector.astype(np.float32))
         stmt = (
             select(VECTORS.c.item_id, distance.label("d"))
             .join(ITEMS, ITEMS.c.id == VECTORS.c.item_id)
