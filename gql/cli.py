@@ -245,5 +245,14 @@ def settings() -> None:
     click.echo(settings_table())
 
 
+def _register_evaluation() -> None:
+    from gql.evaluate_cli import evaluate, tune
+
+    main.add_command(evaluate)
+    main.add_command(tune)
+
+
+_register_evaluation()
+
 if __name__ == "__main__":
     main()

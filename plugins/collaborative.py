@@ -1,5 +1,16 @@
-"""Collaborative filtering: implicit-feedback matrix factorisation (ALS via ``implicit``)
-with request-time fold-in, so a user's newest events count without retraining."""
+"""Collaborative filtering from implicit feedback, with request-time fold-in: a user's newest
+events count in the next request, without retraining.
+
+Two models, chosen by ``method`` (a training option):
+
+- ``graph_filter`` (default): a spectral graph filter on the user-item graph (after
+  GF-CF, Shen et al. 2021). With R̃ = D_u^-1/2 R D_i^-1/2, a user's history r scores items
+  by ``r R̃ᵀR̃  +  β · r D_i^-1/2 VᵀV D_i^1/2`` (a normalised item-item filter plus an ideal
+  low-pass filter on the top ``rank`` singular vectors V of R̃), times ``deg_i^γ`` to tune
+  the popularity penalty. There is no per-user state, so fold-in is exact.
+- ``als``: implicit-feedback ALS matrix factorisation (``implicit``), with the ALS user step
+  solved at request time from the history.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +18,8 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from engines import (
@@ -22,14 +35,20 @@ from plugins._common import best, decayed, history_arrays, mask_positions
 
 
 class CollaborativeConfig(AlgorithmConfig):
-    factors: int = training_field(64, ge=2, le=1024, description="Latent dimensions.")
-    regularization: float = training_field(0.5, ge=0, description="L2 penalty on factors.")
-    iterations: int = training_field(15, ge=1, le=200, description="ALS sweeps.")
-    alpha: float = training_field(
-        2.0, gt=0, description="Confidence per unit of interaction weight."
+    method: Literal["graph_filter", "als"] = training_field(
+        "graph_filter", description="graph_filter (spectral, default) or als."
     )
+    rank: int = training_field(448, ge=1, le=2048, description="graph_filter: singular vectors.")
+    ideal_weight: float = Field(0.2, ge=0, description="graph_filter: weight of the low-rank part.")
+    popularity_exponent: float = Field(
+        0.1, ge=-1, le=1, description="graph_filter: score × degree^this (popularity penalty)."
+    )
+    factors: int = training_field(64, ge=2, le=1024, description="als: latent dimensions.")
+    regularization: float = training_field(0.5, ge=0, description="als: L2 penalty.")
+    iterations: int = training_field(15, ge=1, le=200, description="als: sweeps.")
+    alpha: float = training_field(2.0, gt=0, description="als: confidence per unit of weight.")
     confidence: Literal["linear", "log"] = training_field(
-        "log", description="How summed weights become confidence: alpha*w or alpha*log1p(w)."
+        "log", description="als: confidence alpha*w or alpha*log1p(w)."
     )
     half_life_days: float | None = training_field(
         None, gt=0, description="Age at which an event counts half; None: no time decay."
@@ -37,22 +56,22 @@ class CollaborativeConfig(AlgorithmConfig):
     random_state: int = training_field(42)
 
 
+def _inv_sqrt(x: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(x, dtype=np.float64)
+    np.divide(1.0, np.sqrt(x), out=out, where=x > 0)
+    return out
+
+
 class Collaborative(Algorithm):
     name = "collaborative"
-    description = "Implicit-feedback ALS matrix factorisation with real-time fold-in."
+    description = "Collaborative filtering (spectral graph filter or ALS) with real-time fold-in."
     Config = CollaborativeConfig
 
     config: CollaborativeConfig
 
-    def _confidence(self, values: np.ndarray) -> np.ndarray:
-        c = self.config
-        out = c.alpha * (np.log1p(values) if c.confidence == "log" else values)
-        return out.astype(np.float32)
-
-    def fit(self, data: TrainingData) -> None:
-        import scipy.sparse as sp
-        from implicit.cpu.als import AlternatingLeastSquares
-
+    # --- training -------------------------------------------------------------------------
+    def _preference(self, data: TrainingData) -> sp.csr_matrix:
+        """Net-positive, time-decayed summed weights, compressed by log1p."""
         c = self.config
         weights = decayed(data.event_weights, data.event_times, data.now, c.half_life_days)
         m = sp.csr_matrix(
@@ -63,29 +82,92 @@ class Collaborative(Algorithm):
         m.sum_duplicates()
         m.data[m.data < 0] = 0
         m.eliminate_zeros()
-        m.data = self._confidence(m.data)
-        if m.nnz:
-            with threadpool_limits(1, "blas"):  # implicit parallelises itself
-                model = AlternatingLeastSquares(
-                    factors=c.factors,
-                    regularization=c.regularization,
-                    iterations=c.iterations,
-                    random_state=c.random_state,
-                )
-                model.fit(m, show_progress=False)
-            self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        else:
-            self.item_factors = np.zeros((data.n_items, c.factors), dtype=np.float32)
+        m.data = np.log1p(m.data)
+        return m
+
+    def fit(self, data: TrainingData) -> None:
         self.item_ids = data.item_ids.copy()
-        self._prepare()
+        pref = self._preference(data)
+        with threadpool_limits(1, "blas"):
+            if self.config.method == "als":
+                self._fit_als(pref)
+            else:
+                self._fit_graph_filter(pref)
         self.fitted = True
 
+    def _fit_graph_filter(self, pref: sp.csr_matrix) -> None:
+        du = np.asarray(pref.sum(axis=1)).ravel()
+        di = np.asarray(pref.sum(axis=0)).ravel()
+        norm = (sp.diags(_inv_sqrt(du)) @ pref @ sp.diags(_inv_sqrt(di))).astype(np.float32)
+        self.norm = norm.tocsr()
+        self.item_degree = di.astype(np.float32)
+        k = min(self.config.rank, min(norm.shape) - 1)
+        if k < 1 or norm.nnz == 0:
+            self.vt = np.zeros((0, norm.shape[1]), np.float32)
+        elif min(norm.shape) <= 1000:
+            self.vt = np.linalg.svd(norm.toarray(), full_matrices=False)[2][:k]
+        else:
+            from scipy.sparse.linalg import svds
+
+            self.vt = svds(norm, k=k, random_state=self.config.random_state)[2]
+        self.vt = np.ascontiguousarray(self.vt, dtype=np.float32)
+        self._prepare()
+
+    def _fit_als(self, pref: sp.csr_matrix) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        c = self.config
+        m = pref.copy()
+        m.data = self._confidence(np.expm1(m.data))
+        if m.nnz:
+            model = AlternatingLeastSquares(
+                factors=c.factors,
+                regularization=c.regularization,
+                iterations=c.iterations,
+                random_state=c.random_state,
+            )
+            model.fit(m, show_progress=False)
+            self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        else:
+            self.item_factors = np.zeros((m.shape[1], c.factors), dtype=np.float32)
+        self._prepare()
+
+    def _confidence(self, values: np.ndarray) -> np.ndarray:
+        c = self.config
+        out = c.alpha * (np.log1p(values) if c.confidence == "log" else values)
+        return out.astype(np.float32)
+
     def _prepare(self) -> None:
-        y = self.item_factors
-        self.gram = (y.T @ y).astype(np.float64)  # YᵀY, shared by every fold-in
+        if self.config.method == "als":
+            y = self.item_factors
+            self.gram = (y.T @ y).astype(np.float64)  # YᵀY, shared by every fold-in
+        else:
+            self.norm_t = self.norm.T.tocsr()
+            d = self.item_degree.astype(np.float64)
+            self.in_scale = _inv_sqrt(d).astype(np.float32)
+            self.out_scale = np.sqrt(d).astype(np.float32)
+
+    # --- scoring --------------------------------------------------------------------------
+    def _history_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        r = rows.copy().astype(np.float32)
+        r.data[r.data < 0] = 0
+        r.eliminate_zeros()
+        r.data = np.log1p(r.data)
+        return r
+
+    def graph_scores(self, r: sp.csr_matrix) -> np.ndarray:
+        """Scores of the graph filter for history rows ``r`` (users × items)."""
+        c = self.config
+        scores = np.asarray((r @ self.norm_t @ self.norm).todense(), dtype=np.float32)
+        if len(self.vt) and c.ideal_weight:
+            low = np.asarray(r.multiply(self.in_scale[None, :]).tocsr() @ self.vt.T)
+            scores += c.ideal_weight * (low @ self.vt) * self.out_scale[None, :]
+        if c.popularity_exponent:
+            scores *= np.power(np.maximum(self.item_degree, 1e-9), c.popularity_exponent)[None, :]
+        return scores
 
     def user_vector(self, query: Query) -> np.ndarray | None:
-        """Least-squares user factors for the query's history (the ALS user step)."""
+        """ALS: least-squares user factors for the query's history (the ALS user step)."""
         pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
         pos, w = pos[w > 0], w[w > 0]
         if not len(pos):
@@ -97,6 +179,19 @@ class Collaborative(Algorithm):
         b = (y * conf[:, None]).sum(axis=0)
         return np.linalg.solve(a, b).astype(np.float32)
 
+    def _scores(self, query: Query) -> np.ndarray | None:
+        if self.config.method == "als":
+            user = self.user_vector(query)
+            return None if user is None else self.item_factors @ user
+        pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
+        keep = w > 0
+        if not keep.any():
+            return None
+        row = sp.csr_matrix(
+            (w[keep], (np.zeros(keep.sum(), np.int64), pos[keep])), shape=(1, len(self.item_ids))
+        )
+        return self.graph_scores(self._history_rows(row))[0]
+
     def recommend(
         self,
         query: Query,
@@ -104,25 +199,59 @@ class Collaborative(Algorithm):
         exclude: np.ndarray | None = None,
         candidates: np.ndarray | None = None,
     ) -> Recommended:
-        user = self.user_vector(query)
-        if user is None:
+        scores = self._scores(query)
+        if scores is None:
             return Recommended.empty()
-        scores = self.item_factors @ user
         top = best(scores, mask_positions(self.item_ids, exclude, candidates), limit)
-        because = self._because(query, top)
-        return Recommended(self.item_ids[top], scores[top], because)
+        return Recommended(self.item_ids[top], scores[top], self._because(query, top))
+
+    def rank_batch(self, history: sp.csr_matrix, k: int) -> list[list[int]]:
+        """Top ``k`` for many users at once (evaluation); ``history`` rows are summed weights
+        over this model's items."""
+        if self.config.method == "als":
+            r = self._history_rows(history)
+            r.data = self._confidence(np.expm1(r.data))
+            out = []
+            for row in r:
+                if row.nnz == 0:
+                    out.append([])
+                    continue
+                user = self._fold_in_row(row)
+                scores = self.item_factors @ user
+                scores[row.indices] = -np.inf
+                out.append(self.item_ids[best(scores, np.ones(len(scores), bool), k)].tolist())
+            return out
+        scores = self.graph_scores(self._history_rows(history))
+        rows, cols = history.nonzero()
+        scores[rows, cols] = -np.inf
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
+        return self.item_ids[np.take_along_axis(top, order, 1)].tolist()
+
+    def _fold_in_row(self, row: sp.csr_matrix) -> np.ndarray:
+        conf = row.data.astype(np.float64)
+        y = self.item_factors[row.indices].astype(np.float64)
+        a = self.gram + (y.T * (conf - 1.0)) @ y
+        a[np.diag_indices_from(a)] += self.config.regularization
+        return np.linalg.solve(a, (y * conf[:, None]).sum(axis=0)).astype(np.float32)
 
     def _because(self, query: Query, top: np.ndarray) -> dict[int, int]:
-        """For each recommended item, the history item whose factors are most alike."""
+        """For each recommended item, the liked history item most similar to it."""
         pos, w = history_arrays(query, self.item_ids)
         pos = pos[w > 0]
         if not len(pos) or not len(top):
             return {}
-        sims = self.item_factors[top] @ self.item_factors[pos].T
+        sims = self._similarity(top, pos)
         return {
             int(self.item_ids[t]): int(self.item_ids[pos[j]])
             for t, j in zip(top, sims.argmax(axis=1), strict=True)
         }
+
+    def _similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.config.method == "als":
+            return self.item_factors[a] @ self.item_factors[b].T
+        cols_a = self.norm[:, a].T.tocsr()
+        return np.asarray((cols_a @ self.norm[:, b]).todense())
 
     def similar_items(
         self, item_id: int, limit: int, candidates: np.ndarray | None = None
@@ -130,19 +259,42 @@ class Collaborative(Algorithm):
         pos = np.searchsorted(self.item_ids, item_id)
         if pos >= len(self.item_ids) or self.item_ids[pos] != item_id:
             return Recommended.empty()
-        norms = np.linalg.norm(self.item_factors, axis=1)
-        norms[norms == 0] = 1.0
-        scores = (self.item_factors @ self.item_factors[pos]) / (norms * norms[pos])
+        if self.config.method == "als":
+            norms = np.linalg.norm(self.item_factors, axis=1)
+            norms[norms == 0] = 1.0
+            scores = (self.item_factors @ self.item_factors[pos]) / (norms * norms[pos])
+        else:
+            one = sp.csr_matrix(([1.0], ([0], [pos])), shape=(1, len(self.item_ids)))
+            scores = self.graph_scores(one)[0]
         keep = mask_positions(self.item_ids, np.array([item_id]), candidates)
         top = best(scores, keep, limit)
-        return Recommended(self.item_ids[top], scores[top])
+        return Recommended(self.item_ids[top], scores[top].astype(np.float32))
 
+    # --- persistence ----------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
-        return {"item_ids": self.item_ids, "item_factors": self.item_factors}
+        if self.config.method == "als":
+            return {"item_ids": self.item_ids, "item_factors": self.item_factors}
+        n = self.norm
+        return {
+            "item_ids": self.item_ids,
+            "data": n.data,
+            "indices": n.indices,
+            "indptr": n.indptr,
+            "shape": np.array(n.shape),
+            "vt": self.vt,
+            "item_degree": self.item_degree,
+        }
 
     def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.item_ids = arrays["item_ids"]
-        self.item_factors = arrays["item_factors"]
+        if self.config.method == "als":
+            self.item_factors = arrays["item_factors"]
+        else:
+            self.norm = sp.csr_matrix(
+                (arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
+            )
+            self.vt = arrays["vt"]
+            self.item_degree = arrays["item_degree"]
         self._prepare()
 
 

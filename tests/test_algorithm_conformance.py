@@ -12,7 +12,12 @@ from plugins.trending import Trending
 
 class TestCollaborative(AlgorithmConformance):
     algorithm = Collaborative
-    config = {"factors": 8, "iterations": 10}
+    config = {"rank": 16}
+
+
+class TestCollaborativeAls(AlgorithmConformance):
+    algorithm = Collaborative
+    config = {"method": "als", "factors": 8, "iterations": 10}
 
 
 class TestItemKnn(AlgorithmConformance):

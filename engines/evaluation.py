@@ -1,0 +1,332 @@
+"""Offline evaluation: splits, full-ranking top-k metrics per algorithm and per blend.
+
+Every test user's history is their training events; the model ranks ALL items except those
+(no sampled negatives), and the metrics of ``engines.metrics`` are averaged over users.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from engines.base import Algorithm, HistoryEvent, Query, Recommended
+from engines.blending import blend
+from engines.data import TrainingData
+from engines.datasets import Events
+from engines.metrics import (
+    average_precision_at_k,
+    coverage,
+    mean_popularity,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+)
+
+Embed = Callable[..., np.ndarray] | None
+
+
+@dataclass
+class Split:
+    train: Events
+    test: Events
+    name: str
+
+
+def fixed(train: Events, test: Events) -> Split:
+    return Split(train, test, "fixed")
+
+
+def random_holdout(
+    events: Events, fraction: float = 0.2, seed: int = 0, min_items: int = 2
+) -> Split:
+    """Hold out ``fraction`` of each user's events (users with at least ``min_items``)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(events))
+    users = events.users[order]
+    counts = np.bincount(np.unique(users, return_inverse=True)[1])
+    _, inverse = np.unique(users, return_inverse=True)
+    # rank of each event within its user's shuffled events
+    rank = np.zeros(len(users), np.int64)
+    seen: dict[int, int] = {}
+    for k, u in enumerate(inverse):
+        rank[k] = seen.get(u, 0)
+        seen[u] = rank[k] + 1
+    quota = np.where(counts >= min_items, np.floor(counts * fraction), 0).astype(np.int64)
+    held = np.zeros(len(events), bool)
+    held[order] = rank < quota[inverse]
+    return Split(events.take(~held), events.take(held), f"random({fraction}, seed={seed})")
+
+
+def temporal(events: Events, fraction: float = 0.2, min_items: int = 2) -> Split:
+    """Hold out each user's latest ``fraction`` of events (the future predicted from the
+    past)."""
+    order = np.lexsort((events.times, events.users))
+    users = events.users[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    ends = np.r_[starts[1:], len(users)]
+    held = np.zeros(len(events), bool)
+    for s, e in zip(starts, ends, strict=True):
+        n = e - s
+        if n >= min_items:
+            k = max(1, int(np.floor(n * fraction)))
+            held[order[e - k : e]] = True
+    return Split(events.take(~held), events.take(held), f"temporal({fraction})")
+
+
+def training_data(events: Events, embed: Embed = None) -> TrainingData:
+    return TrainingData.from_events(
+        events.users, events.items, events.weights, events.times, events.content, embed=embed
+    )
+
+
+@dataclass
+class Result:
+    name: str
+    k: int
+    users: int
+    recall: float
+    ndcg: float
+    precision: float
+    map: float
+    coverage: float
+    mean_popularity: float
+    fit_seconds: float
+    score_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def relevant_sets(test: Events, positive_only: bool = True) -> dict[int, set[int]]:
+    mask = test.weights > 0 if positive_only else np.ones(len(test), bool)
+    out: dict[int, set[int]] = {}
+    for u, i in zip(test.users[mask].tolist(), test.items[mask].tolist(), strict=True):
+        out.setdefault(u, set()).add(i)
+    return out
+
+
+class Ranker:
+    """Turns a trained model (or several, blended) into top-k lists for test users."""
+
+    def __init__(self, data: TrainingData) -> None:
+        self.data = data
+        by_user: dict[int, list[int]] = {}
+        for pos, u in enumerate(data.event_users.tolist()):
+            by_user.setdefault(u, []).append(pos)
+        self.events_of = by_user
+        self.user_index = {int(u): n for n, u in enumerate(data.user_ids)}
+
+    def query(self, user: int) -> tuple[Query, np.ndarray]:
+        idx = self.user_index.get(user)
+        if idx is None:
+            return Query(), np.empty(0, np.int64)
+        pos = self.events_of.get(idx, [])
+        d = self.data
+        events = tuple(
+            HistoryEvent(
+                int(d.item_ids[d.event_items[p]]),
+                float(d.event_weights[p]),
+                float(d.event_times[p]),
+            )
+            for p in pos
+        )
+        events = tuple(sorted(events, key=lambda e: -e.timestamp))
+        seen = np.unique(np.fromiter((e.item_id for e in events), np.int64, len(events)))
+        return Query(user, events, now=self.data.now), seen
+
+    def history_matrix(self, users: list[int]) -> sp.csr_matrix:
+        """Rows of the training matrix for ``users`` (zero rows for unknown users)."""
+        m = self.data.matrix
+        rows = [self.user_index.get(u, -1) for u in users]
+        out = sp.vstack([m[r] if r >= 0 else sp.csr_matrix((1, m.shape[1])) for r in rows])
+        return out.tocsr()
+
+    def rank(self, model: Algorithm, users: list[int], k: int) -> list[list[int]]:
+        batch = getattr(model, "rank_batch", None)
+        if batch is not None:
+            out: list[list[int]] = []
+            for start in range(0, len(users), 1000):
+                chunk = users[start : start + 1000]
+                out += batch(self.history_matrix(chunk), k)
+            return out
+        lists = []
+        for u in users:
+            q, seen = self.query(u)
+            lists.append(model.recommend(q, k, exclude=seen).ids.tolist())
+        return lists
+
+    def rank_blend(
+        self,
+        models: Mapping[str, tuple[float, Algorithm]],
+        users: list[int],
+        k: int,
+        pool: int = 200,
+    ) -> list[list[int]]:
+        lists = []
+        for u in users:
+            q, seen = self.query(u)
+            results: dict[str, tuple[float, Recommended]] = {
+                n: (w, m.recommend(q, pool, exclude=seen)) for n, (w, m) in models.items()
+            }
+            lists.append([b.item_id for b in blend(results, k)])
+        return lists
+
+
+def score(
+    name: str,
+    lists: list[list[int]],
+    users: list[int],
+    relevant: dict[int, set[int]],
+    k: int,
+    data: TrainingData,
+    fit_s: float,
+    score_s: float,
+) -> Result:
+    pop_counts = np.bincount(data.event_items, minlength=data.n_items)
+    popularity = dict(zip(data.item_ids.tolist(), pop_counts.tolist(), strict=True))
+    rel = [relevant[u] for u in users]
+    return Result(
+        name=name,
+        k=k,
+        users=len(users),
+        recall=float(np.mean([recall_at_k(r, s, k) for r, s in zip(lists, rel, strict=True)])),
+        ndcg=float(np.mean([ndcg_at_k(r, s, k) for r, s in zip(lists, rel, strict=True)])),
+        precision=float(
+            np.mean([precision_at_k(r, s, k) for r, s in zip(lists, rel, strict=True)])
+        ),
+        map=float(
+            np.mean([average_precision_at_k(r, s, k) for r, s in zip(lists, rel, strict=True)])
+        ),
+        coverage=coverage(lists, data.n_items),
+        mean_popularity=mean_popularity(lists, popularity),
+        fit_seconds=round(fit_s, 2),
+        score_seconds=round(score_s, 2),
+    )
+
+
+def evaluate(
+    algorithms: Mapping[str, Algorithm],
+    split: Split,
+    k: int = 20,
+    blends: Mapping[str, Mapping[str, float]] | None = None,
+    users: list[int] | None = None,
+    embed: Embed = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Result]:
+    """Fit each algorithm on ``split.train``, rank for every test user, and score."""
+    data = training_data(split.train, embed)
+    relevant = relevant_sets(split.test)
+    users = users if users is not None else sorted(relevant)
+    ranker = Ranker(data)
+    results, fit_times = [], {}
+    for name, model in algorithms.items():
+        started = time.perf_counter()
+        model.fit(data)
+        fit_times[name] = time.perf_counter() - started
+        started = time.perf_counter()
+        lists = ranker.rank(model, users, k)
+        results.append(
+            score(
+                name,
+                lists,
+                users,
+                relevant,
+                k,
+                data,
+                fit_times[name],
+                time.perf_counter() - started,
+            )
+        )
+        if progress:
+            progress(f"{name}: recall@{k}={results[-1].recall:.4f} ndcg@{k}={results[-1].ndcg:.4f}")
+    for name, weights in (blends or {}).items():
+        members = {n: (w, algorithms[n]) for n, w in weights.items() if n in algorithms}
+        started = time.perf_counter()
+        lists = ranker.rank_blend(members, users, k)
+        results.append(
+            score(
+                name,
+                lists,
+                users,
+                relevant,
+                k,
+                data,
+                sum(fit_times[n] for n in members),
+                time.perf_counter() - started,
+            )
+        )
+        results[-1].extra["weights"] = dict(weights)
+        if progress:
+            progress(f"{name}: recall@{k}={results[-1].recall:.4f} ndcg@{k}={results[-1].ndcg:.4f}")
+    return results
+
+
+def table(results: list[Result], published: Mapping[str, tuple[float, float]] | None = None) -> str:
+    """A Markdown table of results (and published reference numbers, if given)."""
+    k = results[0].k if results else 20
+    head = (
+        f"| model | Recall@{k} | NDCG@{k} | Precision@{k} | MAP@{k} | coverage | "
+        "mean popularity | fit s | score s |"
+    )
+    rows = [head, "|" + " --- |" * 9]
+    for r in results:
+        rows.append(
+            f"| {r.name} | {r.recall:.4f} | {r.ndcg:.4f} | {r.precision:.4f} | "
+            f"{r.map:.4f} | {r.coverage:.3f} | {r.mean_popularity:.1f} | "
+            f"{r.fit_seconds:.1f} | {r.score_seconds:.1f} |"
+        )
+    for name, (rec, ndcg) in (published or {}).items():
+        rows.append(f"| {name} (published) | {rec:.4f} | {ndcg:.4f} | | | | | | |")
+    return "\n".join(rows)
+
+
+def tune_blend(
+    algorithms: Mapping[str, Algorithm],
+    split: Split,
+    k: int = 10,
+    trials: int = 60,
+    seed: int = 0,
+    pool: int = 200,
+    embed: Embed = None,
+) -> tuple[dict[str, float], float, list[tuple[dict[str, float], float]]]:
+    """Random search of blend weights on ``split`` (which must be carved from training data
+    only). Each algorithm ranks once; the trials only re-blend the cached lists. Returns the
+    best weights, their NDCG@k, and every trial."""
+    data = training_data(split.train, embed)
+    relevant = relevant_sets(split.test)
+    users = sorted(relevant)
+    ranker = Ranker(data)
+    for model in algorithms.values():
+        model.fit(data)
+    cached: dict[int, dict[str, Recommended]] = {}
+    for u in users:
+        q, seen = ranker.query(u)
+        cached[u] = {n: m.recommend(q, pool, exclude=seen) for n, m in algorithms.items()}
+    rng = np.random.default_rng(seed)
+    names = list(algorithms)
+    candidates = [dict.fromkeys(names, 1.0)] + [
+        {
+            n: float(w)
+            for n, w in zip(names, rng.dirichlet(np.ones(len(names))) * len(names), strict=True)
+        }
+        for _ in range(trials)
+    ]
+    candidates += [{n: float(n == only) for n in names} for only in names]
+    history: list[tuple[dict[str, float], float]] = []
+    for weights in candidates:
+        lists = [
+            [b.item_id for b in blend({n: (weights[n], r) for n, r in cached[u].items()}, k)]
+            for u in users
+        ]
+        ndcg = float(
+            np.mean([ndcg_at_k(lst, relevant[u], k) for lst, u in zip(lists, users, strict=True)])
+        )
+        history.append((weights, ndcg))
+    best_weights, best_ndcg = max(history, key=lambda t: t[1])
+    return best_weights, best_ndcg, history
