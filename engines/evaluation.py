@@ -78,6 +78,29 @@ def temporal(events: Events, fraction: float = 0.2, min_items: int = 2) -> Split
     return Split(events.take(~held), events.take(held), f"temporal({fraction})")
 
 
+def with_cold_users(
+    split: Split, share: float, keep: int, seed: int = 0
+) -> tuple[Split, list[int]]:
+    """Make a ``share`` of the test users new: keep only their ``keep`` earliest training
+    events. Returns the changed split and those users (the cold-user protocol)."""
+    users = np.unique(split.test.users)
+    rng = np.random.default_rng(seed)
+    cold = np.sort(rng.choice(users, max(1, int(len(users) * share)), replace=False))
+    train = split.train
+    order = np.lexsort((train.times, train.users))
+    mask = np.ones(len(train), bool)
+    counts: dict[int, int] = {}
+    cold_set = set(cold.tolist())
+    for pos in order:
+        u = int(train.users[pos])
+        if u in cold_set:
+            counts[u] = counts.get(u, 0) + 1
+            mask[pos] = counts[u] <= keep
+    return Split(
+        train.take(mask), split.test, f"{split.name}, cold users <= {keep} events"
+    ), cold.tolist()
+
+
 def training_data(events: Events, embed: Embed = None) -> TrainingData:
     return TrainingData.from_events(
         events.users, events.items, events.weights, events.times, events.content, embed=embed
@@ -218,11 +241,21 @@ def evaluate(
     users: list[int] | None = None,
     embed: Embed = None,
     progress: Callable[[str], None] | None = None,
+    cold_items_below: int | None = None,
 ) -> list[Result]:
-    """Fit each algorithm on ``split.train``, rank for every test user, and score."""
+    """Fit each algorithm on ``split.train``, rank for every test user, and score.
+
+    With ``cold_items_below`` only test items with fewer training events than that count as
+    relevant (and only users who have such items are scored): the cold-item protocol."""
     data = training_data(split.train, embed)
     relevant = relevant_sets(split.test)
-    users = users if users is not None else sorted(relevant)
+    if cold_items_below is not None:
+        counts = dict(zip(*np.unique(split.train.items, return_counts=True), strict=True))
+        relevant = {
+            u: {i for i in s if counts.get(i, 0) < cold_items_below} for u, s in relevant.items()
+        }
+        relevant = {u: s for u, s in relevant.items() if s}
+    users = [u for u in users if u in relevant] if users is not None else sorted(relevant)
     ranker = Ranker(data)
     results, fit_times = [], {}
     for name, model in algorithms.items():

@@ -109,7 +109,15 @@ def machine() -> str:
     "--cold-users",
     type=int,
     default=None,
-    help="Only users with at most this many training events.",
+    help="Cold-user protocol: a share of test users keeps only this many earliest training "
+    "events, and only they are scored.",
+)
+@click.option("--cold-share", default=0.2, show_default=True, help="Share made cold.")
+@click.option(
+    "--cold-items",
+    type=int,
+    default=None,
+    help="Cold-item protocol: only test items with fewer training events count.",
 )
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 def evaluate(
@@ -124,6 +132,8 @@ def evaluate(
     k: int,
     max_users: int | None,
     cold_users: int | None,
+    cold_share: float,
+    cold_items: int | None,
     json_out: Path | None,
 ) -> None:
     """Offline evaluation with full ranking: Recall, NDCG, MAP, precision, coverage and
@@ -146,10 +156,7 @@ def evaluate(
     data = load_split(dataset, path, split, fraction, seed)
     users = sorted(evaluation.relevant_sets(data.test))
     if cold_users is not None:
-        counts: dict[int, int] = {}
-        for u in data.train.users.tolist():
-            counts[u] = counts.get(u, 0) + 1
-        users = [u for u in users if counts.get(u, 0) <= cold_users]
+        data, users = evaluation.with_cold_users(data, cold_share, cold_users, seed)
     if max_users is not None and len(users) > max_users:
         users = sorted(random.Random(seed).sample(users, max_users))
     click.echo(
@@ -164,6 +171,7 @@ def evaluate(
         blend_weights,
         users,
         progress=lambda m: click.echo(m, err=True),
+        cold_items_below=cold_items,
     )
     published = GOWALLA_PUBLISHED if dataset == "gowalla" and split == "fixed" else None
     click.echo(evaluation.table(results, published))

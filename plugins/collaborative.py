@@ -38,10 +38,10 @@ class CollaborativeConfig(AlgorithmConfig):
     method: Literal["graph_filter", "als"] = training_field(
         "graph_filter", description="graph_filter (spectral, default) or als."
     )
-    rank: int = training_field(448, ge=1, le=2048, description="graph_filter: singular vectors.")
-    ideal_weight: float = Field(0.2, ge=0, description="graph_filter: weight of the low-rank part.")
+    rank: int = training_field(640, ge=1, le=2048, description="graph_filter: singular vectors.")
+    ideal_weight: float = Field(0.1, ge=0, description="graph_filter: weight of the low-rank part.")
     popularity_exponent: float = Field(
-        0.1, ge=-1, le=1, description="graph_filter: score × degree^this (popularity penalty)."
+        0.15, ge=-1, le=1, description="graph_filter: score × degree^this (popularity penalty)."
     )
     factors: int = training_field(64, ge=2, le=1024, description="als: latent dimensions.")
     regularization: float = training_field(0.5, ge=0, description="als: L2 penalty.")
@@ -158,7 +158,9 @@ class Collaborative(Algorithm):
     def graph_scores(self, r: sp.csr_matrix) -> np.ndarray:
         """Scores of the graph filter for history rows ``r`` (users × items)."""
         c = self.config
-        scores = np.asarray((r @ self.norm_t @ self.norm).todense(), dtype=np.float32)
+        # (r R̃ᵀ) is sparse and small; R̃ᵀ @ dense runs as one sparse-dense product
+        through_users = (r @ self.norm_t).toarray()
+        scores = np.ascontiguousarray((self.norm_t @ through_users.T).T, dtype=np.float32)
         if len(self.vt) and c.ideal_weight:
             low = np.asarray(r.multiply(self.in_scale[None, :]).tocsr() @ self.vt.T)
             scores += c.ideal_weight * (low @ self.vt) * self.out_scale[None, :]
