@@ -101,10 +101,8 @@ class ItemRepository:
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[T.c.tenant_id, T.c.external_id], set_=update
                 ).returning(*T.c, (literal_column("xmax") == 0).label("inserted"))
-                for chunk in _chunks(values, 2000):
-                    result = await conn.execute(stmt.values(chunk))
-                    for r in result.all():
-                        out[r.external_id] = (_record(r), bool(r.inserted))
+                for r in (await conn.execute(stmt, values)).all():
+                    out[r.external_id] = (_record(r), bool(r.inserted))
         return [out[r["external_id"]] for r in rows if r["external_id"] in out]
 
     async def ensure_many(self, tenant: str, external_ids: Iterable[str]) -> dict[str, int]:
@@ -113,12 +111,10 @@ class ItemRepository:
         if not wanted:
             return {}
         async with self.engine.begin() as conn:
-            for chunk in _chunks(wanted, 5000):
-                await conn.execute(
-                    insert(T)
-                    .values([{"tenant_id": tenant, "external_id": e} for e in chunk])
-                    .on_conflict_do_nothing(index_elements=[T.c.tenant_id, T.c.external_id])
-                )
+            await conn.execute(
+                insert(T).on_conflict_do_nothing(index_elements=[T.c.tenant_id, T.c.external_id]),
+                [{"tenant_id": tenant, "external_id": e} for e in wanted],
+            )
             rows = await conn.execute(
                 select(T.c.external_id, T.c.id).where(
                     T.c.tenant_id == tenant, T.c.external_id.in_(wanted)
