@@ -13,7 +13,8 @@ from engines.data import TrainingData
 
 def _top_rows(scores: np.ndarray, seen: sp.csr_matrix, k: int) -> list[list[int]]:
     scores = scores.copy()
-    rows, cols = seen.nonzero()
+    coo = seen.tocoo()  # explicit zeros too: a net-zero event is still seen
+    rows, cols = coo.row, coo.col
     scores[rows, cols] = -np.inf
     k = min(k, scores.shape[1] - 1)
     top = np.argpartition(-scores, k, axis=1)[:, :k]
@@ -83,11 +84,16 @@ class ImplicitAlsDefaults(Algorithm):
         positive = history.copy()
         positive.data[positive.data < 0] = 0
         positive.eliminate_zeros()
+        extra = int(np.diff(history.indptr).max(initial=0))
         ids, _ = self.model.recommend(
             np.arange(history.shape[0]),
             positive,
-            N=k,
+            N=min(k + extra, len(self.item_ids)),
             recalculate_user=True,
             filter_already_liked_items=True,
         )
-        return [self.item_ids[r].tolist() for r in ids]
+        out = []
+        for n, row in enumerate(ids):  # also drop seen items whose net weight is not positive
+            seen = set(history.indices[history.indptr[n] : history.indptr[n + 1]].tolist())
+            out.append([int(self.item_ids[i]) for i in row if i not in seen][:k])
+        return out

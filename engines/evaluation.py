@@ -327,13 +327,14 @@ def tune_blend(
     seed: int = 0,
     pool: int = 200,
     embed: Embed = None,
+    users: list[int] | None = None,
 ) -> tuple[dict[str, float], float, list[tuple[dict[str, float], float]]]:
     """Random search of blend weights on ``split`` (which must be carved from training data
     only). Each algorithm ranks once; the trials only re-blend the cached lists. Returns the
     best weights, their NDCG@k, and every trial."""
     data = training_data(split.train, embed)
     relevant = relevant_sets(split.test)
-    users = sorted(relevant)
+    users = [u for u in users if u in relevant] if users is not None else sorted(relevant)
     ranker = Ranker(data)
     for model in algorithms.values():
         model.fit(data)

@@ -227,6 +227,12 @@ def validation_split(dataset: str, path: Path, fraction: float, seed: int) -> ev
     help='Config grid, `algorithm:{"option": [v1, v2], ...}` (repeatable).',
 )
 @click.option("--max-users", type=int, default=None)
+@click.option(
+    "--cold-users",
+    type=int,
+    default=None,
+    help="Tune for new users: a share of users keeps this many training events.",
+)
 def tune(
     dataset: str,
     path: Path,
@@ -237,6 +243,7 @@ def tune(
     trials: int,
     grids: tuple[str, ...],
     max_users: int | None,
+    cold_users: int | None,
 ) -> None:
     """Search blend weights (random search) or algorithm configs (grid) on a validation
     split carved from the training data only."""
@@ -244,6 +251,9 @@ def tune(
 
     registry = Registry.load()
     split = validation_split(dataset, path, fraction, seed)
+    cold: list[int] | None = None
+    if cold_users is not None:
+        split, cold = evaluation.with_cold_users(split, 0.2, cold_users, seed)
     click.echo(
         f"validation split {split.name}: {len(split.train)} train / "
         f"{len(split.test)} held-out events",
@@ -252,14 +262,14 @@ def tune(
     if blend_of:
         names = [n.strip() for n in blend_of.split(",")]
         algos = {n: registry.algorithm(n)() for n in names}
-        weights, _, history = evaluation.tune_blend(algos, split, k, trials, seed)
+        weights, _, history = evaluation.tune_blend(algos, split, k, trials, seed, users=cold)
         for w, score in sorted(history, key=lambda t: -t[1])[:5]:
             click.echo(f"NDCG@{k}={score:.4f} {json.dumps({n: round(v, 3) for n, v in w.items()})}")
         click.echo(f"best: {json.dumps({n: round(v, 3) for n, v in weights.items()})}")
     for grid in grids:
         name, _, body = grid.partition(":")
         options = json.loads(body)
-        users = sorted(evaluation.relevant_sets(split.test))
+        users = cold or sorted(evaluation.relevant_sets(split.test))
         if max_users and len(users) > max_users:
             users = sorted(random.Random(seed).sample(users, max_users))
         keys = list(options)

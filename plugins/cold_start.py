@@ -25,14 +25,14 @@ from plugins.embedders import HashingEmbedder
 
 class ColdStartConfig(AlgorithmConfig):
     max_items: int = Field(5, ge=0, description="Users with more distinct items are skipped.")
-    half_life_days: float = training_field(30.0, gt=0, description="Decay of popularity.")
-    category_boost: float = Field(1.0, ge=0, description="Weight of shared categories.")
-    content_weight: float = Field(1.0, ge=0, description="Weight of content similarity.")
+    half_life_days: float = training_field(3650.0, gt=0, description="Decay of popularity.")
+    category_boost: float = Field(0.0, ge=0, description="Weight of shared categories.")
+    content_weight: float = Field(0.0, ge=0, description="Weight of content similarity.")
 
 
 class ColdStart(Algorithm):
     name = "cold_start"
-    description = "Popularity in known categories plus content similarity, for new users."
+    description = "Popularity for new users, optionally tilted to their categories and content."
     Config = ColdStartConfig
 
     config: ColdStartConfig

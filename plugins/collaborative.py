@@ -224,7 +224,8 @@ class Collaborative(Algorithm):
                 out.append(self.item_ids[best(scores, np.ones(len(scores), bool), k)].tolist())
             return out
         scores = self.graph_scores(self._history_rows(history))
-        rows, cols = history.nonzero()
+        seen = history.tocoo()  # explicit zeros too: a net-zero event is still seen
+        rows, cols = seen.row, seen.col
         scores[rows, cols] = -np.inf
         top = np.argpartition(-scores, k, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")

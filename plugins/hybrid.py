@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from engines import hookimpl
 
+# Chosen by `recograph tune --dataset movielens --blend collaborative,item_knn,content,
+# trending,cold_start --trials 100 -k 10` on a temporal validation split carved from the
+# training part only (docs/benchmarks.md), then rounded.
 HYBRID = {
     "collaborative": 1.0,
-    "item_knn": 0.6,
-    "content": 0.2,
-    "trending": 0.05,
-    "cold_start": 0.5,
+    "item_knn": 1.0,
+    "content": 0.35,
+    "trending": 0.01,
+    "cold_start": 2.0,
 }
 
 

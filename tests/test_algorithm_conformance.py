@@ -34,4 +34,14 @@ class TestTrending(AlgorithmConformance):
 
 
 class TestColdStart(AlgorithmConformance):
+    """With its category and content tilts on, cold start is personalised."""
+
     algorithm = ColdStart
+    config = {"category_boost": 1.0, "content_weight": 1.0}
+
+
+class TestColdStartDefaults(AlgorithmConformance):
+    """Its defaults (chosen on MovieLens validation data) are plain popularity."""
+
+    algorithm = ColdStart
+    personalised = False
