@@ -54,8 +54,11 @@ def build(
     for name in names:
         if name in BASELINES:
             out[name] = BASELINES[name]()
-        else:
+        elif name in registry.algorithms:
             out[name] = registry.algorithm(name)(configs.get(name, {}))
+        else:
+            known = ", ".join(sorted([*registry.algorithms, *BASELINES]))
+            raise click.UsageError(f"unknown algorithm {name!r}; known: {known}")
     return out
 
 
