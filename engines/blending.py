@@ -46,17 +46,30 @@ def normalise(scores: np.ndarray) -> np.ndarray:
 
 
 def blend(results: dict[str, tuple[float, Recommended]], limit: int) -> list[Blended]:
-    """``results`` maps algorithm name to (weight, its list); returns the top ``limit``."""
-    merged: dict[int, Blended] = {}
-    for name, (weight, rec) in results.items():
-        for item, norm in zip(rec.ids.tolist(), normalise(rec.scores).tolist(), strict=True):
-            entry = merged.get(item)
-            if entry is None:
-                entry = merged[item] = Blended(item, 0.0)
-            c = Contribution(name, weight, norm, rec.because.get(item))
-            entry.contributions.append(c)
-            entry.score += c.value
-    ranked = sorted(merged.values(), key=lambda b: (-b.score, b.item_id))
-    for b in ranked[:limit]:
+    """``results`` maps algorithm name to (weight, its list); returns the top ``limit``.
+
+    Totals are computed with numpy over all candidates; explanations are built for the
+    returned items only."""
+    parts = [
+        (name, weight, rec, normalise(rec.scores))
+        for name, (weight, rec) in results.items()
+        if len(rec.ids)
+    ]
+    if not parts:
+        return []
+    ids = np.concatenate([rec.ids for _, _, rec, _ in parts]).astype(np.int64)
+    values = np.concatenate([weight * norm for _, weight, _, norm in parts])
+    unique, inverse = np.unique(ids, return_inverse=True)
+    totals = np.bincount(inverse, weights=values, minlength=len(unique))
+    # best first; ties by id so that results are deterministic
+    order = np.lexsort((unique, -totals))[:limit]
+    chosen = {int(unique[i]): Blended(int(unique[i]), float(totals[i])) for i in order}
+    for name, weight, rec, norm in parts:
+        for item, value in zip(rec.ids.tolist(), norm.tolist(), strict=True):
+            entry = chosen.get(item)
+            if entry is not None:
+                entry.contributions.append(Contribution(name, weight, value, rec.because.get(item)))
+    ranked = [chosen[int(unique[i])] for i in order]
+    for b in ranked:
         b.contributions.sort(key=lambda c: -c.value)
-    return ranked[:limit]
+    return ranked

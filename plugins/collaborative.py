@@ -146,6 +146,8 @@ class Collaborative(Algorithm):
             d = self.item_degree.astype(np.float64)
             self.in_scale = _inv_sqrt(d).astype(np.float32)
             self.out_scale = np.sqrt(d).astype(np.float32)
+            self.vt_t = np.ascontiguousarray(self.vt.T)  # a transposed view would be copied
+            self._boosts: dict[float, np.ndarray] = {}  # per request, not per call
 
     # --- scoring --------------------------------------------------------------------------
     def _history_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:
@@ -162,10 +164,14 @@ class Collaborative(Algorithm):
         through_users = (r @ self.norm_t).toarray()
         scores = np.ascontiguousarray((self.norm_t @ through_users.T).T, dtype=np.float32)
         if len(self.vt) and c.ideal_weight:
-            low = np.asarray(r.multiply(self.in_scale[None, :]).tocsr() @ self.vt.T)
+            low = np.asarray(r.multiply(self.in_scale[None, :]).tocsr() @ self.vt_t)
             scores += c.ideal_weight * (low @ self.vt) * self.out_scale[None, :]
         if c.popularity_exponent:
-            scores *= np.power(np.maximum(self.item_degree, 1e-9), c.popularity_exponent)[None, :]
+            boost = self._boosts.get(c.popularity_exponent)
+            if boost is None:
+                boost = np.power(np.maximum(self.item_degree, 1e-9), c.popularity_exponent)
+                self._boosts[c.popularity_exponent] = boost.astype(np.float32)
+            scores *= boost[None, :]
         return scores
 
     def user_vector(self, query: Query) -> np.ndarray | None:

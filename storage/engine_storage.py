@@ -82,23 +82,24 @@ class StoreEngineStorage:
     async def user_history(
         self, tenant: str, user_id: str, limit: int
     ) -> tuple[int | None, list[HistoryEvent]]:
-        users = await self.store.users.by_external_ids(tenant, [user_id])
-        user = users.get(user_id)
-        if user is None:
-            return None, []
+        """One round trip: the user's pk and newest events (none for an unknown user)."""
         stmt = (
             select(
+                USERS.c.id,
                 EVENTS.c.item_id,
                 EVENTS.c.weight,
                 text("extract(epoch from interactions.occurred_at)::float8 AS ts"),
             )
-            .where(EVENTS.c.user_id == user.pk)
+            .select_from(USERS.outerjoin(EVENTS, EVENTS.c.user_id == USERS.c.id))
+            .where(USERS.c.tenant_id == tenant, USERS.c.external_id == user_id)
             .order_by(EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc())
             .limit(limit)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        return user.pk, [HistoryEvent(r[0], r[1], r[2]) for r in rows]
+        if not rows:
+            return None, []
+        return rows[0][0], [HistoryEvent(r[1], r[2], r[3]) for r in rows if r[1] is not None]
 
     async def item_pks(self, tenant: str, external_ids: list[str]) -> dict[str, int]:
         return await self.store.items.pks(tenant, external_ids)
