@@ -16,7 +16,7 @@ import click
 from engines import evaluation
 from engines.base import Algorithm
 from engines.baselines import ImplicitAlsDefaults, MostPopular
-from engines.datasets import gowalla, movielens
+from engines.datasets import Events, gowalla, movielens
 from engines.registry import Registry
 
 # Published Recall@20 / NDCG@20 on the Gowalla NGCF/LightGCN split (see shared data README).
@@ -30,15 +30,47 @@ GOWALLA_PUBLISHED = {
 BASELINES = {"most_popular": MostPopular, "implicit_als_defaults": ImplicitAlsDefaults}
 
 
+def database_events(data_dir: Path | None, tenant: str) -> Events:
+    """The service's own events and catalogue (embedded PostgreSQL or DATABASE_URL)."""
+    import asyncio
+
+    from gql.runtime import database, store_for
+    from gql.settings import Settings
+    from storage.engine_storage import StoreEngineStorage
+
+    async def read(settings: Settings) -> Events:
+        async with store_for(settings) as store:
+            storage = StoreEngineStorage(store)
+            users, items, weights, times = await storage.training_events(tenant)
+            return Events(users, items, weights, times, await storage.item_content(tenant))
+
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    with database(settings) as ready:
+        return asyncio.run(read(ready))
+
+
 def load_split(
-    dataset: str, path: Path, split: str, fraction: float, seed: int
+    dataset: str,
+    path: Path | None,
+    split: str,
+    fraction: float,
+    seed: int,
+    tenant: str = "default",
 ) -> evaluation.Split:
-    if dataset == "gowalla":
+    if dataset == "db":
+        if split == "fixed":
+            raise click.UsageError("the database has no fixed split: use temporal or random")
+        events = database_events(path, tenant)
+    elif dataset == "gowalla":
+        assert path is not None
         train, test = gowalla(path)
         if split == "fixed":
             return evaluation.fixed(train, test)
         events = train  # validation: carved from the training file only
     else:
+        assert path is not None
         events = movielens(path)
         if split == "fixed":
             raise click.UsageError("movielens has no fixed split: use temporal or random")
@@ -70,12 +102,17 @@ def machine() -> str:
 
 
 @click.command()
-@click.option("--dataset", type=click.Choice(["gowalla", "movielens"]), required=True)
+@click.option(
+    "--dataset",
+    type=click.Choice(["gowalla", "movielens", "db"]),
+    required=True,
+    help="db: the service's own stored events (with --path as its data dir, optional).",
+)
 @click.option(
     "--path",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="Directory of the data set files.",
+    default=None,
+    help="Directory of the data set files (or the embedded database for db).",
 )
 @click.option(
     "--split",
@@ -125,7 +162,7 @@ def machine() -> str:
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 def evaluate(
     dataset: str,
-    path: Path,
+    path: Path | None,
     split: str | None,
     fraction: float,
     seed: int,
@@ -141,6 +178,8 @@ def evaluate(
 ) -> None:
     """Offline evaluation with full ranking: Recall, NDCG, MAP, precision, coverage and
     popularity bias per algorithm and blend, with fit and scoring times."""
+    if path is None and dataset != "db":
+        raise click.UsageError("--path is required for file data sets")
     split = split or ("fixed" if dataset == "gowalla" else "temporal")
     registry = Registry.load()
     parsed = {}

@@ -122,6 +122,12 @@ def test_import_export_schema_commands(data_dir: Path, tmp_path: Path):
     assert exported.returncode == 0, exported.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 437 and rows[0]["id"] == "1" and rows[0]["title"] == "Toy Story"
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "evaluate", "--dataset", "db", "--path",
+         str(data_dir), "-a", "item_knn", "-a", "most_popular", "-k", "5"],
+        env=cli_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "| item_knn |" in evaluated.stdout and "temporal(0.2)" in evaluated.stderr
     upgrade = recograph("db", "upgrade", data_dir=data_dir)
     assert upgrade.returncode == 0, upgrade.stderr
     assert postgres_processes(data_dir) == []
