@@ -145,22 +145,25 @@ class Algorithm(ABC):
         self.fitted = True
 
 
-def top_k(
-    ids: np.ndarray,
-    scores: np.ndarray,
-    limit: int,
-    exclude: np.ndarray | None = None,
-    candidates: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``limit`` best ``(ids, scores)`` after removing excluded/non-candidate ids."""
-    keep = np.isfinite(scores)
-    if exclude is not None and len(exclude):
-        keep &= ~np.isin(ids, exclude)
+def mask_positions(
+    item_ids: np.ndarray, exclude: np.ndarray | None, candidates: np.ndarray | None
+) -> np.ndarray:
+    """Boolean mask over ``item_ids``: allowed by ``candidates`` and not in ``exclude``."""
+    keep = np.ones(len(item_ids), dtype=bool)
     if candidates is not None:
-        keep &= np.isin(ids, candidates)
-    ids, scores = ids[keep], scores[keep]
-    if limit < len(scores):
-        part = np.argpartition(-scores, limit)[:limit]
-        ids, scores = ids[part], scores[part]
-    order = np.argsort(-scores, kind="stable")
-    return ids[order].astype(np.int64), scores[order].astype(np.float32)
+        keep &= np.isin(item_ids, candidates)
+    if exclude is not None and len(exclude):
+        keep &= ~np.isin(item_ids, exclude)
+    return keep
+
+
+def best(scores: np.ndarray, keep: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the ``limit`` highest finite ``scores`` where ``keep``, best first."""
+    scores = np.where(keep & np.isfinite(scores), scores, -np.inf)
+    n_valid = int(np.count_nonzero(scores > -np.inf))
+    k = min(limit, n_valid)
+    if k <= 0:
+        return np.empty(0, np.int64)
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    part = part[scores[part] > -np.inf]
+    return part[np.argsort(-scores[part], kind="stable")]

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engines.base import Algorithm, Query, Recommended
+from engines.base import Algorithm, Query, Recommended, best, mask_positions
 from engines.data import TrainingData
 
 
@@ -38,12 +38,9 @@ class MostPopular(Algorithm):
         exclude: np.ndarray | None = None,
         candidates: np.ndarray | None = None,
     ) -> Recommended:
-        keep = np.ones(len(self.item_ids), bool)
-        if exclude is not None:
-            keep &= ~np.isin(self.item_ids, exclude)
-        idx = np.flatnonzero(keep)
-        top = idx[np.argsort(-self.counts[idx], kind="stable")[:limit]]
-        return Recommended(self.item_ids[top], self.counts[top].astype(np.float32))
+        scores = self.counts.astype(np.float32)
+        top = best(scores, mask_positions(self.item_ids, exclude, candidates), limit)
+        return Recommended(self.item_ids[top], scores[top])
 
     def rank_batch(self, history: sp.csr_matrix, k: int) -> list[list[int]]:
         scores = np.tile(self.counts.astype(np.float32), (history.shape[0], 1))

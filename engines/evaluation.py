@@ -257,46 +257,28 @@ def evaluate(
         relevant = {u: s for u, s in relevant.items() if s}
     users = [u for u in users if u in relevant] if users is not None else sorted(relevant)
     ranker = Ranker(data)
-    results, fit_times = [], {}
+    results: list[Result] = []
+    fit_times: dict[str, float] = {}
+
+    def record(name: str, lists: list[list[int]], fit_s: float, started: float) -> Result:
+        result = score(name, lists, users, relevant, k, data, fit_s, time.perf_counter() - started)
+        results.append(result)
+        if progress:
+            progress(f"{name}: recall@{k}={result.recall:.4f} ndcg@{k}={result.ndcg:.4f}")
+        return result
+
     for name, model in algorithms.items():
         started = time.perf_counter()
         model.fit(data)
         fit_times[name] = time.perf_counter() - started
         started = time.perf_counter()
-        lists = ranker.rank(model, users, k)
-        results.append(
-            score(
-                name,
-                lists,
-                users,
-                relevant,
-                k,
-                data,
-                fit_times[name],
-                time.perf_counter() - started,
-            )
-        )
-        if progress:
-            progress(f"{name}: recall@{k}={results[-1].recall:.4f} ndcg@{k}={results[-1].ndcg:.4f}")
+        record(name, ranker.rank(model, users, k), fit_times[name], started)
     for name, weights in (blends or {}).items():
         members = {n: (w, algorithms[n]) for n, w in weights.items() if n in algorithms}
         started = time.perf_counter()
         lists = ranker.rank_blend(members, users, k)
-        results.append(
-            score(
-                name,
-                lists,
-                users,
-                relevant,
-                k,
-                data,
-                sum(fit_times[n] for n in members),
-                time.perf_counter() - started,
-            )
-        )
-        results[-1].extra["weights"] = dict(weights)
-        if progress:
-            progress(f"{name}: recall@{k}={results[-1].recall:.4f} ndcg@{k}={results[-1].ndcg:.4f}")
+        result = record(name, lists, sum(fit_times[n] for n in members), started)
+        result.extra["weights"] = dict(weights)
     return results
 
 

@@ -6,7 +6,7 @@ import csv
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,22 +127,44 @@ def _batches(rows: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
         yield batch
 
 
+Writer = Callable[[list[Any]], Awaitable[tuple[int, int, list[UserError]]]]
+
+
+async def _import(name: str, rows: Iterable[Any], write: Writer, progress: bool) -> ImportReport:
+    """Write ``rows`` in batches through ``write`` (returning written, duplicates and
+    errors), with row numbers in errors counted from the start of the file."""
+    report = ImportReport()
+    offset = 0
+    with tqdm(desc=name, unit=" rows", disable=not progress) as bar:
+        for batch in _batches(rows):
+            written, duplicates, errors = await write(batch)
+            report.written += written
+            report.duplicates += duplicates
+            report.add_errors(errors, offset)
+            offset += len(batch)
+            bar.update(len(batch))
+    return report
+
+
 async def import_items(
     store: Store,
     rows: Iterable[dict[str, Any]],
     tenant: str = DEFAULT_TENANT,
     progress: bool = True,
 ) -> ImportReport:
-    report = ImportReport()
-    offset = 0
-    with tqdm(desc="items", unit=" rows", disable=not progress) as bar:
-        for batch in _batches(item_row(r) for r in rows):
-            result = await store.catalog.upsert_items(tenant, batch, ("items",))
-            report.written += len(result.records)
-            report.add_errors(result.errors, offset)
-            offset += len(batch)
-            bar.update(len(batch))
-    return report
+    async def write(batch: list[dict[str, Any]]) -> tuple[int, int, list[UserError]]:
+        result = await store.catalog.upsert_items(tenant, batch, ("items",))
+        return len(result.records), 0, result.errors
+
+    return await _import("items", (item_row(r) for r in rows), write, progress)
+
+
+def user_row(raw: dict[str, Any]) -> dict[str, Any]:
+    user: dict[str, Any] = {"external_id": str(raw.get("id") or raw.get("user_id") or "")}
+    attrs = raw.get("attributes")
+    if attrs is not None:
+        user["attributes"] = json.loads(attrs) if isinstance(attrs, str) else attrs
+    return user
 
 
 async def import_users(
@@ -151,23 +173,11 @@ async def import_users(
     tenant: str = DEFAULT_TENANT,
     progress: bool = True,
 ) -> ImportReport:
-    report = ImportReport()
-    offset = 0
-    with tqdm(desc="users", unit=" rows", disable=not progress) as bar:
-        for batch in _batches(rows):
-            users = []
-            for r in batch:
-                user: dict[str, Any] = {"external_id": str(r.get("id") or r.get("user_id") or "")}
-                attrs = r.get("attributes")
-                if attrs is not None:
-                    user["attributes"] = json.loads(attrs) if isinstance(attrs, str) else attrs
-                users.append(user)
-            result = await store.catalog.upsert_users(tenant, users, ("users",))
-            report.written += len(result.records)
-            report.add_errors(result.errors, offset)
-            offset += len(batch)
-            bar.update(len(batch))
-    return report
+    async def write(batch: list[dict[str, Any]]) -> tuple[int, int, list[UserError]]:
+        result = await store.catalog.upsert_users(tenant, batch, ("users",))
+        return len(result.records), 0, result.errors
+
+    return await _import("users", (user_row(r) for r in rows), write, progress)
 
 
 async def import_events(
@@ -176,17 +186,11 @@ async def import_events(
     tenant: str = DEFAULT_TENANT,
     progress: bool = True,
 ) -> ImportReport:
-    report = ImportReport()
-    offset = 0
-    with tqdm(desc="interactions", unit=" rows", disable=not progress) as bar:
-        for batch in _batches(events):
-            result = await store.events.record(tenant, batch, ("interactions",))
-            report.written += result.recorded
-            report.duplicates += result.duplicates
-            report.add_errors(result.errors, offset)
-            offset += len(batch)
-            bar.update(len(batch))
-    return report
+    async def write(batch: list[EventInput]) -> tuple[int, int, list[UserError]]:
+        result = await store.events.record(tenant, batch, ("interactions",))
+        return result.recorded, result.duplicates, result.errors
+
+    return await _import("interactions", events, write, progress)
 
 
 YEAR = re.compile(r"\s*\((\d{4})\)\s*$")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.base import Query
+from engines.base import Query, best, mask_positions
+
+__all__ = ["best", "decayed", "history_arrays", "mask_positions"]
 
 
 def decayed(
@@ -36,27 +38,3 @@ def history_arrays(
         return np.empty(0, np.int64), np.empty(0, np.float32)
     uniq, inverse = np.unique(pos, return_inverse=True)
     return uniq.astype(np.int64), np.bincount(inverse, weights=w).astype(np.float32)
-
-
-def mask_positions(
-    item_ids: np.ndarray, exclude: np.ndarray | None, candidates: np.ndarray | None
-) -> np.ndarray:
-    """Boolean mask over ``item_ids``: allowed by ``candidates`` and not in ``exclude``."""
-    keep = np.ones(len(item_ids), dtype=bool)
-    if candidates is not None:
-        keep &= np.isin(item_ids, candidates)
-    if exclude is not None and len(exclude):
-        keep &= ~np.isin(item_ids, exclude)
-    return keep
-
-
-def best(scores: np.ndarray, keep: np.ndarray, limit: int) -> np.ndarray:
-    """Positions of the ``limit`` highest finite ``scores`` where ``keep``, best first."""
-    scores = np.where(keep & np.isfinite(scores), scores, -np.inf)
-    n_valid = int(np.count_nonzero(scores > -np.inf))
-    k = min(limit, n_valid)
-    if k <= 0:
-        return np.empty(0, np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    part = part[scores[part] > -np.inf]
-    return part[np.argsort(-scores[part], kind="stable")]
