@@ -12,6 +12,7 @@ from strawberry.aiohttp.views import GraphQLView
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gql import graphiql_assets
+from gql.auth import KeyCache, Unauthorized
 from gql.context import Context
 from gql.engine_runtime import EngineRuntime, running
 from gql.runtime import open_store
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 STORE = web.AppKey("store", Store)
 ENGINE = web.AppKey("engine", EngineRuntime)
+KEYS = web.AppKey("keys", KeyCache)
 SETTINGS = web.AppKey("settings", Settings)
 STATIC_PREFIX = "/graphiql-static"
 
@@ -85,6 +87,10 @@ async def error_middleware(
         return _error(413, f"request body larger than {limit} bytes", "PAYLOAD_TOO_LARGE")
     except BadRequestBody as exc:
         return _error(400, str(exc), "BAD_REQUEST")
+    except Unauthorized as exc:
+        response = _error(401, str(exc), "UNAUTHENTICATED")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="recograph"'
+        return response
     except web.HTTPException:
         raise
     except Exception:
@@ -108,6 +114,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     one at start-up from ``settings.database_url`` and closes it at clean-up."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
     app[SETTINGS] = settings
+    app[KEYS] = KeyCache()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         opened = store if store is not None else await open_store(settings)

@@ -15,10 +15,10 @@ from strawberry.dataloader import DataLoader
 
 from engines.service import RecommendationService
 from engines.training import Trainer
+from gql.auth import OPEN, Auth
 from gql.settings import Settings
 from storage.records import ItemRecord, UserRecord
 from storage.store import Store
-from storage.tables import DEFAULT_TENANT
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -59,6 +59,7 @@ class Context:
     settings: Settings
     tenant: str
     loaders: Loaders
+    auth: Auth = OPEN
     request: web.Request | None = None
     response: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -72,15 +73,17 @@ class Context:
         settings: Settings,
         request: web.Request | None = None,
         response: Any = None,
-        tenant: str = DEFAULT_TENANT,
+        auth: Auth = OPEN,
     ) -> Context:
+        """A context for one request: its tenant is the API key's, never the client's."""
         return cls(
             store,
             engine,
             trainer,
             settings,
-            tenant,
-            Loaders.build(store, tenant),
+            auth.tenant,
+            Loaders.build(store, auth.tenant),
+            auth,
             request,
             response,
         )

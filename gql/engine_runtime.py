@@ -49,6 +49,7 @@ class EngineRuntime:
     service: RecommendationService
     trainer: Trainer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    following: set[str] = field(default_factory=set)
 
     @classmethod
     def build(cls, store: Store, settings: Settings) -> EngineRuntime:
@@ -73,11 +74,17 @@ class EngineRuntime:
         """Tell every replica that new model versions exist."""
         await self.store.cache.publish(MODELS_CHANNEL, json.dumps({"tenant": tenant}).encode())
 
+    def follow(self, tenant: str) -> None:
+        """Apply the tenant's events online from now on (idempotent, cheap per request)."""
+        if tenant not in self.following:
+            self.following.add(tenant)
+            self.tasks.append(asyncio.create_task(self._follow_events(tenant)))
+
     async def start(self, settings: Settings) -> None:
         tenants = await self.store.tenants()
         self.tasks.append(asyncio.create_task(self._follow_models()))
         for tenant in tenants:
-            self.tasks.append(asyncio.create_task(self._follow_events(tenant)))
+            self.follow(tenant)
         if settings.train_on_start:
             self.tasks.append(asyncio.create_task(self._train_missing(tenants)))
         if settings.train_interval_seconds > 0:

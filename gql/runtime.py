@@ -48,7 +48,10 @@ def database(settings: Settings) -> Iterator[Settings]:
     pg = EmbeddedPostgres(settings.data_dir)
     url = pg.start()
     try:
-        yield settings.model_copy(update={"database_url": url})
+        # keys stay optional on the embedded default unless asked for explicitly
+        yield settings.model_copy(
+            update={"database_url": url, "require_api_key": settings.keys_required()}
+        )
     finally:
         pg.stop()
 

@@ -16,6 +16,7 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from gql.auth import ScopeGuard
 from gql.context import Context
 from gql.errors import should_mask
 from gql.interactions import (
@@ -74,6 +75,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: aliases,
         lambda: ValidationCache(maxsize=512),
         lambda: MaskErrors(should_mask_error=should_mask),
+        ScopeGuard,
     ]
 
 

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     )
     run_migrations: bool = Field(default=True, description="Apply database migrations at start-up.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    require_api_key: bool | None = Field(
+        default=None,
+        description="Require `Authorization: Bearer <key>`; unset: required unless the "
+        "database is the embedded default.",
+    )
     plugins: str | None = Field(
         default=None,
         description="Comma-separated plugins to load (module or entry-point names); unset: all.",
@@ -88,6 +93,9 @@ class Settings(BaseSettings):
     @cached_property
     def embedded(self) -> bool:
         return not self.database_url
+
+    def keys_required(self) -> bool:
+        return self.require_api_key if self.require_api_key is not None else not self.embedded
 
     def default_weights(self) -> dict[str, float]:
         """``RECOGRAPH_DEFAULT_ALGORITHMS`` parsed: ``hybrid`` or ``collaborative:1,content:2``."""

@@ -21,6 +21,7 @@ from storage.repositories import (
     UserRepository,
     VectorRepository,
 )
+from storage.repositories.api_keys import ApiKeyRepository
 from storage.tables import Tenant
 from storage.validation import Limits
 
@@ -40,6 +41,7 @@ class Store:
     vectors: VectorRepository
     catalog: Catalog
     events: EventRecorder
+    api_keys: ApiKeyRepository
 
     @classmethod
     async def open(
@@ -82,6 +84,7 @@ class Store:
                 limits,
                 auto_create_items=auto_create_items,
             ),
+            api_keys=ApiKeyRepository(engine),
         )
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:

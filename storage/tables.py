@@ -215,3 +215,18 @@ DEFAULT_INTERACTION_TYPES: tuple[tuple[str, float, bool, float], ...] = (
     ("dislike", -3.0, False, 0.0),
     ("rating", 1.0, True, 2.5),
 )
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its SHA-256 is stored; the tenant of a request comes from here."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    tenant_id: str = Field(sa_column=_tenant_column())
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    prefix: str = Field(sa_column=Column(Text, nullable=False))
+    key_hash: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    scopes: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -23,7 +23,7 @@ from storage.store import Store
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 RESET_SQL = (
     "TRUNCATE items, users, interactions, item_vectors, vector_spaces, model_artifacts, "
-    "interaction_types RESTART IDENTITY CASCADE",
+    "api_keys, interaction_types RESTART IDENTITY CASCADE",
     "DELETE FROM tenants WHERE id <> 'default'",
 )
 
@@ -52,7 +52,7 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, redis_url=REDIS_URL, max_batch_size=20_000,
-                    train_interval_seconds=0, train_on_start=False)
+                    train_interval_seconds=0, train_on_start=False, require_api_key=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,92 @@
+"""API keys: created with a random secret shown once, stored as a SHA-256 hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.tables import ApiKey
+
+T = ApiKey.__table__  # type: ignore[attr-defined]
+SCOPES = ("admin", "write", "read", "recommend")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: int
+    tenant: str
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def hash_key(secret: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough; no salt/KDF needed.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _record(r: object) -> ApiKeyRecord:
+    m = r._mapping  # type: ignore[attr-defined]
+    return ApiKeyRecord(
+        m["id"],
+        m["tenant_id"],
+        m["name"],
+        m["prefix"],
+        tuple(m["scopes"]),
+        m["created_at"],
+        m["revoked_at"],
+    )
+
+
+class ApiKeyRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create(self, tenant: str, name: str, scopes: list[str]) -> tuple[ApiKeyRecord, str]:
+        unknown = set(scopes) - set(SCOPES)
+        if unknown or not scopes:
+            raise ValueError(f"scopes must be a non-empty subset of {', '.join(SCOPES)}")
+        prefix = secrets.token_hex(4)
+        secret = f"rg_{prefix}_{secrets.token_urlsafe(32)}"
+        stmt = (
+            T.insert()
+            .values(
+                tenant_id=tenant,
+                name=name,
+                prefix=prefix,
+                key_hash=hash_key(secret),
+                scopes=sorted(set(scopes)),
+            )
+            .returning(*T.c)
+        )
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(stmt)).one()
+        return _record(row), secret
+
+    async def verify(self, secret: str) -> ApiKeyRecord | None:
+        stmt = select(T).where(T.c.key_hash == hash_key(secret), T.c.revoked_at.is_(None))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _record(row) if row is not None else None
+
+    async def list(self, tenant: str) -> list[ApiKeyRecord]:
+        stmt = select(T).where(T.c.tenant_id == tenant).order_by(T.c.id)
+        async with self.engine.connect() as conn:
+            return [_record(r) for r in (await conn.execute(stmt)).all()]
+
+    async def revoke(self, tenant: str, prefix: str) -> bool:
+        stmt = (
+            update(T)
+            .where(T.c.tenant_id == tenant, T.c.prefix == prefix, T.c.revoked_at.is_(None))
+            .values(revoked_at=func.now())
+            .returning(T.c.id)
+        )
+        async with self.engine.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
