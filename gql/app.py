@@ -12,7 +12,7 @@ from strawberry.aiohttp.views import GraphQLView
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gql import graphiql_assets
-from gql.auth import KeyCache, Unauthorized
+from gql.auth import KeyCache, Unauthorized, authenticate
 from gql.context import Context
 from gql.engine_runtime import EngineRuntime, running
 from gql.runtime import open_store
@@ -37,6 +37,14 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def is_ide_page(request: web.Request) -> bool:
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("Accept", "")
+        and "query" not in request.query
+    )
+
+
 class RecographView(GraphQLView):  # type: ignore[type-arg]
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -48,8 +56,30 @@ class RecographView(GraphQLView):  # type: ignore[type-arg]
 
     async def get_context(self, request: web.Request, response: Any) -> Context:  # type: ignore[override]
         runtime = request.app[ENGINE]
+        if is_ide_page(request):  # the GraphiQL page runs nothing; its requests carry keys
+            return Context.build(
+                request.app[STORE],
+                runtime.service,
+                runtime.trainer,
+                self.settings,
+                request,
+                response,
+            )
+        auth = await authenticate(
+            request.headers.get("Authorization"),
+            request.app[STORE],
+            request.app[KEYS],
+            self.settings.keys_required(),
+        )
+        runtime.follow(auth.tenant)
         return Context.build(
-            request.app[STORE], runtime.service, runtime.trainer, self.settings, request, response
+            request.app[STORE],
+            runtime.service,
+            runtime.trainer,
+            self.settings,
+            request,
+            response,
+            auth,
         )
 
     def decode_json(self, data: str | bytes) -> object:

@@ -30,6 +30,7 @@ RECOMMEND_FIELDS = frozenset(
     {"recommendations", "similarItems", "trending", "search", "__typename"}
 )
 ADMIN_MUTATIONS = frozenset({"modelTrain", "apiKeyCreate", "apiKeyRevoke", "interactionTypeUpsert"})
+ADMIN_QUERIES = frozenset({"apiKeys"})
 CACHE_SECONDS = 10.0
 
 
@@ -109,6 +110,8 @@ def denied(auth: Auth, operation: OperationDefinitionNode, document: DocumentNod
         if fields & ADMIN_MUTATIONS:
             return f"{', '.join(sorted(fields & ADMIN_MUTATIONS))} needs the admin scope"
         return None
+    if fields & ADMIN_QUERIES:
+        return f"{', '.join(sorted(fields & ADMIN_QUERIES))} needs the admin scope"
     if scopes & {"read", "write"}:
         return None
     if "recommend" in scopes and kind == "query" and fields <= RECOMMEND_FIELDS:

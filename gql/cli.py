@@ -220,6 +220,63 @@ def train(data_dir: Path | None, algorithms: tuple[str, ...], tenant: str) -> No
         )
 
 
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys (and with them, tenants)."""
+
+
+@keys.command(name="create")
+@data_dir_option
+@click.option(
+    "--tenant",
+    default="default",
+    show_default=True,
+    help="Tenant of the key; created with default interaction types if new.",
+)
+@click.option("--name", required=True)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["admin", "write", "read", "recommend"]),
+)
+def keys_create(data_dir: Path | None, tenant: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Print a new key once; only its hash is stored."""
+
+    async def work(store: Any) -> str:
+        await store.ensure_tenant(tenant)
+        _, secret = await store.api_keys.create(tenant, name, list(scopes))
+        return str(secret)
+
+    click.echo(_with_store(data_dir, work))
+
+
+@keys.command(name="list")
+@data_dir_option
+@click.option("--tenant", default="default", show_default=True)
+def keys_list(data_dir: Path | None, tenant: str) -> None:
+    async def work(store: Any) -> list[Any]:
+        return list(await store.api_keys.list(tenant))
+
+    for k in _with_store(data_dir, work):
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        click.echo(f"{k.prefix}  {k.name}  {','.join(k.scopes)}  {state}")
+
+
+@keys.command(name="revoke")
+@data_dir_option
+@click.option("--tenant", default="default", show_default=True)
+@click.argument("prefix")
+def keys_revoke(data_dir: Path | None, tenant: str, prefix: str) -> None:
+    async def work(store: Any) -> bool:
+        return bool(await store.api_keys.revoke(tenant, prefix))
+
+    if not _with_store(data_dir, work):
+        raise click.ClickException(f"no active key {prefix!r} in tenant {tenant!r}")
+    click.echo(f"revoked {prefix}")
+
+
 @main.command()
 def schema() -> None:
     """Print the GraphQL schema (SDL)."""

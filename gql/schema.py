@@ -26,6 +26,7 @@ from gql.interactions import (
     InteractionSubscriptions,
 )
 from gql.items import Item, ItemMutations, ItemQueries
+from gql.keys import KeyMutations, KeyQueries
 from gql.recommendations import RecommendationMutations, RecommendationQueries
 from gql.relay import Node, from_global_id
 from gql.settings import Settings
@@ -54,10 +55,11 @@ class NodeQueries:
 
 Query = merge_types(
     "Query",
-    (ItemQueries, UserQueries, InteractionQueries, RecommendationQueries, NodeQueries),
+    (ItemQueries, UserQueries, InteractionQueries, RecommendationQueries, KeyQueries, NodeQueries),
 )
 Mutation = merge_types(
-    "Mutation", (ItemMutations, UserMutations, InteractionMutations, RecommendationMutations)
+    "Mutation",
+    (ItemMutations, UserMutations, InteractionMutations, RecommendationMutations, KeyMutations),
 )
 Subscription = merge_types("Subscription", (InteractionSubscriptions,))
 

@@ -1,0 +1,101 @@
+"""Admin GraphQL for API keys (the tenant is always the caller's own)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from gql.context import Context
+from gql.errors import UserError, user_errors
+from storage.errors import ErrorCode
+from storage.errors import UserError as StoredUserError
+from storage.repositories.api_keys import ApiKeyRecord
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.enum(description="What a key may do.")
+class ApiKeyScope(Enum):
+    ADMIN = "admin"
+    WRITE = "write"
+    READ = "read"
+    RECOMMEND = "recommend"
+
+
+@strawberry.type(description="An API key of your tenant (the secret is shown only once).")
+class ApiKey:
+    name: str
+    prefix: str = strawberry.field(description="Identifies the key; not a secret.")
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, r: ApiKeyRecord) -> ApiKey:
+        return cls(
+            name=r.name,
+            prefix=r.prefix,
+            scopes=list(r.scopes),
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+        )
+
+
+@strawberry.input
+class ApiKeyCreateInput:
+    name: str
+    scopes: list[ApiKeyScope]
+
+
+@strawberry.type
+class ApiKeyCreatePayload:
+    api_key: ApiKey | None
+    secret: str | None = strawberry.field(description="Store it now; it cannot be shown again.")
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class ApiKeyRevokeInput:
+    prefix: str
+
+
+@strawberry.type
+class ApiKeyRevokePayload:
+    revoked_prefix: str | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class KeyQueries:
+    @strawberry.field(description="Your tenant's API keys (admin scope).")
+    async def api_keys(self, info: Info) -> list[ApiKey]:
+        ctx = info.context
+        return [ApiKey.of(k) for k in await ctx.store.api_keys.list(ctx.tenant)]
+
+
+@strawberry.type
+class KeyMutations:
+    @strawberry.mutation(description="Create an API key for your tenant (admin scope).")
+    async def api_key_create(self, info: Info, input: ApiKeyCreateInput) -> ApiKeyCreatePayload:
+        ctx = info.context
+        if not input.name.strip() or len(input.name) > 200 or not input.scopes:
+            err = StoredUserError(
+                ("input",), "give a name (1..200 characters) and scopes", ErrorCode.INVALID
+            )
+            return ApiKeyCreatePayload(api_key=None, secret=None, user_errors=user_errors([err]))
+        record, secret = await ctx.store.api_keys.create(
+            ctx.tenant, input.name, [s.value for s in input.scopes]
+        )
+        return ApiKeyCreatePayload(api_key=ApiKey.of(record), secret=secret, user_errors=[])
+
+    @strawberry.mutation(description="Revoke one of your tenant's keys (admin scope).")
+    async def api_key_revoke(self, info: Info, input: ApiKeyRevokeInput) -> ApiKeyRevokePayload:
+        ctx = info.context
+        if not await ctx.store.api_keys.revoke(ctx.tenant, input.prefix):
+            err = StoredUserError(
+                ("input", "prefix"), f"no active key {input.prefix!r}", ErrorCode.NOT_FOUND
+            )
+            return ApiKeyRevokePayload(revoked_prefix=None, user_errors=user_errors([err]))
+        return ApiKeyRevokePayload(revoked_prefix=input.prefix, user_errors=[])
