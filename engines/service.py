@@ -7,7 +7,7 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -89,6 +89,9 @@ class RecommendationService:
         self._checked: dict[str, float] = {}
         self._eligible: dict[tuple[str, ItemRules], tuple[float, np.ndarray]] = {}
         self._load_lock = asyncio.Lock()
+        #: instrumentation hooks (metrics); no-ops unless the host sets them
+        self.observe: Callable[[str, float], None] = lambda name, seconds: None
+        self.on_cache: Callable[[str], None] = lambda result: None
 
     # --- models --------------------------------------------------------------------------
     async def models(self, tenant: str) -> dict[str, LoadedModel]:
@@ -127,6 +130,9 @@ class RecommendationService:
         if changed:
             log.info("tenant %s: loaded %s", tenant, ", ".join(changed))
         return changed
+
+    def loaded(self) -> dict[str, dict[str, LoadedModel]]:
+        return self._models
 
     def install(self, tenant: str, name: str, model: LoadedModel) -> None:
         self._models.setdefault(tenant, {})[name] = model
@@ -228,7 +234,9 @@ class RecommendationService:
         hit = self._eligible.get(key)
         now = time.monotonic()
         if hit is not None and hit[0] > now:
+            self.on_cache("hit")
             return hit[1]
+        self.on_cache("miss")
         ids = await self.storage.eligible_items(tenant, rules)
         if len(self._eligible) > 1000:
             self._eligible.clear()
@@ -285,7 +293,9 @@ class RecommendationService:
             out = {}
             for name, model in serving.items():
                 if model is not None:
+                    started = time.perf_counter()
                     out[name] = (weights[name], model.recommend(query, pool, exclude, candidates))
+                    self.observe(name, time.perf_counter() - started)
             return out
 
         results = await asyncio.to_thread(run)

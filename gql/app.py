@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from gql import graphiql_assets
 from gql.auth import KeyCache, Unauthorized, authenticate
 from gql.context import Context
 from gql.engine_runtime import EngineRuntime, running
+from gql.observability import Metrics, metrics_handler, request_middleware
 from gql.runtime import open_store
 from gql.schema import build_schema
 from gql.settings import Settings
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 STORE = web.AppKey("store", Store)
 ENGINE = web.AppKey("engine", EngineRuntime)
 KEYS = web.AppKey("keys", KeyCache)
+METRICS = web.AppKey("metrics", Metrics)
+DRAINING = web.AppKey("draining", dict)
 SETTINGS = web.AppKey("settings", Settings)
 STATIC_PREFIX = "/graphiql-static"
 
@@ -46,9 +50,9 @@ def is_ide_page(request: web.Request) -> bool:
 
 
 class RecographView(GraphQLView):  # type: ignore[type-arg]
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         super().__init__(
-            schema=build_schema(settings),
+            schema=build_schema(settings, metrics),
             graphql_ide="graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
@@ -133,6 +137,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
+    if request.app[DRAINING]["since"] is not None:
+        return web.json_response({"ready": False, "draining": True}, status=503)
     store = request.app[STORE]
     checks = {"database": await store.database_ok(), "cache": await store.cache.ping()}
     status = 200 if checks["database"] else 503
@@ -142,7 +148,20 @@ async def ready(request: web.Request) -> web.Response:
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """Build the app. With ``store`` given (tests) the caller owns it; otherwise the app opens
     one at start-up from ``settings.database_url`` and closes it at clean-up."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    metrics = Metrics()
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[request_middleware(metrics), error_middleware],
+    )
+    app[METRICS] = metrics
+    app[DRAINING] = {"since": None}
+
+    async def start_draining(app: web.Application) -> None:
+        # SIGTERM: aiohttp stops accepting, lets in-flight requests finish
+        # (shutdown_timeout), then runs clean-up, which stops the engine and the store.
+        app[DRAINING]["since"] = time.time()
+
+    app.on_shutdown.append(start_draining)
     app[SETTINGS] = settings
     app[KEYS] = KeyCache()
 
@@ -151,6 +170,12 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         app[STORE] = opened
         try:
             async with running(opened, settings) as runtime:
+                runtime.service.observe = lambda name, seconds: metrics.algorithm_seconds.labels(
+                    name
+                ).observe(seconds)
+                runtime.service.on_cache = lambda result: metrics.cache.labels(
+                    "candidates", result
+                ).inc()
                 app[ENGINE] = runtime
                 yield
         finally:
@@ -158,7 +183,18 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
                 await opened.close()
 
     app.cleanup_ctx.append(store_ctx)
-    app.router.add_route("*", "/graphql", RecographView(settings))
+    app.router.add_route("*", "/graphql", RecographView(settings, metrics))
+
+    def refresh() -> None:
+        runtime = app.get(ENGINE)
+        if runtime is None:
+            return
+        metrics.background_tasks.set(sum(not t.done() for t in runtime.tasks))
+        for tenant, models in runtime.service.loaded().items():
+            for name, model in models.items():
+                metrics.model_version.labels(tenant, name).set(model.version)
+
+    app.router.add_get("/metrics", metrics_handler(metrics, refresh))
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     assets = graphiql_assets.assets_dir()

