@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -13,7 +14,13 @@ from strawberry.aiohttp.views import GraphQLView
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gql import graphiql_assets
-from gql.auth import KeyCache, Unauthorized, authenticate
+from gql.auth import (
+    KeyCache,
+    RateLimited,
+    Unauthorized,
+    authenticate,
+    enforce_rate_limits,
+)
 from gql.context import Context
 from gql.engine_runtime import EngineRuntime, running
 from gql.observability import Metrics, metrics_handler, request_middleware
@@ -75,6 +82,14 @@ class RecographView(GraphQLView):  # type: ignore[type-arg]
             request.app[KEYS],
             self.settings.keys_required(),
         )
+        s = self.settings
+        await enforce_rate_limits(
+            request.app[STORE],
+            auth,
+            s.rate_limit_per_key,
+            s.rate_limit_per_tenant,
+            s.rate_limit_burst_seconds,
+        )
         runtime.follow(auth.tenant)
         return Context.build(
             request.app[STORE],
@@ -121,6 +136,10 @@ async def error_middleware(
         return _error(413, f"request body larger than {limit} bytes", "PAYLOAD_TOO_LARGE")
     except BadRequestBody as exc:
         return _error(400, str(exc), "BAD_REQUEST")
+    except RateLimited as exc:
+        response = _error(429, str(exc), "RATE_LIMITED")
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
     except Unauthorized as exc:
         response = _error(401, str(exc), "UNAUTHENTICATED")
         response.headers["WWW-Authenticate"] = 'Bearer realm="recograph"'

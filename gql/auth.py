@@ -48,6 +48,26 @@ class Unauthorized(Exception):
     pass
 
 
+class RateLimited(Exception):
+    def __init__(self, retry_after: float, scope: str) -> None:
+        super().__init__(f"rate limit of this {scope} exceeded; retry in {retry_after:.2f}s")
+        self.retry_after = retry_after
+
+
+async def enforce_rate_limits(
+    store: Store, auth: Auth, per_key: float, per_tenant: float, burst_seconds: float
+) -> None:
+    """Token buckets per key and per tenant (Redis, or in-process on the embedded default)."""
+    buckets = [("tenant", f"rl:t:{auth.tenant}", per_tenant)]
+    if auth.key_id is not None:
+        buckets.insert(0, ("key", f"rl:k:{auth.key_id}", per_key))
+    for scope, key, rate in buckets:
+        if rate > 0:
+            wait = await store.cache.take(key, rate, max(1.0, rate * burst_seconds))
+            if wait > 0:
+                raise RateLimited(wait, scope)
+
+
 class KeyCache:
     """Verified keys for a few seconds, so a request costs no extra query; a revoked key
     stops working within ``CACHE_SECONDS`` on every replica."""

@@ -69,6 +69,15 @@ class Settings(BaseSettings):
         description="Require `Authorization: Bearer <key>`; unset: required unless the "
         "database is the embedded default.",
     )
+    rate_limit_per_key: float = Field(
+        default=50.0, ge=0, description="Requests per second per API key (0: no limit)."
+    )
+    rate_limit_per_tenant: float = Field(
+        default=200.0, ge=0, description="Requests per second per tenant (0: no limit)."
+    )
+    rate_limit_burst_seconds: float = Field(
+        default=2.0, gt=0, description="Bursts may use this many seconds of the rate at once."
+    )
     plugins: str | None = Field(
         default=None,
         description="Comma-separated plugins to load (module or entry-point names); unset: all.",

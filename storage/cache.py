@@ -28,6 +28,10 @@ class CacheBackend(Protocol):
     async def incr(self, key: str, amount: float = 1.0) -> float | None: ...
     async def publish(self, channel: str, message: bytes) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
+    async def take(self, key: str, rate: float, burst: float) -> float:
+        """Token bucket: take one token; 0 when allowed, else seconds until one is free."""
+        ...
+
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -38,6 +42,7 @@ class MemoryBackend:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._counters: dict[str, float] = defaultdict(float)
         self._subscribers: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
+        self._buckets: dict[str, tuple[float, float]] = {}
 
     async def get(self, key: str) -> bytes | None:
         hit = self._data.get(key)
@@ -75,11 +80,38 @@ class MemoryBackend:
         finally:
             self._subscribers[channel].discard(queue)
 
+    async def take(self, key: str, rate: float, burst: float) -> float:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1 - tokens) / rate
+
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
         self._subscribers.clear()
+
+
+# KEYS[1] bucket; ARGV rate (tokens/s), burst. Returns seconds to wait (0 = allowed).
+TOKEN_BUCKET = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + (now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return tostring(wait)
+"""
 
 
 class RedisBackend:
@@ -163,6 +195,17 @@ class RedisBackend:
                 # bounded: closing a connection that was cancelled mid-read can block
                 with contextlib.suppress(Exception, asyncio.TimeoutError):
                     await asyncio.wait_for(pubsub.aclose(), 1.0)
+
+    async def take(self, key: str, rate: float, burst: float) -> float:
+        """Atomic in Redis, so every replica draws from the same bucket. While Redis is
+        down requests are let through (fail open): availability over precise limits."""
+        try:
+            wait = await self._redis.eval(TOKEN_BUCKET, 1, self._k(key), rate, burst)
+        except Exception as exc:
+            self._failed("rate limit", exc)
+            return 0.0
+        self.healthy = True
+        return float(wait)
 
     async def ping(self) -> bool:
         try:
