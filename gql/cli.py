@@ -216,6 +216,37 @@ def train(data_dir: Path | None, algorithms: tuple[str, ...], tenant: str) -> No
         )
 
 
+@main.command()
+@data_dir_option
+@click.option(
+    "--interval",
+    type=float,
+    default=None,
+    help="Seconds between trainings (default RECOGRAPH_TRAIN_INTERVAL_SECONDS).",
+)
+def trainer(data_dir: Path | None, interval: float | None) -> None:
+    """Run only the periodic trainer (for a dedicated trainer container). New versions reach
+    the API replicas through Redis pub/sub."""
+    import signal
+
+    from gql.engine_runtime import EngineRuntime
+
+    async def work(store: Any) -> None:
+        settings = _settings(data_dir)
+        runtime = EngineRuntime.build(store, settings)
+        period = interval if interval is not None else settings.train_interval_seconds or 3600
+        task = asyncio.create_task(runtime.trainer.run_periodically(store.tenants, period))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            click.echo("trainer stopped", err=True)
+
+    _with_store(data_dir, work)
+
+
 @main.group()
 def keys() -> None:
     """Create, list and revoke API keys (and with them, tenants)."""

@@ -134,3 +134,25 @@ def test_import_export_schema_commands(data_dir: Path, tmp_path: Path):
     schema = subprocess.run([sys.executable, "-m", "gql.cli", "schema"], capture_output=True,
                             text=True, check=True)
     assert schema.stdout == (Path(__file__).parent.parent / "schema.graphql").read_text()
+
+
+def test_dedicated_trainer_trains_and_stops_cleanly(data_dir: Path):
+    assert recograph("import", "--quiet", "movielens", str(SAMPLE),
+                     data_dir=data_dir).returncode == 0
+    env = cli_env() | {"RECOGRAPH_LOG_LEVEL": "INFO"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gql.cli", "trainer", "--interval", "3600", "--data-dir",
+         str(data_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if "trained cold_start" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert any("trained collaborative v1" in line for line in seen), "".join(seen)
+    assert code == 0
+    assert postgres_processes(data_dir) == []

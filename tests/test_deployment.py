@@ -18,21 +18,25 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_wires_api_to_postgres_with_pgvector_and_redis():
+def test_compose_runs_two_api_replicas_and_a_trainer_on_postgres_and_redis():
     services = compose()["services"]
     assert "pgvector" in services["postgres"]["image"]
     assert services["redis"]["image"].startswith("redis:")
-    api = services["api"]
-    env = api["environment"]
-    assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:" in env["DATABASE_URL"]
-    assert env["REDIS_URL"].startswith("redis://redis:")
-    assert api["depends_on"] == {"postgres": {"condition": "service_healthy"},
-                                 "redis": {"condition": "service_healthy"}}
-    for name in ("postgres", "redis", "api"):
+    replicas = [services["api-1"], services["api-2"]]
+    assert {r["ports"][0].split(":")[0] for r in replicas} == {"8000", "8001"}
+    for api in [*replicas, services["trainer"]]:
+        env = api["environment"]
+        assert env["DATABASE_URL"].startswith("postgresql://")
+        assert "@postgres:" in env["DATABASE_URL"]
+        assert env["REDIS_URL"].startswith("redis://redis:")
+        assert api["depends_on"] == {"postgres": {"condition": "service_healthy"},
+                                     "redis": {"condition": "service_healthy"}}
+        # every RECOGRAPH_* variable the file sets is a real setting
+        known = {f"RECOGRAPH_{n.upper()}" for n in Settings.model_fields}
+        assert {k for k in env if k.startswith("RECOGRAPH_")} <= known
+    assert services["trainer"]["command"][:2] == ["recograph", "trainer"]
+    for name in ("postgres", "redis", "api-1", "api-2"):
         assert "healthcheck" in services[name]
-    # every RECOGRAPH_* variable the file sets is a real setting
-    known = {f"RECOGRAPH_{n.upper()}" for n in Settings.model_fields}
-    assert {k for k in env if k.startswith("RECOGRAPH_")} <= known
 
 
 def test_dockerfile_runs_as_non_root_with_offline_graphiql():
