@@ -167,6 +167,11 @@ async def ready(request: web.Request) -> web.Response:
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """Build the app. With ``store`` given (tests) the caller owns it; otherwise the app opens
     one at start-up from ``settings.database_url`` and closes it at clean-up."""
+    if not settings.keys_required() and not settings.embedded:
+        log.warning(
+            "RECOGRAPH_REQUIRE_API_KEY=false on a shared database: every caller "
+            "acts as the default tenant with all scopes"
+        )
     metrics = Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
