@@ -106,7 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Settings(data_dir=Path(tmp), train_on_start=False, train_interval_seconds=0,
-                        log_level="WARNING")
+                        log_level="WARNING",
+                        # measure serving, not the limiter: a load test is one caller
+                        rate_limit_per_key=0, rate_limit_per_tenant=0)
         with database(base) as settings:
             asyncio.run(run(args, settings))
 

@@ -31,7 +31,7 @@ from engines import (
     hookimpl,
     training_field,
 )
-from plugins._common import best, decayed, history_arrays, mask_positions
+from plugins._common import best, history_arrays, mask_positions, preference_matrix
 
 
 class CollaborativeConfig(AlgorithmConfig):
@@ -71,19 +71,7 @@ class Collaborative(Algorithm):
 
     # --- training -------------------------------------------------------------------------
     def _preference(self, data: TrainingData) -> sp.csr_matrix:
-        """Net-positive, time-decayed summed weights, compressed by log1p."""
-        c = self.config
-        weights = decayed(data.event_weights, data.event_times, data.now, c.half_life_days)
-        m = sp.csr_matrix(
-            (weights, (data.event_users, data.event_items)),
-            shape=(data.n_users, data.n_items),
-            dtype=np.float32,
-        )
-        m.sum_duplicates()
-        m.data[m.data < 0] = 0
-        m.eliminate_zeros()
-        m.data = np.log1p(m.data)
-        return m
+        return preference_matrix(data, self.config.half_life_days)
 
     def fit(self, data: TrainingData) -> None:
         self.item_ids = data.item_ids.copy()

@@ -17,7 +17,7 @@ from engines import (
     hookimpl,
     training_field,
 )
-from plugins._common import best, decayed, history_arrays, mask_positions
+from plugins._common import best, history_arrays, mask_positions, preference_matrix
 
 
 class ItemKnnConfig(AlgorithmConfig):
@@ -36,16 +36,7 @@ class ItemKnn(Algorithm):
 
     def fit(self, data: TrainingData) -> None:
         c = self.config
-        w = decayed(data.event_weights, data.event_times, data.now, c.half_life_days)
-        m = sp.csr_matrix(
-            (w, (data.event_users, data.event_items)),
-            shape=(data.n_users, data.n_items),
-            dtype=np.float32,
-        )
-        m.sum_duplicates()
-        m.data[m.data < 0] = 0
-        m.eliminate_zeros()
-        m.data = np.log1p(m.data)
+        m = preference_matrix(data, c.half_life_days)
         binary = m.copy()
         binary.data[:] = 1.0
         cooc = (m.T @ m).tocsr()  # weighted co-occurrence
