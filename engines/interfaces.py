@@ -27,6 +27,9 @@ class EngineStorage(Protocol):
 
     async def item_content(self, tenant: str) -> list[ItemContent]: ...
 
+    async def change_marker(self, tenant: str) -> tuple[int, ...]:
+        """Something that changes whenever events or items do; ``(0, ...)`` = no events."""
+
     async def user_history(
         self, tenant: str, user_id: str, limit: int
     ) -> tuple[int | None, list[HistoryEvent]]:

@@ -149,6 +149,25 @@ class AlgorithmConformance:
         assert a.ids.tolist() == b.ids.tolist()
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
 
+    def test_fit_on_a_catalogue_without_events_is_harmless(self) -> None:
+        content = [ItemContent(1, "thing", "a thing"), ItemContent(2, "thing", "another")]
+        empty = TrainingData.from_events(
+            np.array([], np.int64),
+            np.array([], np.int64),
+            np.array([], np.float32),
+            np.array([]),
+            content,
+        )
+        model = self.algorithm(self.config)
+        model.fit(empty)
+        assert model.fitted
+        rec = model.recommend(history([1]), 5, exclude=np.array([1]))
+        assert set(rec.ids.tolist()) <= {2}
+        nothing = TrainingData.from_events(
+            np.array([], np.int64), np.array([], np.int64), np.array([], np.float32), np.array([])
+        )
+        self.algorithm(self.config).fit(nothing)
+
     def test_similar_items_never_return_the_item_itself(self, model: Algorithm) -> None:
         rec = model.similar_items(1000, 5)
         assert 1000 not in rec.ids.tolist()

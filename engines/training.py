@@ -96,13 +96,19 @@ class Trainer:
     async def run_periodically(
         self, tenants: Callable[[], Awaitable[list[str]]], interval_seconds: float
     ) -> None:
-        """Retrain every tenant every ``interval_seconds``; a tenant some other replica is
-        training is skipped this round."""
+        """Retrain every tenant every ``interval_seconds``. A tenant without events, one
+        whose events and items did not change since its last training here, or one another
+        replica is training is skipped this round."""
+        trained_at_marker: dict[str, tuple[int, ...]] = {}
         while True:
             for tenant in await tenants():
+                marker = await self.storage.change_marker(tenant)
+                if marker[0] == 0 or trained_at_marker.get(tenant) == marker:
+                    continue
                 with contextlib.suppress(TrainerBusy):
                     try:
                         await self.train(tenant)
+                        trained_at_marker[tenant] = marker
                     except TrainerBusy:
                         raise
                     except Exception:

@@ -40,7 +40,8 @@ class ColdStart(Algorithm):
     def fit(self, data: TrainingData) -> None:
         w = decayed(data.event_weights, data.event_times, data.now, self.config.half_life_days)
         pop = np.bincount(data.event_items, weights=np.maximum(w, 0), minlength=data.n_items)
-        self.popularity = (np.log1p(pop) / max(np.log1p(pop).max(), 1e-9)).astype(np.float32)
+        top = float(np.log1p(pop).max(initial=0.0))
+        self.popularity = (np.log1p(pop) / max(top, 1e-9)).astype(np.float32)
         names = sorted({c for item in data.content for c in item.categories})
         index = {c: k for k, c in enumerate(names)}
         rows, cols = [], []

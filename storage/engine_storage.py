@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import cast, select, text
+from sqlalchemy import cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engines.base import HistoryEvent
@@ -49,6 +49,19 @@ class StoreEngineStorage:
             np.asarray(cols[2], np.float32),
             np.asarray(cols[3], np.float64),
         )
+
+    async def change_marker(self, tenant: str) -> tuple[int, ...]:
+        events = select(func.count(), func.coalesce(func.max(EVENTS.c.id), 0)).where(
+            EVENTS.c.tenant_id == tenant
+        )
+        items = select(
+            func.count(),
+            func.coalesce(func.max(func.extract("epoch", ITEMS.c.updated_at)), 0),
+        ).where(ITEMS.c.tenant_id == tenant)
+        async with self.engine.connect() as conn:
+            e = (await conn.execute(events)).one()
+            i = (await conn.execute(items)).one()
+        return int(e[0]), int(e[1]), int(i[0]), int(float(i[1]) * 1000)
 
     async def item_content(self, tenant: str) -> list[ItemContent]:
         stmt = (

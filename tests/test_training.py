@@ -70,14 +70,24 @@ async def test_a_model_trained_on_one_replica_is_served_by_another(gql, store, s
         assert len(body["data"]["recommendations"]) == 5
 
 
-async def test_background_trainer_trains_without_being_asked(gql, store, settings):
+async def test_background_trainer_retrains_when_data_changes(gql, store, settings):
     await seed(gql, train=False)
-    quick = settings.model_copy(update={"train_on_start": True, "train_interval_seconds": 0.5})
-    async with TestClient(TestServer(create_app(quick, store=store))) as client:
+    quick = settings.model_copy(update={"train_on_start": True, "train_interval_seconds": 0.3})
+
+    async def wait_for(client, ok) -> dict:
         for _ in range(100):
             current = await versions(client)
-            if all(v is not None and v >= 2 for v in current.values()):
-                break
+            if ok(current):
+                return current
             await asyncio.sleep(0.1)
-        # trained once at start-up, then again by the periodic trainer
-        assert all(v is not None and v >= 2 for v in current.values()), current
+        return current
+
+    async with TestClient(TestServer(create_app(quick, store=store))) as client:
+        first = await wait_for(client, lambda v: all(x is not None for x in v.values()))
+        assert all(v is not None for v in first.values()), first
+        await asyncio.sleep(1.0)  # several rounds with nothing new: no retraining
+        assert await versions(client) == first
+        await post(client, """mutation { interactionRecord(input: {interaction:
+            {userId: "late", itemId: "scifi-1", type: "view"}}) { recordedCount } }""")
+        later = await wait_for(client, lambda v: v["collaborative"] > first["collaborative"])
+        assert later["collaborative"] == first["collaborative"] + 1
