@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from conftest import GraphQL
+from recsys_helpers import RECOMMEND, seed
+from recsys_helpers import events as events_of_seed
 
 from gql.app import create_app
 from storage.cache import RedisBackend
@@ -54,9 +57,12 @@ async def test_writes_and_reads_survive_a_redis_outage(store, settings, tmp_path
         async with TestClient(TestServer(app)) as client:
             ready = await (await client.get("/ready")).json()
             assert ready["checks"] == {"database": True, "cache": True}
+            await seed(GraphQL(client))  # a catalogue, events and trained models
 
             redis.terminate()
             redis.wait(10)
+            recs = await GraphQL(client)(RECOMMEND, {"u": "scifi-fan-1", "n": 5})
+            assert len(recs["recommendations"]) == 5  # served without Redis
             resp = await client.post("/graphql", json={"query": q, "variables": {"e": events}})
             body = await resp.json()
             assert body["data"]["interactionsRecord"]["recordedCount"] == 1
@@ -69,7 +75,7 @@ async def test_writes_and_reads_survive_a_redis_outage(store, settings, tmp_path
             resp = await client.post("/graphql", json={"query": q, "variables": {"e": events}})
             assert (await resp.json())["data"]["interactionsRecord"]["recordedCount"] == 1
             assert (await (await client.get("/ready")).json())["checks"]["cache"] is True
-        assert await store.interactions.count("default") == 2
+        assert await store.interactions.count("default") == 2 + len(events_of_seed())
     finally:
         await store.cache.close()
         store.cache = original
