@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from engines.base import HistoryEvent
 from engines.embedders import Embedder
@@ -118,11 +119,9 @@ class EngineRuntime:
         async for raw in self.store.cache.subscribe(events_channel(tenant)):
             try:
                 msg = json.loads(raw)
-                from datetime import datetime
-
                 ts = datetime.fromisoformat(msg["timestamp"]).timestamp()
                 event = HistoryEvent(int(msg["itemPk"]), float(msg["weight"]), ts)
-                for loaded in self.service._models.get(tenant, {}).values():
+                for loaded in self.service.loaded().get(tenant, {}).values():
                     loaded.algorithm.partial_fit_user(int(msg["userPk"]), [event])
                 self.registry.pm.hook.interaction_recorded(tenant=tenant, events=[msg])
             except Exception:

@@ -193,3 +193,20 @@ async def test_algorithms_query_lists_models(gql):
     assert "factors" in algos["collaborative"]["trainingOptions"]
     presets = (await gql("{ presets { name weights } }"))["presets"]
     assert presets[0]["name"] == "hybrid" and "collaborative" in presets[0]["weights"]
+
+
+async def test_trending_counts_new_events_online_without_retraining(gql):
+    import asyncio
+
+    query = "{ trending(first: 3) { item { itemId } } }"
+    before = [t["item"]["itemId"] for t in (await gql(query))["trending"]]
+    assert "horror-19" not in before
+    await gql(RECORD, {"i": {"interactions": [
+        {"userId": f"buyer-{k}", "itemId": "horror-19", "type": "purchase"}
+        for k in range(30)]}})
+    for _ in range(50):  # applied by the event follower, via pub/sub, on every replica
+        now = [t["item"]["itemId"] for t in (await gql(query))["trending"]]
+        if now[0] == "horror-19":
+            break
+        await asyncio.sleep(0.1)
+    assert now[0] == "horror-19"
