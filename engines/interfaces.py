@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import numpy as np
@@ -56,6 +57,9 @@ class EngineStorage(Protocol):
     async def latest_artifact(
         self, tenant: str, algorithm: str, *, with_blob: bool = True
     ) -> Artifact | None: ...
+
+    def tenant_scope(self, tenant: str) -> AbstractContextManager[None]:
+        """Work inside runs with only ``tenant``'s rows visible (row-level security)."""
 
     async def try_lock(self, key: str) -> object | None:
         """A held cluster-wide lock (release with ``unlock``), or None if taken."""

@@ -54,6 +54,13 @@ class Trainer:
             if name not in registry.algorithms:
                 raise EngineError(f"unknown algorithm {name!r}", "UNKNOWN_ALGORITHM", "algorithms")
         parsed = {n: self.service.config_for(n, (configs or {}).get(n)) for n in names}
+        with self.storage.tenant_scope(tenant):
+            return await self._train(tenant, names, parsed)
+
+    async def _train(
+        self, tenant: str, names: list[str], parsed: Mapping[str, Any]
+    ) -> list[TrainResult]:
+        registry = self.service.registry
         lock = await self.storage.try_lock(f"train:{tenant}")
         if lock is None:
             raise TrainerBusy("another trainer is running for this tenant", "BUSY")
@@ -102,7 +109,8 @@ class Trainer:
         trained_at_marker: dict[str, tuple[int, ...]] = {}
         while True:
             for tenant in await tenants():
-                marker = await self.storage.change_marker(tenant)
+                with self.storage.tenant_scope(tenant):
+                    marker = await self.storage.change_marker(tenant)
                 if marker[0] == 0 or trained_at_marker.get(tenant) == marker:
                     continue
                 with contextlib.suppress(TrainerBusy):

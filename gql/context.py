@@ -19,6 +19,7 @@ from gql.auth import OPEN, Auth
 from gql.settings import Settings
 from storage.records import ItemRecord, UserRecord
 from storage.store import Store
+from storage.tenancy import set_tenant
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -75,7 +76,9 @@ class Context:
         response: Any = None,
         auth: Auth = OPEN,
     ) -> Context:
-        """A context for one request: its tenant is the API key's, never the client's."""
+        """A context for one request: its tenant is the API key's, never the client's.
+        The request's transactions then run under row-level security for that tenant."""
+        set_tenant(auth.tenant)
         return cls(
             store,
             engine,

@@ -20,6 +20,7 @@ from gql.settings import Settings
 from storage.engine_storage import StoreEngineStorage
 from storage.events import events_channel
 from storage.store import Store
+from storage.tenancy import set_tenant, tenant_scope
 
 log = logging.getLogger(__name__)
 MODELS_CHANNEL = "models"
@@ -110,12 +111,15 @@ class EngineRuntime:
         """Another replica trained: load its new versions now rather than at the next poll."""
         async for raw in self.store.cache.subscribe(MODELS_CHANNEL):
             try:
-                await self.service.refresh(json.loads(raw)["tenant"])
+                tenant = json.loads(raw)["tenant"]
+                with tenant_scope(tenant):
+                    await self.service.refresh(tenant)
             except Exception:
                 log.exception("could not refresh models")
 
     async def _follow_events(self, tenant: str) -> None:
         """Online updates from events recorded on any replica."""
+        set_tenant(tenant)  # this task only ever works for this tenant
         async for raw in self.store.cache.subscribe(events_channel(tenant)):
             try:
                 msg = json.loads(raw)
@@ -130,10 +134,11 @@ class EngineRuntime:
     async def _train_missing(self, tenants: list[str]) -> None:
         for tenant in tenants:
             try:
-                models = await self.service.models(tenant)
-                missing = [n for n in self.registry.algorithms if n not in models]
-                if missing and await self.store.interactions.count(tenant):
-                    await self.trainer.train(tenant, missing)
+                with tenant_scope(tenant):
+                    models = await self.service.models(tenant)
+                    missing = [n for n in self.registry.algorithms if n not in models]
+                    if missing and await self.store.interactions.count(tenant):
+                        await self.trainer.train(tenant, missing)
             except Exception:
                 log.exception("start-up training failed for %s", tenant)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from storage.filters import item_conditions
 from storage.records import ArtifactRecord
 from storage.store import Store
 from storage.tables import Interaction, Item, ItemVector, User
+from storage.tenancy import tenant_scope
 
 ITEMS = Item.__table__  # type: ignore[attr-defined]
 EVENTS = Interaction.__table__  # type: ignore[attr-defined]
@@ -165,6 +167,9 @@ class StoreEngineStorage:
         self, tenant: str, algorithm: str, *, with_blob: bool = True
     ) -> ArtifactRecord | None:
         return await self.store.artifacts.latest(tenant, algorithm, with_blob=with_blob)
+
+    def tenant_scope(self, tenant: str) -> AbstractContextManager[None]:
+        return tenant_scope(tenant)
 
     async def try_lock(self, key: str) -> AsyncConnection | None:
         """A session-level advisory lock, held by a dedicated connection until ``unlock``."""

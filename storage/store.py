@@ -23,6 +23,7 @@ from storage.repositories import (
 )
 from storage.repositories.api_keys import ApiKeyRepository
 from storage.tables import Tenant
+from storage.tenancy import enforce_row_level_security
 from storage.validation import Limits
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Store:
         engine = make_engine(database_url, pool_size=pool_size)
         if migrate:
             await upgrade_database(engine)
+        enforce_row_level_security(engine)
         limits = limits or Limits()
         cache = make_backend(redis_url, cache_prefix)
         items, users = ItemRepository(engine), UserRepository(engine)

@@ -125,7 +125,9 @@ class StatementCounter:
 
     @property
     def selects(self) -> list[str]:
-        return [s for s in self.statements if s.lstrip().upper().startswith("SELECT")]
+        """Data queries (not the per-transaction row-level-security settings)."""
+        return [s for s in self.statements if s.lstrip().upper().startswith("SELECT")
+                and "set_config('role'" not in s]
 
 
 @pytest.fixture

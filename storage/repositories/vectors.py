@@ -44,6 +44,7 @@ class VectorRepository:
             ).scalar_one()
             if stored != dim:
                 raise DimensionMismatch(f"vector space {space!r} has dimension {stored}, got {dim}")
+            await conn.exec_driver_sql("RESET ROLE")  # DDL needs the owner, not a tenant
             await conn.execute(
                 text(
                     f"CREATE INDEX IF NOT EXISTS ix_item_vectors_hnsw_{space} ON item_vectors "
