@@ -6,10 +6,11 @@ import json
 import logging
 import math
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -36,6 +37,7 @@ ENGINE = web.AppKey("engine", EngineRuntime)
 KEYS = web.AppKey("keys", KeyCache)
 METRICS = web.AppKey("metrics", Metrics)
 DRAINING = web.AppKey("draining", dict)
+SOCKETS = web.AppKey("sockets", weakref.WeakSet)
 SETTINGS = web.AppKey("settings", Settings)
 STATIC_PREFIX = "/graphiql-static"
 
@@ -101,6 +103,13 @@ class RecographView(GraphQLView):  # type: ignore[type-arg]
             auth,
         )
 
+    async def create_websocket_response(
+        self, request: web.Request, subprotocol: str | None
+    ) -> web.WebSocketResponse:
+        ws = await super().create_websocket_response(request, subprotocol)
+        request.app[SOCKETS].add(ws)  # closed on shutdown, so subscriptions end cleanly
+        return ws
+
     def decode_json(self, data: str | bytes) -> object:
         """Strict JSON (RFC 8259): UTF-8 only, and no NaN/Infinity, which are not numbers
         in JSON and must not reach weights or attributes."""
@@ -161,7 +170,13 @@ async def ready(request: web.Request) -> web.Response:
     store = request.app[STORE]
     checks = {"database": await store.database_ok(), "cache": await store.cache.ping()}
     status = 200 if checks["database"] else 503
-    return web.json_response({"ready": status == 200, "checks": checks}, status=status)
+    # models are reported, not required: a new installation must accept data before any
+    # model can be trained
+    runtime = request.app.get(ENGINE)
+    loaded = {t: sorted(m) for t, m in runtime.service.loaded().items()} if runtime else {}
+    return web.json_response(
+        {"ready": status == 200, "checks": checks, "models": loaded}, status=status
+    )
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
@@ -179,11 +194,15 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     app[METRICS] = metrics
     app[DRAINING] = {"since": None}
+    app[SOCKETS] = weakref.WeakSet()
 
     async def start_draining(app: web.Application) -> None:
         # SIGTERM: aiohttp stops accepting, lets in-flight requests finish
         # (shutdown_timeout), then runs clean-up, which stops the engine and the store.
+        # Subscriptions never finish by themselves: close them with "going away".
         app[DRAINING]["since"] = time.time()
+        for ws in list(app[SOCKETS]):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
     app.on_shutdown.append(start_draining)
     app[SETTINGS] = settings

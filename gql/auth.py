@@ -60,7 +60,7 @@ async def enforce_rate_limits(
     """Token buckets per key and per tenant (Redis, or in-process on the embedded default)."""
     buckets = [("tenant", f"rl:t:{auth.tenant}", per_tenant)]
     if auth.key_id is not None:
-        buckets.insert(0, ("key", f"rl:k:{auth.key_id}", per_key))
+        buckets.insert(0, ("key", f"rl:k:{auth.tenant}:{auth.key_id}", per_key))
     for scope, key, rate in buckets:
         if rate > 0:
             wait = await store.cache.take(key, rate, max(1.0, rate * burst_seconds))

@@ -82,7 +82,16 @@ def extensions(
         lambda: MaskErrors(should_mask_error=should_mask),
         ScopeGuard,
         *([lambda: OperationMetrics(metrics)] if metrics is not None else []),
+        *tracing(settings),
     ]
+
+
+def tracing(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    if not settings.otel_tracing:
+        return []
+    from strawberry.extensions.tracing import OpenTelemetryExtension
+
+    return [OpenTelemetryExtension]
 
 
 def build_schema(

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     )
     run_migrations: bool = Field(default=True, description="Apply database migrations at start-up.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    otel_tracing: bool = Field(
+        default=False,
+        description="OpenTelemetry spans for GraphQL operations and resolvers (extra `otel`; "
+        "configure the exporter with the usual OTEL_* variables).",
+    )
     json_logs: bool = Field(
         default=False, description="Log one JSON object per line, with request ids."
     )

@@ -56,3 +56,39 @@ async def test_ready_turns_503_while_draining(client):
     resp = await client.get("/ready")
     assert resp.status == 503 and (await resp.json())["draining"] is True
     assert (await client.get("/health")).status == 200  # alive until the end
+
+
+async def test_opentelemetry_spans_when_enabled(store, settings):
+    from aiohttp.test_utils import TestClient, TestServer
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from gql.app import create_app
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    traced = settings.model_copy(update={"otel_tracing": True})
+    async with TestClient(TestServer(create_app(traced, store=store))) as client:
+        resp = await client.post("/graphql", json={
+            "query": "query Traced { items(first: 1) { nodes { itemId } } }"})
+        assert resp.status == 200
+    names = {s.name for s in exporter.get_finished_spans()}
+    assert "GraphQL Query: Traced" in names
+
+
+async def test_shutdown_closes_open_subscriptions(client):
+    async with client.ws_connect("/graphql", protocols=["graphql-transport-ws"]) as ws:
+        await ws.send_json({"type": "connection_init"})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {
+            "query": "subscription { interactionRecorded { userId } }"}})
+        await client.app.shutdown()
+        while True:
+            msg = await ws.receive(timeout=5)
+            if msg.type.name in ("CLOSE", "CLOSED", "CLOSING"):
+                break
+        assert ws.close_code == 1001
