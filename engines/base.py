@@ -145,6 +145,12 @@ class Algorithm(ABC):
         self.fitted = True
 
 
+def position(item_ids: np.ndarray, item_id: int) -> int | None:
+    """Index of ``item_id`` in the sorted ``item_ids``, or None if the model lacks it."""
+    pos = int(np.searchsorted(item_ids, item_id))
+    return pos if pos < len(item_ids) and item_ids[pos] == item_id else None
+
+
 def mask_positions(
     item_ids: np.ndarray, exclude: np.ndarray | None, candidates: np.ndarray | None
 ) -> np.ndarray:

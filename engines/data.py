@@ -108,11 +108,3 @@ class TrainingData:
         m.data[m.data < 0] = 0
         m.eliminate_zeros()
         return m
-
-    def index_of(self, item_ids: np.ndarray) -> np.ndarray:
-        """Positions of ``item_ids`` in ``self.item_ids``; -1 for unknown ids."""
-        pos = np.searchsorted(self.item_ids, item_ids)
-        pos = np.clip(pos, 0, max(len(self.item_ids) - 1, 0))
-        ok = len(self.item_ids) > 0
-        found = (self.item_ids[pos] == item_ids) if ok else np.zeros(len(item_ids), bool)
-        return np.where(found, pos, -1)

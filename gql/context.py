@@ -7,7 +7,7 @@ requests (or tenants); resolving N items of a page or of a user's history costs 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -63,7 +63,6 @@ class Context:
     auth: Auth = OPEN
     request: web.Request | None = None
     response: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(

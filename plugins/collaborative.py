@@ -31,6 +31,7 @@ from engines import (
     hookimpl,
     training_field,
 )
+from engines.base import position
 from plugins._common import best, history_arrays, mask_positions, preference_matrix
 
 
@@ -253,8 +254,8 @@ class Collaborative(Algorithm):
     def similar_items(
         self, item_id: int, limit: int, candidates: np.ndarray | None = None
     ) -> Recommended:
-        pos = np.searchsorted(self.item_ids, item_id)
-        if pos >= len(self.item_ids) or self.item_ids[pos] != item_id:
+        pos = position(self.item_ids, item_id)
+        if pos is None:
             return Recommended.empty()
         if self.config.method == "als":
             norms = np.linalg.norm(self.item_factors, axis=1)

@@ -17,6 +17,7 @@ from engines import (
     TrainingData,
     hookimpl,
 )
+from engines.base import position
 from engines.embedders import normalise_rows
 from plugins._common import best, history_arrays, mask_positions
 from plugins.embedders import HashingEmbedder
@@ -80,8 +81,8 @@ class Content(Algorithm):
     def similar_items(
         self, item_id: int, limit: int, candidates: np.ndarray | None = None
     ) -> Recommended:
-        pos = np.searchsorted(self.item_ids, item_id)
-        if pos >= len(self.item_ids) or self.item_ids[pos] != item_id:
+        pos = position(self.item_ids, item_id)
+        if pos is None:
             return Recommended.empty()
         scores = self.vectors @ self.vectors[pos]
         top = best(scores, mask_positions(self.item_ids, np.array([item_id]), candidates), limit)

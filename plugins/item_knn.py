@@ -17,6 +17,7 @@ from engines import (
     hookimpl,
     training_field,
 )
+from engines.base import position
 from plugins._common import best, history_arrays, mask_positions, preference_matrix
 
 
@@ -90,8 +91,8 @@ class ItemKnn(Algorithm):
     def similar_items(
         self, item_id: int, limit: int, candidates: np.ndarray | None = None
     ) -> Recommended:
-        pos = np.searchsorted(self.item_ids, item_id)
-        if pos >= len(self.item_ids) or self.item_ids[pos] != item_id:
+        pos = position(self.item_ids, item_id)
+        if pos is None:
             return Recommended.empty()
         row = self.similarity[pos]
         scores = np.full(len(self.item_ids), -np.inf, dtype=np.float32)

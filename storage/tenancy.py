@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -49,8 +48,3 @@ def _on_begin(conn: Connection) -> None:
 
 def enforce_row_level_security(engine: AsyncEngine) -> None:
     event.listen(engine.sync_engine, "begin", _on_begin)
-
-
-def as_owner(conn: Any) -> Any:
-    """SQL that leaves the tenant role for the rest of a transaction (for DDL)."""
-    return conn.exec_driver_sql("RESET ROLE")

@@ -159,8 +159,3 @@ class ItemRepository:
             for rec in page:
                 yield rec
             after = page[-1].pk
-
-
-def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
