@@ -1,22 +1,62 @@
-"""Business rules of a request: which items may be shown at all."""
+"""Business rules of a request: which items may be shown at all.
+
+Rules are hashable (they key the candidate cache), so JSON values given for ``eq``/``in``
+are kept as canonical JSON text: ``{"a": 1, "b": [2]}`` and ``{"b": [2], "a": 1}`` are the
+same rule and the same cache entry.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
 @dataclass(frozen=True, slots=True)
 class AttributePredicate:
-    """One condition on ``attributes[key]``; every operator given must hold."""
+    """One condition on ``attributes[key]``; every operator given must hold. ``eq_json`` and
+    ``in_json`` hold canonical JSON text (see :meth:`of`)."""
 
     key: str
-    eq: Any = None
-    in_: tuple[Any, ...] | None = None
+    eq_json: str | None = None
+    in_json: tuple[str, ...] | None = None
     lt: float | None = None
     lte: float | None = None
     gt: float | None = None
     gte: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        key: str,
+        eq: Any = None,
+        in_: Any = None,
+        lt: float | None = None,
+        lte: float | None = None,
+        gt: float | None = None,
+        gte: float | None = None,
+    ) -> AttributePredicate:
+        return cls(
+            key,
+            canonical_json(eq) if eq is not None else None,
+            tuple(canonical_json(v) for v in in_) if in_ is not None else None,
+            lt,
+            lte,
+            gt,
+            gte,
+        )
+
+    @property
+    def eq(self) -> Any:
+        return json.loads(self.eq_json) if self.eq_json is not None else None
+
+    @property
+    def in_(self) -> tuple[Any, ...] | None:
+        return tuple(json.loads(v) for v in self.in_json) if self.in_json is not None else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from cachetools import TTLCache
 from pydantic import ValidationError
 
 from engines.base import Algorithm, AlgorithmConfig, HistoryEvent, Query, Recommended
@@ -24,6 +25,8 @@ from engines.interfaces import EngineStorage
 from engines.registry import Registry, UnknownAlgorithmError
 
 log = logging.getLogger(__name__)
+#: largest weight of one algorithm in a request (weighted sums must stay finite)
+MAX_WEIGHT = 1e6
 
 
 class EngineError(Exception):
@@ -70,6 +73,7 @@ class EngineSettings:
     candidate_pool: int = 200
     history_limit: int = 500
     eligible_ttl_seconds: float = 5.0
+    eligible_cache_size: int = 1000
     model_check_seconds: float = 30.0
 
 
@@ -87,7 +91,9 @@ class RecommendationService:
         self.settings = settings or EngineSettings()
         self._models: dict[str, dict[str, LoadedModel]] = {}
         self._checked: dict[str, float] = {}
-        self._eligible: dict[tuple[str, ItemRules], tuple[float, np.ndarray]] = {}
+        self._eligible: TTLCache[tuple[str, ItemRules], np.ndarray] = TTLCache(
+            maxsize=self.settings.eligible_cache_size, ttl=self.settings.eligible_ttl_seconds
+        )
         self._load_lock = asyncio.Lock()
         #: instrumentation hooks (metrics); no-ops unless the host sets them
         self.observe: Callable[[str, float], None] = lambda name, seconds: None
@@ -178,9 +184,9 @@ class RecommendationService:
         chosen = {s.name: s.weight for s in selection} if selection else dict(default)
         configs = {s.name: s.config for s in selection or () if s.config}
         for s in selection or ():
-            if s.weight < 0 or not np.isfinite(s.weight):
+            if not 0 <= s.weight <= MAX_WEIGHT:
                 raise EngineError(
-                    f"weight of {s.name} must be a finite number >= 0",
+                    f"weight of {s.name} must be a number from 0 to {MAX_WEIGHT:g}",
                     "INVALID_WEIGHT",
                     "algorithms",
                 )
@@ -230,17 +236,16 @@ class RecommendationService:
         return clone
 
     async def eligible(self, tenant: str, rules: ItemRules) -> np.ndarray:
+        """Pks of the items ``rules`` allow, cached briefly (bounded, least recently used
+        first out)."""
         key = (tenant, rules)
         hit = self._eligible.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
+        if hit is not None:
             self.on_cache("hit")
-            return hit[1]
+            return hit
         self.on_cache("miss")
         ids = await self.storage.eligible_items(tenant, rules)
-        if len(self._eligible) > 1000:
-            self._eligible.clear()
-        self._eligible[key] = (now + self.settings.eligible_ttl_seconds, ids)
+        self._eligible[key] = ids
         return ids
 
     def items_changed(self, tenant: str) -> None:

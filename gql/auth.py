@@ -1,25 +1,15 @@
 """Who is calling: API keys (``Authorization: Bearer rg_...``) decide the tenant and what
-the caller may do. The tenant never comes from a client-supplied field."""
+the caller may do; signed user tokens say which user a browser-held key may act for. The
+tenant never comes from a client-supplied field."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-    get_operation_ast,
-)
-from graphql import ExecutionResult as GraphQLExecutionResult
-from strawberry.extensions import SchemaExtension
+import jwt
+from cachetools import TTLCache
 
 from storage.repositories.api_keys import SCOPES, ApiKeyRecord
 from storage.store import Store
@@ -31,7 +21,9 @@ RECOMMEND_FIELDS = frozenset(
 )
 ADMIN_MUTATIONS = frozenset({"modelTrain", "apiKeyCreate", "apiKeyRevoke", "interactionTypeUpsert"})
 ADMIN_QUERIES = frozenset({"apiKeys"})
-CACHE_SECONDS = 10.0
+KEY_CACHE_SECONDS = 10.0
+USER_TOKEN_AUDIENCE = "recograph"
+USER_TOKEN_ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +31,17 @@ class Auth:
     tenant: str
     scopes: frozenset[str]
     key_id: int | None = None
+    #: the user a signed user token vouches for (browser keys act only for this user)
+    user: str | None = None
+
+    @property
+    def browser_only(self) -> bool:
+        """A ``recommend`` key without any read/write/admin scope."""
+        return "recommend" in self.scopes and not self.scopes & {"read", "write", "admin"}
 
 
 OPEN = Auth(DEFAULT_TENANT, frozenset(SCOPES))  # keys not required (embedded default)
+ANONYMOUS = Auth("", frozenset())  # may run nothing (the IDE page, a socket before login)
 
 
 class Unauthorized(Exception):
@@ -54,76 +54,13 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-async def enforce_rate_limits(
-    store: Store, auth: Auth, per_key: float, per_tenant: float, burst_seconds: float
-) -> None:
-    """Token buckets per key and per tenant (Redis, or in-process on the embedded default)."""
-    buckets = [("tenant", f"rl:t:{auth.tenant}", per_tenant)]
-    if auth.key_id is not None:
-        buckets.insert(0, ("key", f"rl:k:{auth.tenant}:{auth.key_id}", per_key))
-    for scope, key, rate in buckets:
-        if rate > 0:
-            wait = await store.cache.take(key, rate, max(1.0, rate * burst_seconds))
-            if wait > 0:
-                raise RateLimited(wait, scope)
-
-
-class KeyCache:
-    """Verified keys for a few seconds, so a request costs no extra query; a revoked key
-    stops working within ``CACHE_SECONDS`` on every replica."""
-
-    def __init__(self) -> None:
-        self._hits: dict[str, tuple[float, ApiKeyRecord | None]] = {}
-
-    async def verify(self, store: Store, secret: str) -> ApiKeyRecord | None:
-        now = time.monotonic()
-        hit = self._hits.get(secret)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        record = await store.api_keys.verify(secret)
-        if len(self._hits) > 10_000:
-            self._hits.clear()
-        self._hits[secret] = (now + CACHE_SECONDS, record)
-        return record
-
-    def forget(self) -> None:
-        self._hits.clear()
-
-
-async def authenticate(header: str | None, store: Store, cache: KeyCache, required: bool) -> Auth:
-    if not header:
-        if required:
-            raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
-        return OPEN
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise Unauthorized("malformed Authorization header: use `Bearer <key>`")
-    record = await cache.verify(store, secret.strip())
-    if record is None:
-        raise Unauthorized("unknown or revoked API key")
-    return Auth(record.tenant, frozenset(record.scopes), record.id)
-
-
-def _root_fields(selection_set: SelectionSetNode, document: DocumentNode) -> Iterator[str]:
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    for sel in selection_set.selections:
-        if isinstance(sel, FieldNode):
-            yield sel.name.value
-        elif isinstance(sel, InlineFragmentNode):
-            yield from _root_fields(sel.selection_set, document)
-        elif isinstance(sel, FragmentSpreadNode) and sel.name.value in fragments:
-            yield from _root_fields(fragments[sel.name.value].selection_set, document)
-
-
-def denied(auth: Auth, operation: OperationDefinitionNode, document: DocumentNode) -> str | None:
-    """Why ``auth`` may not run ``operation`` (None when it may)."""
+def denied(auth: Auth, kind: str, fields: frozenset[str]) -> str | None:
+    """Why ``auth`` may not run an operation of ``kind`` with these root ``fields``."""
     scopes = auth.scopes
+    if not scopes:
+        return "authenticate first: send an API key"
     if "admin" in scopes:
         return None
-    fields = set(_root_fields(operation.selection_set, document))
-    kind = operation.operation.value
     if kind == "mutation":
         if "write" not in scopes:
             return "this key may not change data (needs the write scope)"
@@ -139,19 +76,146 @@ def denied(auth: Auth, operation: OperationDefinitionNode, document: DocumentNod
     return "this key may only fetch recommendations, similar items, trending and search"
 
 
-class ScopeGuard(SchemaExtension):
-    """Refuses operations the caller's key does not allow, before anything executes."""
+def authorise_context(context: Any, kind: str, fields: frozenset[str]) -> str | None:
+    """The query guard's scope check (the same on HTTP and WebSocket)."""
+    return denied(getattr(context, "auth", ANONYMOUS), kind, fields)
 
-    def on_execute(self) -> Iterator[None]:
-        ctx = self.execution_context
-        auth: Auth = getattr(ctx.context, "auth", OPEN)
-        document = ctx.graphql_document
-        operation = get_operation_ast(document, ctx.operation_name) if document else None
-        if operation is not None and document is not None:
-            reason = denied(auth, operation, document)
-            if reason is not None:
-                ctx.result = GraphQLExecutionResult(
-                    data=None,
-                    errors=[GraphQLError(reason, extensions={"code": "FORBIDDEN"})],
-                )
-        yield
+
+def forbid_other_users(auth: Auth, user_id: str) -> str | None:
+    """A browser key may only ask about the user its user token names."""
+    if not auth.browser_only:
+        return None
+    if auth.user is None:
+        return (
+            "a recommend-scope key needs a user token for this user: send "
+            "`X-User-Token` (minted by your backend with userTokenCreate)"
+        )
+    if auth.user != user_id:
+        return "the user token is for another user"
+    return None
+
+
+def mint_user_token(secret: str, user_id: str, ttl_seconds: float) -> tuple[str, float]:
+    """A signed token (JWT, HS256) that lets a browser key act for ``user_id``."""
+    expires = time.time() + ttl_seconds
+    claims = {"sub": user_id, "exp": int(expires), "aud": USER_TOKEN_AUDIENCE}
+    return jwt.encode(claims, secret, algorithm=USER_TOKEN_ALGORITHM), expires
+
+
+def read_user_token(secret: str, token: str) -> str:
+    """The user a token vouches for; raises Unauthorized if forged, expired or malformed."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[USER_TOKEN_ALGORITHM],
+            audience=USER_TOKEN_AUDIENCE,
+            options={"require": ["sub", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the user token has expired") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("invalid user token") from None
+    user = claims.get("sub")
+    if not isinstance(user, str) or not user:
+        raise Unauthorized("invalid user token")
+    return user
+
+
+def _printable_ascii(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
+
+class Authenticator:
+    """Verifies keys and user tokens for one app.
+
+    Verified keys (and unknown ones) are cached for ``KEY_CACHE_SECONDS`` in a bounded
+    cache, so a request usually costs no query; a revocation is broadcast so every replica
+    forgets the key at once. Lookups of keys not in the cache are limited per client
+    address, so guessing keys costs the guesser, not the database."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        required: bool,
+        lookups_per_address: float = 20.0,
+        max_cached_keys: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.required = required
+        self.lookups_per_address = lookups_per_address
+        self._keys: TTLCache[str, ApiKeyRecord | None] = TTLCache(
+            max_cached_keys, KEY_CACHE_SECONDS
+        )
+        self._secrets: TTLCache[str, str] = TTLCache(10_000, 60.0)
+
+    async def _key(self, secret: str, address: str | None) -> ApiKeyRecord | None:
+        if secret in self._keys:
+            return self._keys[secret]
+        if self.lookups_per_address > 0 and address:
+            rate = self.lookups_per_address
+            wait = await self.store.cache.take(f"auth:{address}", rate, rate * 2)
+            if wait > 0:
+                raise RateLimited(wait, "client address (API key lookups)")
+        record = await self.store.api_keys.verify(secret)
+        self._keys[secret] = record
+        return record
+
+    def forget(self, key_id: int | None = None) -> None:
+        """Drop cached keys (one key by id, or all)."""
+        if key_id is None:
+            self._keys.clear()
+            return
+        for secret, record in list(self._keys.items()):
+            if record is not None and record.id == key_id:
+                self._keys.pop(secret, None)
+
+    async def tenant_secret(self, tenant: str) -> str:
+        secret = self._secrets.get(tenant)
+        if secret is None:
+            secret = await self.store.tenant_secret(tenant)
+            self._secrets[tenant] = secret
+        return secret
+
+    async def authenticate(
+        self,
+        authorization: str | None,
+        user_token: str | None = None,
+        address: str | None = None,
+    ) -> Auth:
+        """The caller of a request from its ``Authorization`` value and optional user token."""
+        if not authorization:
+            if self.required:
+                raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
+            auth = OPEN
+        else:
+            if not _printable_ascii(authorization):
+                raise Unauthorized("malformed Authorization header: use `Bearer <key>`")
+            scheme, _, secret = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise Unauthorized("malformed Authorization header: use `Bearer <key>`")
+            record = await self._key(secret.strip(), address)
+            if record is None:
+                raise Unauthorized("unknown or revoked API key")
+            auth = Auth(record.tenant, frozenset(record.scopes), record.id)
+        if user_token:
+            if not _printable_ascii(user_token) or len(user_token) > 4096:
+                raise Unauthorized("invalid user token")
+            user = read_user_token(await self.tenant_secret(auth.tenant), user_token)
+            auth = replace(auth, user=user)
+        return auth
+
+    async def charge(
+        self, auth: Auth, per_key: float, per_tenant: float, burst_seconds: float
+    ) -> None:
+        """Token buckets per key and per tenant (Redis, or in-process on the embedded
+        default); raises RateLimited when one is empty."""
+        buckets = [("tenant", f"rl:t:{auth.tenant}", per_tenant)]
+        if auth.key_id is not None:
+            buckets.insert(0, ("key", f"rl:k:{auth.tenant}:{auth.key_id}", per_key))
+        for scope, key, rate in buckets:
+            if rate > 0:
+                wait = await self.store.cache.take(key, rate, max(1.0, rate * burst_seconds))
+                if wait > 0:
+                    raise RateLimited(wait, scope)

@@ -297,11 +297,45 @@ def keys_list(data_dir: Path | None, tenant: str) -> None:
 @click.argument("prefix")
 def keys_revoke(data_dir: Path | None, tenant: str, prefix: str) -> None:
     async def work(store: Any) -> bool:
-        return bool(await store.api_keys.revoke(tenant, prefix))
+        return bool(await store.revoke_api_key(tenant, prefix))
 
     if not _with_store(data_dir, work):
         raise click.ClickException(f"no active key {prefix!r} in tenant {tenant!r}")
     click.echo(f"revoked {prefix}")
+
+
+@main.group(name="user-tokens")
+def user_tokens() -> None:
+    """Signed user tokens that let a browser-safe `recommend` key act for one user."""
+
+
+@user_tokens.command(name="create")
+@data_dir_option
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--user", "user_id", required=True, help="Your id of the user.")
+@click.option("--ttl", default=3600, show_default=True, help="Seconds the token is valid.")
+def user_tokens_create(data_dir: Path | None, tenant: str, user_id: str, ttl: int) -> None:
+    """Print a token for USER (your backend usually mints them with userTokenCreate)."""
+    from gql.auth import mint_user_token
+
+    async def work(store: Any) -> str:
+        return mint_user_token(await store.tenant_secret(tenant), user_id, ttl)[0]
+
+    click.echo(_with_store(data_dir, work))
+
+
+@user_tokens.command(name="rotate-secret")
+@data_dir_option
+@click.option("--tenant", default="default", show_default=True)
+def user_tokens_rotate(data_dir: Path | None, tenant: str) -> None:
+    """Replace the tenant's signing secret: every token issued so far stops working
+    (replicas notice within a minute)."""
+
+    async def work(store: Any) -> None:
+        await store.rotate_tenant_secret(tenant)
+
+    _with_store(data_dir, work)
+    click.echo(f"rotated the user-token secret of {tenant}")
 
 
 @main.command()

@@ -1,7 +1,8 @@
-"""The per-request context: the store, the tenant and fresh DataLoaders.
+"""The per-request context: the store, the caller, the tenant and fresh DataLoaders.
 
-Loaders are built for every request so that batching and caching never leak between
-requests (or tenants); resolving N items of a page or of a user's history costs one query.
+Loaders are built for every request (and every operation on a socket) so that batching and
+caching never leak between requests or tenants, and a long-lived socket never serves an
+item as it was when the socket opened; resolving N items of a page costs one query.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from engines.service import RecommendationService
 from engines.training import Trainer
 from gql.auth import OPEN, Auth
 from gql.settings import Settings
-from storage.records import ItemRecord, UserRecord
+from storage.records import InteractionRecord, ItemRecord, UserRecord
 from storage.store import Store
 from storage.tenancy import set_tenant
 
 K = TypeVar("K")
 V = TypeVar("V")
+#: a page of one user's history: (user pk, page size + 1, keyset cursor or None)
+HistoryPage = tuple[int, int, tuple[Any, int] | None]
 
 
 def _loader(
@@ -35,12 +38,21 @@ def _loader(
     return DataLoader(load_fn=load)
 
 
+def _history_loader(store: Store, tenant: str) -> DataLoader[HistoryPage, list[InteractionRecord]]:
+    async def load(keys: list[HistoryPage]) -> list[list[InteractionRecord]]:
+        found = await store.interactions.pages(tenant, keys)
+        return [found.get(k, []) for k in keys]
+
+    return DataLoader(load_fn=load)
+
+
 @dataclass
 class Loaders:
     items_by_pk: DataLoader[int, ItemRecord | None]
     items_by_id: DataLoader[str, ItemRecord | None]
     users_by_pk: DataLoader[int, UserRecord | None]
     users_by_id: DataLoader[str, UserRecord | None]
+    history: DataLoader[HistoryPage, list[InteractionRecord]]
 
     @classmethod
     def build(cls, store: Store, tenant: str) -> Loaders:
@@ -49,6 +61,7 @@ class Loaders:
             items_by_id=_loader(store.items.by_external_ids, tenant),
             users_by_pk=_loader(store.users.by_pks, tenant),
             users_by_id=_loader(store.users.by_external_ids, tenant),
+            history=_history_loader(store, tenant),
         )
 
 
@@ -63,6 +76,11 @@ class Context:
     auth: Auth = OPEN
     request: web.Request | None = None
     response: Any = None
+    #: a socket's credentials, checked again for each of its operations
+    credentials: str | None = None
+    user_token: str | None = None
+    #: the graphql-transport-ws connection_init payload (set by strawberry)
+    connection_params: Any = None
 
     @classmethod
     def build(
@@ -74,6 +92,8 @@ class Context:
         request: web.Request | None = None,
         response: Any = None,
         auth: Auth = OPEN,
+        credentials: str | None = None,
+        user_token: str | None = None,
     ) -> Context:
         """A context for one request: its tenant is the API key's, never the client's.
         The request's transactions then run under row-level security for that tenant."""
@@ -88,4 +108,30 @@ class Context:
             auth,
             request,
             response,
+            credentials,
+            user_token,
         )
+
+    @property
+    def websocket(self) -> bool:
+        return isinstance(self.response, web.WebSocketResponse)
+
+    def login(self, auth: Auth, credentials: str | None, user_token: str | None) -> None:
+        """A socket's connection_init authenticated it."""
+        self.auth, self.tenant = auth, auth.tenant
+        self.credentials, self.user_token = credentials, user_token
+        set_tenant(auth.tenant)
+        self.fresh_loaders()
+
+    def fresh_loaders(self) -> None:
+        self.loaders = Loaders.build(self.store, self.tenant)
+
+
+#: RFC 6455's "try again later": the client fell behind and may reconnect
+CLOSE_SLOW_CONSUMER = 1013
+
+
+async def drop_slow_consumer(context: Context) -> None:
+    """Close a socket whose subscriber fell a whole queue behind."""
+    if context.websocket:
+        await context.response.close(code=CLOSE_SLOW_CONSUMER, message=b"slow consumer")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from enum import Enum
 
 import strawberry
@@ -50,3 +52,33 @@ def should_mask(error: GraphQLError) -> bool:
         error.extensions = {**(error.extensions or {}), **original.extensions}
         return False
     return True
+
+
+log = logging.getLogger("recograph.errors")
+#: longest error message written to the log (an SQL error can quote a huge statement)
+LOGGED_MESSAGE = 300
+
+
+def is_client_error(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is None or isinstance(original, GraphQLError | ClientError)
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """Client errors: one INFO line each. Faults: ERROR with the exception type, a
+    shortened message and the traceback's frames (never bound parameters or bodies)."""
+    for error in errors:
+        path = ".".join(str(p) for p in error.path or ()) or "-"
+        if is_client_error(error):
+            log.info("client error at %s: %s", path, error.message[:LOGGED_MESSAGE])
+            continue
+        original = error.original_error
+        assert original is not None
+        frames = "".join(traceback.format_tb(original.__traceback__))
+        log.error(
+            "fault at %s: %s: %s\n%s",
+            path,
+            type(original).__name__,
+            str(original)[:LOGGED_MESSAGE],
+            frames,
+        )

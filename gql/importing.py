@@ -1,4 +1,8 @@
-"""Loading items, users and events from CSV/JSONL files, and MovieLens-style directories."""
+"""Loading items, users and events from CSV/JSONL files, and MovieLens-style directories.
+
+Each row is parsed on its own (pydantic): a bad cell ("four" as a rating, "yesterday" as a
+time, a line that is not JSON) is reported with its row number and field, and every other
+row is written."""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from tqdm import tqdm
 
-from storage.errors import UserError
+from storage.errors import ErrorCode, UserError
 from storage.events import EventInput
 from storage.store import Store
 from storage.tables import DEFAULT_TENANT
@@ -32,6 +37,13 @@ ITEM_COLUMNS = {
     "attributes",
     "hidden",
 }
+#: file column -> the API's field name, for error paths
+API_FIELDS = {
+    "user_id": "userId",
+    "item_id": "itemId",
+    "idempotency_key": "idempotencyKey",
+    "entity_type": "entityType",
+}
 
 
 @dataclass
@@ -40,24 +52,40 @@ class ImportReport:
     duplicates: int = 0
     errors: list[UserError] = field(default_factory=list)
 
-    def add_errors(self, errors: Iterable[UserError], offset: int) -> None:
-        for e in errors:  # make row numbers refer to the file, not the batch
-            path = list(e.field)
-            if len(path) >= 2 and path[1].isdigit():
-                path[1] = str(int(path[1]) + offset)
-            self.errors.append(UserError(tuple(path), e.message, e.code))
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line of a file that could not be read as a row."""
+
+    message: str
 
 
-def read_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a ``.csv`` (header line) or ``.jsonl`` file."""
+def read_rows(path: Path) -> Iterator[dict[str, Any] | BadLine]:
+    """Rows of a ``.csv`` (header line) or ``.jsonl`` file; unreadable lines as BadLine."""
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        with path.open(encoding="utf-8") as fh:
+        with path.open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                if line.strip():
-                    yield json.loads(line)
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except (ValueError, RecursionError) as exc:
+                    yield BadLine(f"not a JSON object: {str(exc)[:100]}")
+                    continue
+                yield value if isinstance(value, dict) else BadLine("not a JSON object")
     else:
-        with path.open(encoding="utf-8", newline="") as fh:
+        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
             yield from csv.DictReader(fh)
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _json_object(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else None
+    return value
 
 
 def _labels(value: Any) -> list[str]:
@@ -68,26 +96,8 @@ def _labels(value: Any) -> list[str]:
     return [v for v in str(value).split("|") if v]
 
 
-def item_row(raw: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {"external_id": str(raw.get("id") or raw.get("item_id") or "")}
-    for key in ("entity_type", "title", "text"):
-        if raw.get(key) not in (None, ""):
-            row[key] = str(raw[key])
-    for key in ("categories", "tags"):
-        if key in raw:
-            row[key] = _labels(raw[key])
-    attributes = raw.get("attributes")
-    if isinstance(attributes, str):
-        attributes = json.loads(attributes) if attributes else {}
-    extra = {k: v for k, v in raw.items() if k not in ITEM_COLUMNS and v not in (None, "")}
-    if attributes is not None or extra:
-        row["attributes"] = {**extra, **(attributes or {})}
-    if "hidden" in raw:
-        row["hidden"] = str(raw["hidden"]).lower() in ("1", "true", "yes")
-    return row
-
-
 def parse_time(value: Any) -> datetime | None:
+    """Unix seconds or ISO 8601 (a time without zone is taken as UTC)."""
     if value in (None, ""):
         return None
     if isinstance(value, int | float) or str(value).replace(".", "", 1).isdigit():
@@ -96,24 +106,145 @@ def parse_time(value: Any) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def _float(value: Any) -> float | None:
-    return None if value in (None, "") else float(value)
+class EventRow(BaseModel):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    user_id: str = ""
+    item_id: str = ""
+    type: str = ""
+    weight: float | None = None
+    value: float | None = None
+    timestamp: datetime | None = None
+    metadata: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+
+    blanks_to_none = field_validator("*", mode="before")(_blank_to_none)
+
+    @field_validator("user_id", "item_id", "type", "idempotency_key", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> Any:
+        return parse_time(value)
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata(cls, value: Any) -> Any:
+        return _json_object(value)
+
+    def event(self) -> EventInput:
+        return EventInput(
+            user_id=self.user_id or "",
+            item_id=self.item_id or "",
+            type=self.type or "",
+            weight=self.weight,
+            value=self.value,
+            timestamp=self.timestamp,
+            metadata=self.metadata,
+            idempotency_key=self.idempotency_key,
+        )
 
 
-def event_of(raw: dict[str, Any]) -> EventInput:
-    metadata = raw.get("metadata")
-    if isinstance(metadata, str):
-        metadata = json.loads(metadata) if metadata else None
-    return EventInput(
-        user_id=str(raw.get("user_id", "")),
-        item_id=str(raw.get("item_id", "")),
-        type=str(raw.get("type", "")),
-        weight=_float(raw.get("weight")),
-        value=_float(raw.get("value")),
-        timestamp=parse_time(raw.get("timestamp")),
-        metadata=metadata,
-        idempotency_key=raw.get("idempotency_key") or None,
-    )
+class ItemRow(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    item_id: str | None = None
+    entity_type: str | None = None
+    title: str | None = None
+    text: str | None = None
+    categories: list[str] | None = None
+    tags: list[str] | None = None
+    attributes: dict[str, Any] | None = None
+    hidden: bool | None = None
+
+    blanks_to_none = field_validator(
+        "id", "item_id", "entity_type", "title", "text", mode="before"
+    )(_blank_to_none)
+
+    @field_validator("id", "item_id", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("categories", "tags", mode="before")
+    @classmethod
+    def _label_list(cls, value: Any) -> Any:
+        return _labels(value) if value is not None else None
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attributes(cls, value: Any) -> Any:
+        return _json_object(value)
+
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _hidden(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes")
+        return value
+
+    def row(self) -> dict[str, Any]:
+        """The catalogue's row: columns present in the file, extra columns as attributes."""
+        out: dict[str, Any] = {"external_id": self.id or self.item_id or ""}
+        given = self.model_fields_set
+        for key in ("entity_type", "title", "text", "categories", "tags", "hidden"):
+            if key in given and getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        extra = {k: v for k, v in (self.model_extra or {}).items() if v not in (None, "")}
+        if self.attributes is not None or extra:
+            out["attributes"] = {**extra, **(self.attributes or {})}
+        return out
+
+
+class UserRow(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    user_id: str | None = None
+    attributes: dict[str, Any] | None = None
+
+    @field_validator("id", "user_id", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attributes(cls, value: Any) -> Any:
+        return _json_object(value)
+
+    def row(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"external_id": self.id or self.user_id or ""}
+        if self.attributes is not None:
+            out["attributes"] = self.attributes
+        return out
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_row(
+    model: type[M], raw: dict[str, Any] | BadLine, path: tuple[str, ...]
+) -> M | UserError:
+    """``raw`` as a ``model``, or the first reason it is not one (naming the field)."""
+    if isinstance(raw, BadLine):
+        return UserError(path, raw.message, ErrorCode.INVALID)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        column = str(first["loc"][0]) if first["loc"] else ""
+        where = (*path, API_FIELDS.get(column, column)) if column else path
+        return UserError(where, first["msg"], ErrorCode.INVALID)
+
+
+def event_of(raw: dict[str, Any] | BadLine) -> EventInput | UserError:
+    parsed = parse_row(EventRow, raw, ("", "0"))
+    return parsed if isinstance(parsed, UserError) else parsed.event()
 
 
 def _batches(rows: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
@@ -130,59 +261,76 @@ def _batches(rows: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
 Writer = Callable[[list[Any]], Awaitable[tuple[int, int, list[UserError]]]]
 
 
-async def _import(name: str, rows: Iterable[Any], write: Writer, progress: bool) -> ImportReport:
+def _at_row(error: UserError, section: str, row: int) -> UserError:
+    """``error`` (whose path may name a position in a batch) at file row ``row``."""
+    rest = error.field[2:] if len(error.field) >= 2 and error.field[1].isdigit() else ()
+    return UserError((section, str(row), *rest), error.message, error.code)
+
+
+async def _import(
+    section: str, rows: Iterable[Any | UserError], write: Writer, progress: bool
+) -> ImportReport:
     """Write ``rows`` in batches through ``write`` (returning written, duplicates and
-    errors), with row numbers in errors counted from the start of the file."""
+    errors). Rows that failed to parse arrive as UserError; every error names the row's
+    number in the file (counted from 0, header excluded)."""
     report = ImportReport()
     offset = 0
-    with tqdm(desc=name, unit=" rows", disable=not progress) as bar:
+    with tqdm(desc=section, unit=" rows", disable=not progress) as bar:
         for batch in _batches(rows):
-            written, duplicates, errors = await write(batch)
-            report.written += written
-            report.duplicates += duplicates
-            report.add_errors(errors, offset)
+            good, where = [], []
+            for n, row in enumerate(batch):
+                if isinstance(row, UserError):
+                    report.errors.append(_at_row(row, section, offset + n))
+                else:
+                    good.append(row)
+                    where.append(offset + n)
+            if good:
+                written, duplicates, errors = await write(good)
+                report.written += written
+                report.duplicates += duplicates
+                for e in errors:
+                    pos = int(e.field[1]) if len(e.field) >= 2 and e.field[1].isdigit() else 0
+                    report.errors.append(_at_row(e, section, where[min(pos, len(where) - 1)]))
             offset += len(batch)
             bar.update(len(batch))
+    report.errors.sort(key=lambda e: int(e.field[1]) if len(e.field) > 1 else -1)
     return report
+
+
+def _as(model: type[M], rows: Iterable[dict[str, Any] | BadLine]) -> Iterator[M | UserError]:
+    for raw in rows:
+        yield parse_row(model, raw, ("", "0"))
 
 
 async def import_items(
     store: Store,
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[dict[str, Any] | BadLine],
     tenant: str = DEFAULT_TENANT,
     progress: bool = True,
 ) -> ImportReport:
-    async def write(batch: list[dict[str, Any]]) -> tuple[int, int, list[UserError]]:
-        result = await store.catalog.upsert_items(tenant, batch, ("items",))
+    async def write(batch: list[ItemRow]) -> tuple[int, int, list[UserError]]:
+        result = await store.catalog.upsert_items(tenant, [r.row() for r in batch], ("items",))
         return len(result.records), 0, result.errors
 
-    return await _import("items", (item_row(r) for r in rows), write, progress)
-
-
-def user_row(raw: dict[str, Any]) -> dict[str, Any]:
-    user: dict[str, Any] = {"external_id": str(raw.get("id") or raw.get("user_id") or "")}
-    attrs = raw.get("attributes")
-    if attrs is not None:
-        user["attributes"] = json.loads(attrs) if isinstance(attrs, str) else attrs
-    return user
+    return await _import("items", _as(ItemRow, rows), write, progress)
 
 
 async def import_users(
     store: Store,
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[dict[str, Any] | BadLine],
     tenant: str = DEFAULT_TENANT,
     progress: bool = True,
 ) -> ImportReport:
-    async def write(batch: list[dict[str, Any]]) -> tuple[int, int, list[UserError]]:
-        result = await store.catalog.upsert_users(tenant, batch, ("users",))
+    async def write(batch: list[UserRow]) -> tuple[int, int, list[UserError]]:
+        result = await store.catalog.upsert_users(tenant, [r.row() for r in batch], ("users",))
         return len(result.records), 0, result.errors
 
-    return await _import("users", (user_row(r) for r in rows), write, progress)
+    return await _import("users", _as(UserRow, rows), write, progress)
 
 
 async def import_events(
     store: Store,
-    events: Iterable[EventInput],
+    events: Iterable[EventInput | UserError],
     tenant: str = DEFAULT_TENANT,
     progress: bool = True,
 ) -> ImportReport:
@@ -203,10 +351,14 @@ def movielens_items(directory: Path) -> Iterator[dict[str, Any]]:
     tags_file = directory / "tags.csv"
     if tags_file.exists():
         for r in read_rows(tags_file):
+            if isinstance(r, BadLine):
+                continue
             tag = r["tag"].strip().lower()
             if tag and tag not in tags[r["movieId"]] and len(tags[r["movieId"]]) < 50:
                 tags[r["movieId"]].append(tag)
     for r in read_rows(directory / "movies.csv"):
+        if isinstance(r, BadLine):
+            continue
         title = r["title"].strip()
         attributes: dict[str, Any] = {}
         if m := YEAR.search(title):
@@ -223,16 +375,21 @@ def movielens_items(directory: Path) -> Iterator[dict[str, Any]]:
         }
 
 
-def movielens_events(directory: Path) -> Iterator[EventInput]:
+def movielens_events(directory: Path) -> Iterator[EventInput | UserError]:
     """``ratings.csv`` as ``rating`` events, keyed so that a re-import records nothing new."""
     for r in read_rows(directory / "ratings.csv"):
-        yield EventInput(
-            user_id=r["userId"],
-            item_id=r["movieId"],
-            type="rating",
-            value=float(r["rating"]),
-            timestamp=datetime.fromtimestamp(int(r["timestamp"]), UTC),
-            idempotency_key=f"ml:{r['userId']}:{r['movieId']}:{r['timestamp']}",
+        if isinstance(r, BadLine):
+            yield UserError((), r.message, ErrorCode.INVALID)
+            continue
+        yield event_of(
+            {
+                "user_id": r["userId"],
+                "item_id": r["movieId"],
+                "type": "rating",
+                "value": r["rating"],
+                "timestamp": r["timestamp"],
+                "idempotency_key": f"ml:{r['userId']}:{r['movieId']}:{r['timestamp']}",
+            }
         )
 
 

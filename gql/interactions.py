@@ -10,17 +10,18 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
-from gql.context import Context
+from gql.context import Context, drop_slow_consumer
 from gql.errors import UserError, user_errors
 from gql.items import Item
 from gql.relay import Node
 from gql.relay import to_global_id as gid
 from gql.users import User
+from storage.cache import SlowConsumer
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
 from storage.events import EventInput, events_channel
 from storage.records import InteractionRecord, InteractionTypeRecord
-from storage.validation import check_finite, check_id
+from storage.validation import check_finite, check_id, check_text
 
 Info = strawberry.Info[Context, None]
 
@@ -220,6 +221,7 @@ class InteractionMutations:
         ctx = info.context
         checks = [
             check_id(input.name, ("input", "name"), ctx.store.limits),
+            check_text(input.description, ("input", "description"), ctx.store.limits),
             check_finite(input.weight, ("input", "weight")),
             check_finite(input.neutral_value, ("input", "neutralValue")),
         ]
@@ -252,15 +254,18 @@ class InteractionSubscriptions:
         self, info: Info, user_id: str | None = None
     ) -> AsyncGenerator[InteractionEvent, None]:
         ctx = info.context
-        async for raw in ctx.store.cache.subscribe(events_channel(ctx.tenant)):
-            msg = json.loads(raw)
-            if user_id is not None and msg["userId"] != user_id:
-                continue
-            yield InteractionEvent(
-                user_id=msg["userId"],
-                item_id=msg["itemId"],
-                type=msg["type"],
-                weight=msg["weight"],
-                value=msg["value"],
-                timestamp=datetime.fromisoformat(msg["timestamp"]),
-            )
+        try:
+            async for raw in ctx.store.cache.subscribe(events_channel(ctx.tenant)):
+                msg = json.loads(raw)
+                if user_id is not None and msg["userId"] != user_id:
+                    continue
+                yield InteractionEvent(
+                    user_id=msg["userId"],
+                    item_id=msg["itemId"],
+                    type=msg["type"],
+                    weight=msg["weight"],
+                    value=msg["value"],
+                    timestamp=datetime.fromisoformat(msg["timestamp"]),
+                )
+        except SlowConsumer:
+            await drop_slow_consumer(ctx)

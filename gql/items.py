@@ -10,8 +10,16 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gql.context import Context
-from gql.errors import UserError, user_errors
-from gql.relay import Connection, Node, check_first, connection, decode_cursor, from_global_id
+from gql.errors import ClientError, UserError, user_errors
+from gql.relay import (
+    Connection,
+    Node,
+    check_first,
+    connection,
+    decode_cursor,
+    from_global_id,
+    key_int,
+)
 from gql.relay import to_global_id as gid
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
@@ -167,7 +175,11 @@ class ItemQueries:
     ) -> Connection[Item]:
         ctx = info.context
         check_first(first, ctx.settings.max_page_size)
-        after_pk = int(decode_cursor(after, 1)[0]) if after else None
+        after_pk = decode_cursor(after, key_int)[0] if after else None
+        if filter and filter.ids and len(filter.ids) > ctx.settings.max_batch_size:
+            raise ClientError(
+                f"at most {ctx.settings.max_batch_size} ids", field="filter.ids", code="TOO_MANY"
+            )
         flt = filter.to_filter() if filter else ItemFilter()
         rows = await ctx.store.items.page(ctx.tenant, flt, first + 1, after_pk)
         for r in rows:

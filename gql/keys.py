@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 
 import strawberry
 
+from gql.auth import mint_user_token
 from gql.context import Context
 from gql.errors import UserError, user_errors
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
 from storage.repositories.api_keys import ApiKeyRecord
+from storage.validation import check_id
 
 Info = strawberry.Info[Context, None]
 
@@ -67,6 +69,23 @@ class ApiKeyRevokePayload:
     user_errors: list[UserError]
 
 
+@strawberry.input
+class UserTokenCreateInput:
+    user_id: str = strawberry.field(description="The user the token lets a browser key act for.")
+    ttl_seconds: int = strawberry.field(
+        default=3600, description="How long the token is valid (60 s to 30 days)."
+    )
+
+
+@strawberry.type
+class UserTokenCreatePayload:
+    token: str | None = strawberry.field(
+        description="Send it as `X-User-Token` (or `userToken` in connection_init)."
+    )
+    expires_at: datetime | None
+    user_errors: list[UserError]
+
+
 @strawberry.type
 class KeyQueries:
     @strawberry.field(description="Your tenant's API keys (admin scope).")
@@ -93,9 +112,39 @@ class KeyMutations:
     @strawberry.mutation(description="Revoke one of your tenant's keys (admin scope).")
     async def api_key_revoke(self, info: Info, input: ApiKeyRevokeInput) -> ApiKeyRevokePayload:
         ctx = info.context
-        if not await ctx.store.api_keys.revoke(ctx.tenant, input.prefix):
+        if not await ctx.store.revoke_api_key(ctx.tenant, input.prefix):
             err = StoredUserError(
                 ("input", "prefix"), f"no active key {input.prefix!r}", ErrorCode.NOT_FOUND
             )
             return ApiKeyRevokePayload(revoked_prefix=None, user_errors=user_errors([err]))
         return ApiKeyRevokePayload(revoked_prefix=input.prefix, user_errors=[])
+
+    @strawberry.mutation(
+        description="A signed, short-lived token that lets a browser-safe `recommend` key "
+        "fetch recommendations for this one user (write scope: call it from your backend)."
+    )
+    async def user_token_create(
+        self, info: Info, input: UserTokenCreateInput
+    ) -> UserTokenCreatePayload:
+        ctx = info.context
+        errs = [
+            e
+            for e in (
+                check_id(input.user_id, ("input", "userId"), ctx.store.limits),
+                None
+                if 60 <= input.ttl_seconds <= 30 * 86_400
+                else StoredUserError(
+                    ("input", "ttlSeconds"), "must be 60 to 2592000 seconds", ErrorCode.INVALID
+                ),
+            )
+            if e is not None
+        ]
+        if errs:
+            return UserTokenCreatePayload(
+                token=None, expires_at=None, user_errors=user_errors(errs)
+            )
+        secret = await ctx.store.tenant_secret(ctx.tenant)
+        token, expires = mint_user_token(secret, input.user_id, input.ttl_seconds)
+        return UserTokenCreatePayload(
+            token=token, expires_at=datetime.fromtimestamp(expires, UTC), user_errors=[]
+        )

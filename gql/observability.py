@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -54,22 +56,37 @@ class Metrics:
             registry=r,
         )
         self.cache = Counter("recograph_cache", "Cache lookups", ["cache", "result"], registry=r)
-        self.model_version = Gauge(
-            "recograph_model_version", "Loaded model version", ["tenant", "algorithm"], registry=r
+        self.models_loaded = Gauge(
+            "recograph_models_loaded",
+            "Tenants with a model of this algorithm loaded",
+            ["algorithm"],
+            registry=r,
         )
         self.background_tasks = Gauge(
             "recograph_background_tasks", "Running background tasks", registry=r
         )
         self.in_flight = Gauge("recograph_http_in_flight", "Requests being served", registry=r)
+        self.operation_names = OperationNames()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
 def metrics_handler(
-    metrics: Metrics, refresh: Callable[[], None]
+    metrics: Metrics, refresh: Callable[[], None], token: str | None = None
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    expected = f"Bearer {token}" if token else None
+
     async def handler(request: web.Request) -> web.Response:
+        given = request.headers.get("Authorization", "")
+        if expected is not None and not hmac.compare_digest(
+            given.encode("utf-8", "replace"), expected.encode()
+        ):
+            return web.json_response(
+                {"error": "metrics need `Authorization: Bearer <RECOGRAPH_METRICS_TOKEN>`"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         refresh()
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -120,8 +137,32 @@ def request_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRe
     return middleware
 
 
+#: distinct operation names kept as metric labels; later names count as "other"
+MAX_OPERATION_NAMES = 100
+OPERATION_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,63}$")
+
+
+class OperationNames:
+    """A bounded set of operation-name labels: clients choose names, so an unbounded label
+    would let them grow the metrics without limit."""
+
+    def __init__(self, limit: int = MAX_OPERATION_NAMES) -> None:
+        self.limit = limit
+        self.known: set[str] = set()
+
+    def label(self, name: str | None) -> str:
+        if not name:
+            return "anonymous"
+        if name in self.known:
+            return name
+        if len(self.known) >= self.limit or not OPERATION_NAME.match(name):
+            return "other"
+        self.known.add(name)
+        return name
+
+
 class OperationMetrics(SchemaExtension):
-    """Counts and times GraphQL operations by type and name."""
+    """Counts and times GraphQL operations by type and (bounded) name."""
 
     def __init__(self, metrics: Metrics) -> None:
         super().__init__()
@@ -133,7 +174,7 @@ class OperationMetrics(SchemaExtension):
         metrics = self.metrics
         ctx = self.execution_context
         kind = ctx.operation_type.value if ctx.operation_type else "unknown"
-        name = (ctx.operation_name or "anonymous")[:64]
+        name = metrics.operation_names.label(ctx.operation_name)
         result = ctx.result
         outcome = "error" if (ctx.pre_execution_errors or getattr(result, "errors", None)) else "ok"
         metrics.operations.labels(kind, name, outcome).inc()

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from engines.blending import Blended
 from engines.filters import AttributePredicate, ItemRules
 from engines.service import EngineError, Selection, training_fields
+from gql.auth import forbid_other_users
 from gql.context import Context
 from gql.errors import ClientError, UserError
 from gql.items import Item
@@ -95,19 +96,34 @@ class RecommendationFilterInput:
     )
 
 
+#: most attribute conditions, values of one ``in`` and labels of one filter list
+MAX_FILTER_TERMS = 1000
+
+
 def rules_of(f: RecommendationFilterInput | None) -> ItemRules:
     if f is None:
         return ItemRules()
+    attributes = f.attributes or ()
+    for name, values in (
+        ("attributes", attributes),
+        ("categories", f.categories or ()),
+        ("excludeCategories", f.exclude_categories or ()),
+        ("tags", f.tags or ()),
+    ):
+        if len(values) > MAX_FILTER_TERMS:
+            raise ClientError(f"at most {MAX_FILTER_TERMS} entries", field=f"filter.{name}")
     preds = []
-    for a in f.attributes or ():
+    for n, a in enumerate(attributes):
+        where = f"filter.attributes.{n}"
         for bound in (a.lt, a.lte, a.gt, a.gte):
             if bound is not None and not math.isfinite(bound):
-                raise ClientError("attribute bounds must be finite", field="filter.attributes")
-        preds.append(
-            AttributePredicate(
-                a.key, a.eq, tuple(a.in_) if a.in_ is not None else None, a.lt, a.lte, a.gt, a.gte
-            )
-        )
+                raise ClientError("attribute bounds must be finite", field=where)
+        if a.in_ is not None and len(a.in_) > MAX_FILTER_TERMS:
+            raise ClientError(f"`in` takes at most {MAX_FILTER_TERMS} values", field=where)
+        try:
+            preds.append(AttributePredicate.of(a.key, a.eq, a.in_, a.lt, a.lte, a.gt, a.gte))
+        except (TypeError, ValueError):
+            raise ClientError("`eq`/`in` values must be finite JSON", field=where) from None
     return ItemRules(
         entity_type=f.entity_type,
         categories_any=tuple(f.categories or ()),
@@ -130,6 +146,11 @@ def selection_of(algorithms: list[AlgorithmInput] | None) -> list[Selection] | N
                 f"config of {a.name} must be an object", field="algorithms", code="INVALID_CONFIG"
             )
     return [Selection(a.name, a.weight, a.config) for a in algorithms]
+
+
+def check_ids(ids: list[str] | None, limit: int) -> None:
+    if ids is not None and len(ids) > limit:
+        raise ClientError(f"at most {limit} ids", field="filter.excludeIds", code="TOO_MANY")
 
 
 def as_client_error(exc: EngineError) -> ClientError:
@@ -194,6 +215,9 @@ class RecommendationQueries:
     ) -> list[Recommendation]:
         ctx = info.context
         check_first(first, ctx.settings.max_page_size)
+        if (reason := forbid_other_users(ctx.auth, user_id)) is not None:
+            raise ClientError(reason, field="userId", code="FORBIDDEN")
+        check_ids(filter.exclude_ids if filter else None, ctx.settings.max_batch_size)
         try:
             blended = await ctx.engine.recommend(
                 ctx.tenant,

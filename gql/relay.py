@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -36,14 +37,33 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+def decode_cursor(cursor: str, *parts: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """The key of a cursor this connection issued, each part checked by its parser
+    (``int``, ``timestamp``...); anything else is a client error naming ``after``."""
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        key = None
-    if not isinstance(key, list) or len(key) != arity:
-        raise ClientError("`after` is not a cursor this connection issued", field="after")
-    return key
+        if not isinstance(key, list) or len(key) != len(parts):
+            raise ValueError("wrong shape")
+        return tuple(parse(value) for parse, value in zip(parts, key, strict=True))
+    except (binascii.Error, ValueError, TypeError, UnicodeError, OverflowError, RecursionError):
+        raise ClientError("`after` is not a cursor this connection issued", field="after") from None
+
+
+def key_int(value: Any) -> int:
+    """An integer cursor part (a primary key)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise ValueError("not a key")
+    return value
+
+
+def key_time(value: Any) -> datetime:
+    """A timestamp cursor part, with its zone."""
+    if not isinstance(value, str):
+        raise ValueError("not a timestamp")
+    ts = datetime.fromisoformat(value)
+    if ts.tzinfo is None:
+        raise ValueError("timestamp without zone")
+    return ts
 
 
 def check_first(first: int, max_page_size: int) -> None:

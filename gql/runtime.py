@@ -35,6 +35,7 @@ async def open_store(settings: Settings) -> Store:
         limits=limits_of(settings),
         auto_create_items=settings.auto_create_items,
         migrate=settings.run_migrations,
+        keep_model_versions=settings.keep_model_versions,
     )
 
 

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import strawberry
-from strawberry.extensions import (
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from cachetools import LRUCache
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
-from gql.auth import ScopeGuard
+from gql.auth import authorise_context
 from gql.context import Context
-from gql.errors import should_mask
+from gql.errors import log_errors, should_mask
 from gql.interactions import (
     Interaction,
     InteractionMutations,
@@ -28,6 +23,7 @@ from gql.interactions import (
 from gql.items import Item, ItemMutations, ItemQueries
 from gql.keys import KeyMutations, KeyQueries
 from gql.observability import Metrics, OperationMetrics
+from gql.query_guard import QueryGuard, QueryLimits
 from gql.recommendations import RecommendationMutations, RecommendationQueries
 from gql.relay import Node, from_global_id
 from gql.settings import Settings
@@ -65,22 +61,41 @@ Mutation = merge_types(
 Subscription = merge_types("Subscription", (InteractionSubscriptions,))
 
 
+class FreshLoaders(SchemaExtension):
+    """Each operation on a socket gets new DataLoaders: a long-lived socket must never
+    serve an item as it was cached by an earlier operation."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.websocket:
+            context.fresh_loaders()
+        yield
+
+
 def extensions(
     settings: Settings, metrics: Metrics | None = None
 ) -> list[Callable[[], SchemaExtension]]:
-    """Schema extensions as factories. The limiters are built once and shared: each builds
-    its validation rule class in ``__init__``, and the validation cache is keyed by those
-    classes, so a limiter built per request would make every lookup miss."""
-    depth = QueryDepthLimiter(max_depth=settings.max_query_depth)
-    aliases = MaxAliasesLimiter(max_alias_count=settings.max_aliases)
+    """Schema extensions as factories. The query guard checks limits and scopes before
+    anything is validated or run, on every transport, and caches validation by query text
+    (it replaces strawberry's depth and alias limiters and validation cache, whose
+    fragment walks are exponential)."""
+    limits = QueryLimits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_cost=settings.max_query_cost,
+    )
+    validated: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=1024)
+
+    def count(result: str) -> None:
+        if metrics is not None:
+            metrics.cache.labels("validation", result).inc()
+
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=512),
-        lambda: depth,
-        lambda: aliases,
-        lambda: ValidationCache(maxsize=512),
+        lambda: QueryGuard(limits, authorise_context, validated, count),
+        FreshLoaders,
         lambda: MaskErrors(should_mask_error=should_mask),
-        ScopeGuard,
         *([lambda: OperationMetrics(metrics)] if metrics is not None else []),
         *tracing(settings),
     ]
@@ -94,10 +109,17 @@ def tracing(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     return [OpenTelemetryExtension]
 
 
+class RecographSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors)
+
+
 def build_schema(
     settings: Settings | None = None, metrics: Metrics | None = None
 ) -> strawberry.Schema:
-    return strawberry.Schema(
+    return RecographSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -45,6 +45,24 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=1, description="Deepest accepted GraphQL query.")
     max_aliases: int = Field(default=30, ge=1, description="Most aliases in one GraphQL query.")
     max_tokens: int = Field(default=4_000, ge=10, description="Most tokens in one GraphQL query.")
+    max_query_cost: int = Field(
+        default=20_000,
+        ge=10,
+        description="Most work one query may ask for: fields, multiplied by `first` of "
+        "every list they sit in.",
+    )
+    max_subscriptions_per_connection: int = Field(
+        default=20, ge=1, description="Most operations open at once on one WebSocket."
+    )
+    max_subscriptions_per_key: int = Field(
+        default=200, ge=1, description="Most WebSocket operations open at once per API key."
+    )
+    request_read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A connection that sends no complete request (or body) within this "
+        "time, or idles that long, is closed.",
+    )
     max_id_length: int = Field(default=256, ge=1, description="Longest item/user id.")
     max_text_length: int = Field(
         default=100_000, ge=1, description="Longest item title or text, characters."
@@ -82,6 +100,19 @@ class Settings(BaseSettings):
     )
     rate_limit_burst_seconds: float = Field(
         default=2.0, gt=0, description="Bursts may use this many seconds of the rate at once."
+    )
+    auth_lookups_per_address: float = Field(
+        default=20.0,
+        ge=0,
+        description="Lookups of API keys not in the key cache, per second per client "
+        "address (limits key guessing; 0: no limit).",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="If set, `/metrics` needs `Authorization: Bearer <this token>`.",
+    )
+    keep_model_versions: int = Field(
+        default=3, ge=1, description="Model versions kept per algorithm (older ones are pruned)."
     )
     plugins: str | None = Field(
         default=None,

@@ -11,7 +11,16 @@ from strawberry.scalars import JSON
 
 from gql.context import Context
 from gql.errors import UserError, user_errors
-from gql.relay import Connection, Node, check_first, connection, decode_cursor, from_global_id
+from gql.relay import (
+    Connection,
+    Node,
+    check_first,
+    connection,
+    decode_cursor,
+    from_global_id,
+    key_int,
+    key_time,
+)
 from gql.relay import to_global_id as gid
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
@@ -50,11 +59,8 @@ class User(Node):
 
         ctx = info.context
         check_first(first, ctx.settings.max_page_size)
-        key = None
-        if after:
-            ts, pk = decode_cursor(after, 2)
-            key = (datetime.fromisoformat(ts), int(pk))
-        rows = await ctx.store.interactions.for_user(self.pk, first + 1, key)
+        key = decode_cursor(after, key_time, key_int) if after else None
+        rows = await ctx.loaders.history.load((self.pk, first + 1, key))
         return connection(
             rows,
             first,

@@ -136,7 +136,8 @@ class Collaborative(Algorithm):
             self.in_scale = _inv_sqrt(d).astype(np.float32)
             self.out_scale = np.sqrt(d).astype(np.float32)
             self.vt_t = np.ascontiguousarray(self.vt.T)  # a transposed view would be copied
-            self._boosts: dict[float, np.ndarray] = {}  # per request, not per call
+            self.trained_exponent = self.config.popularity_exponent
+            self.boost = self._boost(self.trained_exponent)
 
     # --- scoring --------------------------------------------------------------------------
     def _history_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:
@@ -156,12 +157,16 @@ class Collaborative(Algorithm):
             low = np.asarray(r.multiply(self.in_scale[None, :]).tocsr() @ self.vt_t)
             scores += c.ideal_weight * (low @ self.vt) * self.out_scale[None, :]
         if c.popularity_exponent:
-            boost = self._boosts.get(c.popularity_exponent)
-            if boost is None:
-                boost = np.power(np.maximum(self.item_degree, 1e-9), c.popularity_exponent)
-                self._boosts[c.popularity_exponent] = boost.astype(np.float32)
+            # the trained exponent's boost is precomputed; a request that overrides it pays
+            # for its own (nothing per request is cached on the shared model)
+            boost = self.boost
+            if c.popularity_exponent != self.trained_exponent:
+                boost = self._boost(c.popularity_exponent)
             scores *= boost[None, :]
         return scores
+
+    def _boost(self, exponent: float) -> np.ndarray:
+        return np.power(np.maximum(self.item_degree, 1e-9), exponent).astype(np.float32)
 
     def user_vector(self, query: Query) -> np.ndarray | None:
         """ALS: least-squares user factors for the query's history (the ALS user step)."""

@@ -4,8 +4,10 @@ events (on any replica) are added online and the ranking stays exact as time pas
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
+from cachetools import LRUCache
 from pydantic import Field
 
 from engines import (
@@ -29,6 +31,20 @@ class TrendingConfig(AlgorithmConfig):
     positive_only: bool = training_field(True, description="Ignore negative events (dislikes).")
 
 
+class _Events(NamedTuple):
+    """The recent events, swapped as one object."""
+
+    items: np.ndarray
+    times: np.ndarray
+    weights: np.ndarray
+    reference: float
+
+
+def _score_cache() -> LRUCache[float, np.ndarray]:
+    # requests choose windowHours freely: keep a few windows, not one per value asked
+    return LRUCache(maxsize=8)
+
+
 class Trending(Algorithm):
     name = "trending"
     description = "Time-decayed popularity (half-life, window); filter by type or category."
@@ -38,31 +54,38 @@ class Trending(Algorithm):
 
     def fit(self, data: TrainingData) -> None:
         self.item_ids = data.item_ids.copy()
-        self.reference = float(data.now)
-        horizon = self.reference - self.config.window_days * 86_400
+        horizon = float(data.now) - self.config.window_days * 86_400
         keep = data.event_times >= horizon
         if self.config.positive_only:
             keep &= data.event_weights > 0
         # the raw recent events stay, so a request can ask for a shorter window
-        self.ev_items = data.event_items[keep].astype(np.int32)
-        self.ev_times = data.event_times[keep].astype(np.float64)
-        self.ev_weights = data.event_weights[keep].astype(np.float32)
-        self._scores_cache: dict[float, np.ndarray] = {}
+        self._events = _Events(
+            data.event_items[keep].astype(np.int32),
+            data.event_times[keep].astype(np.float64),
+            data.event_weights[keep].astype(np.float32),
+            float(data.now),
+        )
+        self._scores_cache = _score_cache()
         self.fitted = True
+
+    @property
+    def reference(self) -> float:
+        return self._events.reference
 
     def scores(self, window_hours: float | None = None) -> np.ndarray:
         """Decayed popularity per item, in units of "weight at the reference time"."""
-        window = window_hours or self.config.window_days * 24
-        cached = self._scores_cache.get(window)
+        window = float(window_hours or self.config.window_days * 24)
+        events, cache = self._events, self._scores_cache  # one consistent snapshot
+        cached = cache.get(window)
         if cached is not None:
             return cached
-        keep = self.ev_times >= self.reference - window * 3600
-        age_h = (self.reference - self.ev_times[keep]) / 3600.0
-        contrib = self.ev_weights[keep] * np.exp2(-age_h / self.config.half_life_hours)
+        keep = events.times >= events.reference - window * 3600
+        age_h = (events.reference - events.times[keep]) / 3600.0
+        contrib = events.weights[keep] * np.exp2(-age_h / self.config.half_life_hours)
         scores = np.bincount(
-            self.ev_items[keep], weights=contrib, minlength=len(self.item_ids)
+            events.items[keep], weights=contrib, minlength=len(self.item_ids)
         ).astype(np.float32)
-        self._scores_cache[window] = scores
+        cache[window] = scores
         return scores
 
     def recommend(
@@ -93,31 +116,36 @@ class Trending(Algorithm):
         if not any(ok):
             return
         sel = [e for e, good in zip(events, ok, strict=True) if good]
-        newest = max(e.timestamp for e in sel)
-        self.ev_items = np.concatenate([self.ev_items, pos[np.array(ok)].astype(np.int32)])
-        self.ev_times = np.concatenate([self.ev_times, [e.timestamp for e in sel]])
-        self.ev_weights = np.concatenate(
-            [self.ev_weights, np.array([e.weight for e in sel], np.float32)]
+        old = self._events
+        # built aside, then swapped in one assignment: a concurrent reader sees the old
+        # arrays or the new ones, never a mix of lengths
+        self._events = _Events(
+            np.concatenate([old.items, pos[np.array(ok)].astype(np.int32)]),
+            np.concatenate([old.times, [e.timestamp for e in sel]]),
+            np.concatenate([old.weights, np.array([e.weight for e in sel], np.float32)]),
+            max(old.reference, max(e.timestamp for e in sel)),
         )
-        self.reference = max(self.reference, newest)
-        self._scores_cache = {}
+        self._scores_cache = _score_cache()
 
     def state(self) -> dict[str, np.ndarray]:
+        events = self._events
         return {
             "item_ids": self.item_ids,
-            "reference": np.array(self.reference),
-            "ev_items": self.ev_items,
-            "ev_times": self.ev_times,
-            "ev_weights": self.ev_weights,
+            "reference": np.array(events.reference),
+            "ev_items": events.items,
+            "ev_times": events.times,
+            "ev_weights": events.weights,
         }
 
     def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.item_ids = arrays["item_ids"]
-        self.reference = float(arrays["reference"])
-        self.ev_items = arrays["ev_items"]
-        self.ev_times = arrays["ev_times"]
-        self.ev_weights = arrays["ev_weights"]
-        self._scores_cache = {}
+        self._events = _Events(
+            arrays["ev_items"],
+            arrays["ev_times"],
+            arrays["ev_weights"],
+            float(arrays["reference"]),
+        )
+        self._scores_cache = _score_cache()
 
 
 @hookimpl

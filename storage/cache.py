@@ -14,9 +14,76 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+#: messages a subscriber may fall behind by before it is dropped
+QUEUE_SIZE = 1000
+
+
+class SlowConsumer(Exception):
+    """A subscriber fell more than its queue behind and was dropped."""
+
+
+class _Subscriber:
+    """One subscriber's bounded queue. Delivery never blocks the publisher: a subscriber
+    whose queue is full is dropped (its next read raises SlowConsumer), so one stuck client
+    costs a bounded amount of memory and delays nobody else."""
+
+    __slots__ = ("dropped", "queue")
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(size + 1)
+        self.dropped = False
+
+    def deliver(self, message: bytes) -> None:
+        if self.dropped:
+            return
+        if self.queue.qsize() >= self.queue.maxsize - 1:
+            self.dropped = True
+            self.queue.put_nowait(None)  # wakes the reader, who then raises
+            return
+        self.queue.put_nowait(message)
+
+    async def next(self) -> bytes:
+        message = await self.queue.get()
+        if message is None:
+            raise SlowConsumer("subscriber fell behind and was dropped")
+        return message
+
+
+class Fanout:
+    """In-process fan-out of channel messages to local subscribers."""
+
+    def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
+        self.queue_size = queue_size
+        self.channels: dict[str, set[_Subscriber]] = defaultdict(set)
+
+    def add(self, channel: str) -> tuple[_Subscriber, bool]:
+        """A new subscriber, and whether it is the channel's first."""
+        sub = _Subscriber(self.queue_size)
+        first = not self.channels[channel]
+        self.channels[channel].add(sub)
+        return sub, first
+
+    def remove(self, channel: str, sub: _Subscriber) -> bool:
+        """Forget ``sub``; True when the channel has no subscriber left."""
+        subs = self.channels.get(channel)
+        if subs is None:
+            return False
+        subs.discard(sub)
+        if subs:
+            return False
+        del self.channels[channel]
+        return True
+
+    def deliver(self, channel: str, message: bytes) -> None:
+        for sub in list(self.channels.get(channel, ())):
+            sub.deliver(message)
+
+    def subscribers(self) -> int:
+        return sum(len(s) for s in self.channels.values())
 
 
 class CacheBackend(Protocol):
@@ -27,7 +94,11 @@ class CacheBackend(Protocol):
     async def delete(self, *keys: str) -> None: ...
     async def incr(self, key: str, amount: float = 1.0) -> float | None: ...
     async def publish(self, channel: str, message: bytes) -> None: ...
-    def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+        """Messages of ``channel`` from every replica; raises SlowConsumer when this
+        subscriber falls a whole queue behind."""
+        ...
+
     async def take(self, key: str, rate: float, burst: float) -> float:
         """Token bucket: take one token; 0 when allowed, else seconds until one is free."""
         ...
@@ -41,7 +112,7 @@ class MemoryBackend:
         self.healthy = True
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._counters: dict[str, float] = defaultdict(float)
-        self._subscribers: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
+        self.fanout = Fanout()
         self._buckets: dict[str, tuple[float, float]] = {}
 
     async def get(self, key: str) -> bytes | None:
@@ -67,18 +138,15 @@ class MemoryBackend:
         return self._counters[key]
 
     async def publish(self, channel: str, message: bytes) -> None:
-        for queue in list(self._subscribers.get(channel, ())):
-            if queue.qsize() < 1000:  # a stuck subscriber must not grow memory forever
-                queue.put_nowait(message)
+        self.fanout.deliver(channel, message)
 
     async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._subscribers[channel].add(queue)
+        sub, _ = self.fanout.add(channel)
         try:
             while True:
-                yield await queue.get()
+                yield await sub.next()
         finally:
-            self._subscribers[channel].discard(queue)
+            self.fanout.remove(channel, sub)
 
     async def take(self, key: str, rate: float, burst: float) -> float:
         now = time.monotonic()
@@ -94,7 +162,7 @@ class MemoryBackend:
         return True
 
     async def close(self) -> None:
-        self._subscribers.clear()
+        self.fanout.channels.clear()
 
 
 # KEYS[1] bucket; ARGV rate (tokens/s), burst. Returns seconds to wait (0 = allowed).
@@ -115,14 +183,25 @@ return tostring(wait)
 
 
 class RedisBackend:
+    """Redis for everything shared. Pub/sub uses ONE connection per process, whatever the
+    number of subscribers: messages are fanned out in-process to bounded queues."""
+
     def __init__(self, url: str, prefix: str = "recograph:") -> None:
         from redis.asyncio import Redis
 
         self.prefix = prefix
         self.healthy = True
         self._redis = Redis.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10
+            url,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            health_check_interval=10,
+            client_name="recograph",
         )
+        self.fanout = Fanout()
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pubsub_lock = asyncio.Lock()
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -174,27 +253,71 @@ class RedisBackend:
             self._failed("publish", exc)
 
     async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
-        """Messages of ``channel``; reconnects with back-off while Redis is away."""
-        delay = 0.1
-        while True:
-            pubsub = self._redis.pubsub()
+        """Messages of ``channel``, through this process's one pub/sub connection."""
+        sub, first = self.fanout.add(channel)
+        try:
+            if first:
+                await self._listen(channel)
+            while True:
+                yield await sub.next()
+        finally:
+            if self.fanout.remove(channel, sub):
+                await self._unlisten(channel)
+
+    async def _listen(self, channel: str) -> None:
+        async with self._pubsub_lock:
+            if self._pubsub is None:
+                self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._k(channel))
+                await self._pubsub.subscribe(self._k(channel))
+            except Exception as exc:  # the reader resubscribes once Redis is back
+                self._failed("subscribe", exc)
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.create_task(self._read(), name="redis-pubsub-reader")
+
+    async def _unlisten(self, channel: str) -> None:
+        async with self._pubsub_lock:
+            if self._pubsub is None:
+                return
+            with contextlib.suppress(Exception):
+                await self._pubsub.unsubscribe(self._k(channel))
+
+    async def _read(self) -> None:
+        """The reader of the shared connection; reconnects with back-off."""
+        delay = 0.1
+        cut = len(self.prefix)
+        while True:
+            try:
+                if not self.fanout.channels:
+                    await asyncio.sleep(0.2)
+                    continue
+                msg = await self._pubsub.get_message(timeout=1.0)
                 delay = 0.1
-                while True:
-                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if msg is not None:
-                        yield msg["data"]
+                if msg is not None and msg.get("type") == "message":
+                    raw = msg["channel"]
+                    name = raw.decode() if isinstance(raw, bytes) else str(raw)
+                    self.fanout.deliver(name[cut:], msg["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self._failed("subscribe", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-            finally:
-                # bounded: closing a connection that was cancelled mid-read can block
+                await self._resubscribe()
+
+    async def _resubscribe(self) -> None:
+        async with self._pubsub_lock:
+            old, self._pubsub = self._pubsub, self._redis.pubsub(ignore_subscribe_messages=True)
+            if old is not None:
                 with contextlib.suppress(Exception, asyncio.TimeoutError):
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)
+                    await asyncio.wait_for(old.aclose(), 1.0)
+            channels = [self._k(c) for c in self.fanout.channels]
+            if channels:
+                try:
+                    await self._pubsub.subscribe(*channels)
+                    self.healthy = True
+                except Exception as exc:
+                    self._failed("subscribe", exc)
 
     async def take(self, key: str, rate: float, burst: float) -> float:
         """Atomic in Redis, so every replica draws from the same bucket. While Redis is
@@ -217,6 +340,13 @@ class RedisBackend:
         return True
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(self._pubsub.aclose(), 1.0)
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 

@@ -102,7 +102,7 @@ class Catalog:
             return result
         if dims:
             try:
-                await self.vectors.ensure_space(INPUT_SPACE, dims.pop())
+                await self.vectors.ensure_space(tenant, INPUT_SPACE, dims.pop())
             except DimensionMismatch as exc:
                 result.errors.append(
                     UserError((*path, "embedding"), str(exc), ErrorCode.DIMENSION_MISMATCH)

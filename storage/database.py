@@ -33,6 +33,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         max_overflow=pool_size,
         pool_pre_ping=True,
         echo=echo,
+        # errors never quote bound parameters (client data) into logs
+        hide_parameters=True,
         # Plans are cached per connection by asyncpg; SQLAlchemy's statement cache sits on top.
         connect_args={"server_settings": {"application_name": "recograph"}},
     )

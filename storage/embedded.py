@@ -35,17 +35,17 @@ class EmbeddedPostgres:
 
     def _forget_dead_owners(self) -> None:
         """The wheel stops the server when its last owning process lets go; an owner killed
-        by SIGKILL never does. Drop dead pids so the next owner can stop the server."""
+        by SIGKILL never does. Drop owners that are gone, so the last live one stops the
+        server. A killed owner that its parent has not reaped yet is a zombie: its pid
+        still exists, but it is as dead as any (a quick restart meets exactly that)."""
         import json
-
-        import psutil
 
         handles = self.pgdata / ".handle_pids.json"
         try:
             pids = json.loads(handles.read_text())
         except (OSError, ValueError):
             return
-        alive = [p for p in pids if psutil.pid_exists(p)]
+        alive = [p for p in pids if isinstance(p, int) and _alive(p)]
         if alive != pids:
             handles.write_text(json.dumps(alive))
 
@@ -58,5 +58,15 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is not None:
             log.info("stopping embedded PostgreSQL in %s", self.pgdata)
+            self._forget_dead_owners()  # owners may have died since we started
             self._server.cleanup()
             self._server = None
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False

@@ -6,8 +6,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
-from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import cast, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engines.base import HistoryEvent
@@ -128,25 +127,9 @@ class StoreEngineStorage:
     async def nearest(
         self, tenant: str, space: str, vector: np.ndarray, limit: int, rules: ItemRules
     ) -> list[tuple[int, float]]:
-        dim = int(vector.shape[0])
-        await self.store.vectors.ensure_space(space, dim)
-        distance = cast(VECTORS.c.embedding, VECTOR(dim)).cosine_distance(vector.astype(np.float32))
-        stmt = (
-            select(VECTORS.c.item_id, distance.label("d"))
-            .join(ITEMS, ITEMS.c.id == VECTORS.c.item_id)
-            .where(
-                VECTORS.c.space == space,
-                VECTORS.c.tenant_id == tenant,
-                *item_conditions(tenant, rules),
-            )
-            .order_by(text("d"))
-            .limit(limit)
+        return await self.store.vectors.nearest(
+            tenant, space, vector, limit, item_conditions(tenant, rules)
         )
-        async with self.engine.connect() as conn:
-            # exact ordering for small filtered sets, HNSW with iterative scans for large ones
-            await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            rows = (await conn.execute(stmt)).all()
-        return [(int(r.item_id), float(r.d)) for r in rows]
 
     async def store_vectors(
         self, tenant: str, space: str, item_ids: np.ndarray, vectors: np.ndarray

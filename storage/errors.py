@@ -12,6 +12,7 @@ class ErrorCode(StrEnum):
     TOO_LONG = "TOO_LONG"
     TOO_LARGE = "TOO_LARGE"
     TOO_MANY = "TOO_MANY"
+    TOO_DEEP = "TOO_DEEP"
     NOT_FOUND = "NOT_FOUND"
     NOT_FINITE = "NOT_FINITE"
     IN_FUTURE = "IN_FUTURE"

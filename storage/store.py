@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
@@ -21,7 +23,7 @@ from storage.repositories import (
     UserRepository,
     VectorRepository,
 )
-from storage.repositories.api_keys import ApiKeyRepository
+from storage.repositories.api_keys import KEYS_CHANNEL, ApiKeyRepository
 from storage.tables import Tenant
 from storage.tenancy import enforce_row_level_security
 from storage.validation import Limits
@@ -55,6 +57,7 @@ class Store:
         migrate: bool = True,
         pool_size: int = 10,
         cache_prefix: str = "recograph:",
+        keep_model_versions: int = 3,
     ) -> Store:
         engine = make_engine(database_url, pool_size=pool_size)
         if migrate:
@@ -74,7 +77,7 @@ class Store:
             users=users,
             interactions=interactions,
             interaction_types=types,
-            artifacts=ArtifactRepository(engine),
+            artifacts=ArtifactRepository(engine, keep_model_versions),
             vectors=vectors,
             catalog=Catalog(items, users, vectors, limits),
             events=EventRecorder(
@@ -96,6 +99,34 @@ class Store:
                 insert(tenants).values(id=tenant, name=name or tenant).on_conflict_do_nothing()
             )
         await self.interaction_types.seed_defaults(tenant)
+
+    async def revoke_api_key(self, tenant: str, prefix: str) -> bool:
+        """Revoke a key and tell every replica, so open sockets using it close at once."""
+        key_id = await self.api_keys.revoke(tenant, prefix)
+        if key_id is None:
+            return False
+        await self.cache.publish(KEYS_CHANNEL, json.dumps({"revoked": key_id}).encode())
+        return True
+
+    async def tenant_secret(self, tenant: str) -> str:
+        """The secret that signs the tenant's user tokens."""
+        tenants = Tenant.__table__  # type: ignore[attr-defined]
+        stmt = select(tenants.c.token_secret).where(tenants.c.id == tenant)
+        async with self.engine.connect() as conn:
+            secret = (await conn.execute(stmt)).scalar_one_or_none()
+        if secret is None:
+            raise LookupError(f"no tenant {tenant!r}")
+        return str(secret)
+
+    async def rotate_tenant_secret(self, tenant: str) -> str:
+        """A new user-token secret: every token signed with the old one stops working."""
+        tenants = Tenant.__table__  # type: ignore[attr-defined]
+        secret = secrets.token_hex(32)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                tenants.update().where(tenants.c.id == tenant).values(token_secret=secret)
+            )
+        return secret
 
     async def tenants(self) -> list[str]:
         tenants = Tenant.__table__  # type: ignore[attr-defined]

@@ -46,6 +46,17 @@ class Tenant(SQLModel, table=True):
     id: str = Field(sa_column=Column(Text, primary_key=True))
     name: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    #: signs user tokens (see gql.auth); random per tenant
+    token_secret: str | None = Field(
+        default=None,
+        sa_column=Column(
+            Text,
+            nullable=False,
+            server_default=sql(
+                "replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"
+            ),
+        ),
+    )
 
 
 class Item(SQLModel, table=True):
@@ -172,10 +183,13 @@ class ItemVector(SQLModel, table=True):
 
 
 class VectorSpace(SQLModel, table=True):
-    """The dimension of each vector space and whether its HNSW index exists."""
+    """The dimension of each tenant's vector space (each tenant fixes its own)."""
 
     __tablename__ = "vector_spaces"
 
+    tenant_id: str = Field(
+        sa_column=Column(Text, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    )
     name: str = Field(sa_column=Column(Text, primary_key=True))
     dim: int = Field(nullable=False)
     created_at: datetime | None = Field(default=None, sa_column=_now_column())

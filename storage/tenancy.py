@@ -21,7 +21,8 @@ CURRENT_TENANT: ContextVar[str | None] = ContextVar("recograph_tenant", default=
 
 
 @contextlib.contextmanager
-def tenant_scope(tenant: str) -> Iterator[None]:
+def tenant_scope(tenant: str | None) -> Iterator[None]:
+    """Work for ``tenant`` (None: outside any tenant, e.g. to look up an API key)."""
     token = CURRENT_TENANT.set(tenant)
     try:
         yield
@@ -29,9 +30,9 @@ def tenant_scope(tenant: str) -> Iterator[None]:
         CURRENT_TENANT.reset(token)
 
 
-def set_tenant(tenant: str) -> None:
+def set_tenant(tenant: str | None) -> None:
     """Mark the current task as working for ``tenant`` (for the rest of the task)."""
-    CURRENT_TENANT.set(tenant)
+    CURRENT_TENANT.set(tenant or None)
 
 
 def _on_begin(conn: Connection) -> None:

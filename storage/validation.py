@@ -24,6 +24,14 @@ class Limits:
     max_batch_size: int = 20_000
     future_tolerance: timedelta = timedelta(hours=1)
     max_embedding_dim: int = 2000
+    max_json_depth: int = 20
+
+
+#: largest magnitude of an event's weight or value (sums of many stay finite)
+MAX_MAGNITUDE = 1e9
+
+#: what an embedding value may be: the largest float32 (pgvector stores float32)
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def check_id(value: str, path: Path, limits: Limits) -> UserError | None:
@@ -35,6 +43,8 @@ def check_id(value: str, path: Path, limits: Limits) -> UserError | None:
         )
     if any(ord(c) < 32 for c in value):
         return UserError(path, "must not contain control characters", ErrorCode.INVALID)
+    if why := unstorable(value):
+        return UserError(path, why, ErrorCode.INVALID)
     return None
 
 
@@ -43,8 +53,8 @@ def check_text(value: str | None, path: Path, limits: Limits) -> UserError | Non
         return UserError(
             path, f"is longer than {limits.max_text_length} characters", ErrorCode.TOO_LONG
         )
-    if value is not None and "\x00" in value:
-        return UserError(path, "must not contain NUL characters", ErrorCode.INVALID)
+    if value is not None and (why := unstorable(value)):
+        return UserError(path, why, ErrorCode.INVALID)
     return None
 
 
@@ -54,36 +64,59 @@ def check_labels(values: Sequence[str], path: Path, limits: Limits) -> UserError
     for i, v in enumerate(values):
         if not v.strip():
             return UserError((*path, str(i)), "must not be blank", ErrorCode.BLANK)
-        if len(v) > limits.max_label_length or "\x00" in v:
+        if len(v) > limits.max_label_length:
             return UserError(
                 (*path, str(i)),
-                f"must be at most {limits.max_label_length} characters, without NUL",
+                f"must be at most {limits.max_label_length} characters",
                 ErrorCode.TOO_LONG,
             )
+        if why := unstorable(v):
+            return UserError((*path, str(i)), why, ErrorCode.INVALID)
     return None
 
 
-def _non_finite(obj: Any) -> bool:
-    if isinstance(obj, float):
-        return not math.isfinite(obj)
-    if isinstance(obj, dict):
-        return any(_non_finite(v) for v in obj.values())
-    if isinstance(obj, list):
-        return any(_non_finite(v) for v in obj)
-    return False
+def _json_problem(obj: Any, max_depth: int) -> tuple[ErrorCode, str] | None:
+    """Depth, non-finite numbers and unstorable strings of a JSON value (iteratively, so a
+    deeply nested value cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            return ErrorCode.TOO_DEEP, f"must not be nested deeper than {max_depth} levels"
+        if isinstance(value, float) and not math.isfinite(value):
+            return ErrorCode.NOT_FINITE, "must not contain NaN or infinite numbers"
+        if isinstance(value, str) and (why := unstorable(value)):
+            return ErrorCode.INVALID, f"has a string that {why}"
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str) and (why := unstorable(k)):
+                    return ErrorCode.INVALID, f"has a key that {why}"
+                stack.append((v, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return None
+
+
+def unstorable(value: str) -> str | None:
+    """Why PostgreSQL cannot store ``value`` as text (None when it can)."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate"
+    return None
 
 
 def check_json_object(value: Any, path: Path, limits: Limits) -> UserError | None:
     if not isinstance(value, dict):
         return UserError(path, "must be a JSON object", ErrorCode.INVALID)
-    if _non_finite(value):
-        return UserError(path, "must not contain NaN or infinite numbers", ErrorCode.NOT_FINITE)
+    if problem := _json_problem(value, limits.max_json_depth):
+        return UserError(path, problem[1], problem[0])
     try:
         encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         return UserError(path, f"is not valid JSON: {exc}", ErrorCode.INVALID)
-    if "\\u0000" in encoded:
-        return UserError(path, "must not contain NUL characters", ErrorCode.INVALID)
     if len(encoded.encode()) > limits.max_attributes_bytes:
         return UserError(
             path, f"is larger than {limits.max_attributes_bytes} bytes", ErrorCode.TOO_LARGE
@@ -91,9 +124,13 @@ def check_json_object(value: Any, path: Path, limits: Limits) -> UserError | Non
     return None
 
 
-def check_finite(value: float | None, path: Path) -> UserError | None:
+def check_finite(
+    value: float | None, path: Path, limit: float = MAX_MAGNITUDE
+) -> UserError | None:
     if value is not None and not math.isfinite(value):
         return UserError(path, "must be a finite number", ErrorCode.NOT_FINITE)
+    if value is not None and abs(value) > limit:
+        return UserError(path, f"must lie between {-limit:g} and {limit:g}", ErrorCode.INVALID)
     return None
 
 
@@ -114,8 +151,10 @@ def check_embedding(values: Sequence[float], path: Path, limits: Limits) -> User
         return UserError(
             path, f"must have 1..{limits.max_embedding_dim} dimensions", ErrorCode.INVALID
         )
-    if not all(math.isfinite(v) for v in values):
-        return UserError(path, "must contain only finite numbers", ErrorCode.NOT_FINITE)
+    if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in values):
+        return UserError(
+            path, "must contain only finite numbers within float32 range", ErrorCode.NOT_FINITE
+        )
     if not any(values):
         return UserError(path, "must not be the zero vector", ErrorCode.INVALID)
     return None

@@ -114,6 +114,7 @@ async def test_client_embeddings_are_stored_and_dimension_checked(gql, store):
     await gql(UPSERT, {"i": {"item": {"id": "v3", "embedding": [-1.0, 0.0, 0.0]}}})
     pks = await store.items.pks("default", ["v1", "v2", "v3"])
     nearest = await store.vectors.nearest("default", "input", np.array([1.0, 0.0, 0.5]), 2)
+    assert len(nearest) == 2
     assert [pk for pk, _ in nearest] == [pks["v1"], pks["v2"]]
     wrong = await gql(UPSERT, {"i": {"item": {"id": "v4", "embedding": [1.0, 2.0]}}})
     assert wrong["itemUpsert"]["userErrors"][0]["code"] == "DIMENSION_MISMATCH"

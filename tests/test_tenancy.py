@@ -129,9 +129,10 @@ async def test_live_events_do_not_cross_tenants(secured, keys):
 @pytest.mark.parametrize(
     ("scope", "allowed", "forbidden"),
     [
-        ("recommend", ['{ recommendations(userId: "u") { rank } }',
+        ("recommend", ['{ similarItems(itemId: "x") { rank } }',
                        '{ trending { rank } }', '{ search(text: "x") { score } }'],
          ['{ items { nodes { itemId } } }', '{ user(id: "u") { userId } }',
+          '{ recommendations(userId: "u") { rank } }',  # without a user token
           'mutation { itemDelete(input: {id: "x"}) { deletedItemId } }']),
         ("read", ['{ items { nodes { itemId } } }', '{ interactionTypes { name } }'],
          ['mutation { itemDelete(input: {id: "x"}) { deletedItemId } }', "{ apiKeys { name } }"]),

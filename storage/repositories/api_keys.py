@@ -11,9 +11,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.tables import ApiKey
+from storage.tenancy import tenant_scope
 
 T = ApiKey.__table__  # type: ignore[attr-defined]
 SCOPES = ("admin", "write", "read", "recommend")
+#: pub/sub channel of revocations: every replica forgets a revoked key at once
+KEYS_CHANNEL = "keys"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +74,11 @@ class ApiKeyRepository:
         return _record(row), secret
 
     async def verify(self, secret: str) -> ApiKeyRecord | None:
+        """The active key with this secret, of any tenant (so it runs outside tenants)."""
         stmt = select(T).where(T.c.key_hash == hash_key(secret), T.c.revoked_at.is_(None))
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
+        with tenant_scope(None):
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(stmt)).first()
         return _record(row) if row is not None else None
 
     async def list(self, tenant: str) -> list[ApiKeyRecord]:
@@ -81,7 +86,8 @@ class ApiKeyRepository:
         async with self.engine.connect() as conn:
             return [_record(r) for r in (await conn.execute(stmt)).all()]
 
-    async def revoke(self, tenant: str, prefix: str) -> bool:
+    async def revoke(self, tenant: str, prefix: str) -> int | None:
+        """Revoke the tenant's active key with ``prefix``; its id, or None if none."""
         stmt = (
             update(T)
             .where(T.c.tenant_id == tenant, T.c.prefix == prefix, T.c.revoked_at.is_(None))
@@ -89,4 +95,5 @@ class ApiKeyRepository:
             .returning(T.c.id)
         )
         async with self.engine.begin() as conn:
-            return (await conn.execute(stmt)).first() is not None
+            row = (await conn.execute(stmt)).first()
+        return int(row.id) if row is not None else None

@@ -14,8 +14,9 @@ T = ModelArtifact.__table__  # type: ignore[attr-defined]
 
 
 class ArtifactRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, keep_versions: int = 3) -> None:
         self.engine = engine
+        self.keep_versions = keep_versions
 
     async def save(
         self,
@@ -25,7 +26,8 @@ class ArtifactRepository:
         params: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
     ) -> int:
-        """Store a new version (previous + 1) and return its number."""
+        """Store a new version (previous + 1) and return its number. Only the newest
+        ``keep_versions`` of the algorithm are kept (the newest is the one in use)."""
         async with self.engine.begin() as conn:
             # Serialise concurrent saves of one algorithm so versions never collide.
             await conn.execute(
@@ -47,7 +49,23 @@ class ArtifactRepository:
                     blob=blob,
                 )
             )
+            await conn.execute(
+                T.delete().where(
+                    T.c.tenant_id == tenant,
+                    T.c.algorithm == algorithm,
+                    T.c.version <= version - self.keep_versions,
+                )
+            )
         return version
+
+    async def versions(self, tenant: str, algorithm: str) -> list[int]:
+        stmt = (
+            select(T.c.version)
+            .where(T.c.tenant_id == tenant, T.c.algorithm == algorithm)
+            .order_by(T.c.version)
+        )
+        async with self.engine.connect() as conn:
+            return [int(v) for v in (await conn.execute(stmt)).scalars()]
 
     async def latest(
         self, tenant: str, algorithm: str, *, with_blob: bool = True

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, tuple_
+from sqlalchemy import Row, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -67,19 +67,31 @@ class InteractionRepository:
                 inserted.append(i)
         return inserted
 
-    async def for_user(
-        self,
-        user_pk: int,
-        limit: int,
-        after: tuple[datetime, int] | None = None,
-    ) -> list[InteractionRecord]:
-        """A user's events, newest first, ``limit`` of them after the ``after`` keyset."""
-        stmt = select(T).where(T.c.user_id == user_pk)
-        if after is not None:
-            stmt = stmt.where(tuple_(T.c.occurred_at, T.c.id) < tuple_(*after))
-        stmt = stmt.order_by(T.c.occurred_at.desc(), T.c.id.desc()).limit(limit)
+    async def pages(
+        self, tenant: str, keys: Sequence[tuple[int, int, tuple[datetime, int] | None]]
+    ) -> dict[tuple[int, int, tuple[datetime, int] | None], list[InteractionRecord]]:
+        """Pages of many users' histories, newest first: for each ``(user pk, limit, after)``
+        the user's ``limit`` events after the keyset ``after``. One statement per distinct
+        ``(limit, after)``, each an index-ordered LATERAL scan per user."""
+        groups: dict[tuple[int, tuple[datetime, int] | None], list[int]] = {}
+        for user, limit, after in keys:
+            groups.setdefault((limit, after), []).append(user)
+        out: dict[tuple[int, int, tuple[datetime, int] | None], list[InteractionRecord]] = {}
         async with self.engine.connect() as conn:
-            return [_record(r) for r in (await conn.execute(stmt)).all()]
+            for (limit, after), users in groups.items():
+                cursor = "AND (e.occurred_at, e.id) < (:ts, :pk)" if after is not None else ""
+                sql = text(
+                    "SELECT e.* FROM unnest(CAST(:users AS bigint[])) AS u(id) "
+                    "CROSS JOIN LATERAL (SELECT * FROM interactions e "
+                    f"WHERE e.tenant_id = :tenant AND e.user_id = u.id {cursor} "
+                    "ORDER BY e.occurred_at DESC, e.id DESC LIMIT :limit) e"
+                )
+                params: dict[str, Any] = {"users": users, "tenant": tenant, "limit": limit}
+                if after is not None:
+                    params |= {"ts": after[0], "pk": after[1]}
+                for row in (await conn.execute(sql, params)).all():
+                    out.setdefault((row.user_id, limit, after), []).append(_record(row))
+        return out
 
     async def count(self, tenant: str) -> int:
         stmt = select(func.count()).select_from(T).where(T.c.tenant_id == tenant)

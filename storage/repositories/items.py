@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.records import ItemFilter, ItemRecord
+from storage.sql import any_of
 from storage.tables import Item
 
 T = Item.__table__  # type: ignore[attr-defined]
@@ -41,7 +42,7 @@ class ItemRepository:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        stmt = select(T).where(T.c.tenant_id == tenant, T.c.external_id.in_(wanted))
+        stmt = select(T).where(T.c.tenant_id == tenant, any_of(T.c.external_id, wanted))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return {r.external_id: _record(r) for r in rows}
@@ -50,7 +51,7 @@ class ItemRepository:
         wanted = list(dict.fromkeys(pks))
         if not wanted:
             return {}
-        stmt = select(T).where(T.c.tenant_id == tenant, T.c.id.in_(wanted))
+        stmt = select(T).where(T.c.tenant_id == tenant, any_of(T.c.id, wanted))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return {r.id: _record(r) for r in rows}
@@ -69,7 +70,7 @@ class ItemRepository:
         if flt.hidden is not None:
             stmt = stmt.where(T.c.hidden == flt.hidden)
         if flt.external_ids:
-            stmt = stmt.where(T.c.external_id.in_(list(flt.external_ids)))
+            stmt = stmt.where(any_of(T.c.external_id, list(flt.external_ids)))
         if after_pk is not None:
             stmt = stmt.where(T.c.id > after_pk)
         stmt = stmt.order_by(T.c.id).limit(limit)
@@ -117,7 +118,7 @@ class ItemRepository:
             )
             rows = await conn.execute(
                 select(T.c.external_id, T.c.id).where(
-                    T.c.tenant_id == tenant, T.c.external_id.in_(wanted)
+                    T.c.tenant_id == tenant, any_of(T.c.external_id, wanted)
                 )
             )
             return {r.external_id: r.id for r in rows}
@@ -127,7 +128,7 @@ class ItemRepository:
         if not wanted:
             return {}
         stmt = select(T.c.external_id, T.c.id).where(
-            T.c.tenant_id == tenant, T.c.external_id.in_(wanted)
+            T.c.tenant_id == tenant, any_of(T.c.external_id, wanted)
         )
         async with self.engine.connect() as conn:
             return {r.external_id: r.id for r in await conn.execute(stmt)}
@@ -138,7 +139,7 @@ class ItemRepository:
             return []
         stmt = (
             delete(T)
-            .where(T.c.tenant_id == tenant, T.c.external_id.in_(wanted))
+            .where(T.c.tenant_id == tenant, any_of(T.c.external_id, wanted))
             .returning(T.c.external_id)
         )
         async with self.engine.begin() as conn:

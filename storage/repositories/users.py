@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.records import UserRecord
+from storage.sql import any_of
 from storage.tables import User
 
 T = User.__table__  # type: ignore[attr-defined]
@@ -34,7 +35,7 @@ class UserRepository:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        stmt = select(T).where(T.c.tenant_id == tenant, T.c.external_id.in_(wanted))
+        stmt = select(T).where(T.c.tenant_id == tenant, any_of(T.c.external_id, wanted))
         async with self.engine.connect() as conn:
             return {r.external_id: _record(r) for r in (await conn.execute(stmt)).all()}
 
@@ -42,7 +43,7 @@ class UserRepository:
         wanted = list(dict.fromkeys(pks))
         if not wanted:
             return {}
-        stmt = select(T).where(T.c.tenant_id == tenant, T.c.id.in_(wanted))
+        stmt = select(T).where(T.c.tenant_id == tenant, any_of(T.c.id, wanted))
         async with self.engine.connect() as conn:
             return {r.id: _record(r) for r in (await conn.execute(stmt)).all()}
 
@@ -84,7 +85,7 @@ class UserRepository:
             )
             rows = await conn.execute(
                 select(T.c.external_id, T.c.id).where(
-                    T.c.tenant_id == tenant, T.c.external_id.in_(wanted)
+                    T.c.tenant_id == tenant, any_of(T.c.external_id, wanted)
                 )
             )
             return {r.external_id: r.id for r in rows}
@@ -96,7 +97,7 @@ class UserRepository:
             return []
         stmt = (
             delete(T)
-            .where(T.c.tenant_id == tenant, T.c.external_id.in_(wanted))
+            .where(T.c.tenant_id == tenant, any_of(T.c.external_id, wanted))
             .returning(T.c.external_id)
         )
         async with self.engine.begin() as conn:

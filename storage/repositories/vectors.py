@@ -1,20 +1,25 @@
-"""Item embeddings in pgvector, one named space per embedder, each with its HNSW index."""
+"""Item embeddings in pgvector: named spaces per tenant, each with its own dimension and
+its own partial HNSW index."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 
 import numpy as np
 from pgvector import Vector
-from sqlalchemy import select, text
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy import ColumnElement, cast, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.tables import ItemVector, VectorSpace
+from storage.sql import any_of
+from storage.tables import Item, ItemVector, VectorSpace
 
 T = ItemVector.__table__  # type: ignore[attr-defined]
 SPACES = VectorSpace.__table__  # type: ignore[attr-defined]
+ITEMS = Item.__table__  # type: ignore[attr-defined]
 SPACE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 MAX_DIM = 2000  # pgvector's HNSW limit for the ``vector`` type
 
@@ -23,43 +28,89 @@ class DimensionMismatch(ValueError):
     pass
 
 
+def sql_literal(value: str) -> str:
+    """A SQL string literal (for index predicates, which cannot take parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def index_name(tenant: str, space: str) -> str:
+    digest = hashlib.sha256(f"{tenant}/{space}".encode()).hexdigest()[:24]
+    return f"ix_item_vectors_hnsw_{digest}"
+
+
+def space_predicate(tenant: str, space: str, table: str = "") -> str:
+    """The partial index's predicate; queries repeat it literally so the planner uses it."""
+    at = f"{table}." if table else ""
+    return f"{at}tenant_id = {sql_literal(tenant)} AND {at}space = {sql_literal(space)}"
+
+
 class VectorRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._dims: dict[str, int] = {}
+        self._dims: dict[tuple[str, str], int] = {}
 
-    async def ensure_space(self, space: str, dim: int) -> None:
-        """Register ``space`` with ``dim`` and build its HNSW index (cosine) once."""
+    async def dimension(self, tenant: str, space: str) -> int | None:
+        """The tenant's dimension of ``space`` (None before its first vector)."""
+        known = self._dims.get((tenant, space))
+        if known is not None:
+            return known
+        stmt = select(SPACES.c.dim).where(SPACES.c.tenant_id == tenant, SPACES.c.name == space)
+        async with self.engine.connect() as conn:
+            dim = (await conn.execute(stmt)).scalar_one_or_none()
+        return int(dim) if dim is not None else None
+
+    async def ensure_space(self, tenant: str, space: str, dim: int) -> None:
+        """Register the tenant's ``space`` with ``dim`` and build its HNSW index once. A
+        space whose vectors were all deleted may change its dimension."""
         if not SPACE_NAME.match(space):
             raise ValueError(f"invalid vector space name {space!r}")
         if not 1 <= dim <= MAX_DIM:
             raise DimensionMismatch(f"dimension must be 1..{MAX_DIM}, got {dim}")
-        known = self._dims.get(space)
-        if known == dim:
+        if self._dims.get((tenant, space)) == dim:
             return
         async with self.engine.begin() as conn:
-            await conn.execute(insert(SPACES).values(name=space, dim=dim).on_conflict_do_nothing())
-            stored = (
-                await conn.execute(select(SPACES.c.dim).where(SPACES.c.name == space))
-            ).scalar_one()
+            stored, changed = await self._register(conn, tenant, space, dim)
             if stored != dim:
-                raise DimensionMismatch(f"vector space {space!r} has dimension {stored}, got {dim}")
+                raise DimensionMismatch(
+                    f"your vectors in {space!r} have {stored} dimensions; this one has {dim}"
+                )
             await conn.exec_driver_sql("RESET ROLE")  # DDL needs the owner, not a tenant
+            if changed:
+                await conn.execute(text(f"DROP INDEX IF EXISTS {index_name(tenant, space)}"))
             await conn.execute(
                 text(
-                    f"CREATE INDEX IF NOT EXISTS ix_item_vectors_hnsw_{space} ON item_vectors "
+                    f"CREATE INDEX IF NOT EXISTS {index_name(tenant, space)} ON item_vectors "
                     f"USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
-                    f"WHERE space = '{space}'"
+                    f"WHERE {space_predicate(tenant, space)}"
                 )
             )
-        self._dims[space] = dim
+        self._dims[(tenant, space)] = dim
+
+    async def _register(
+        self, conn: AsyncConnection, tenant: str, space: str, dim: int
+    ) -> tuple[int, bool]:
+        """(the space's dimension, whether it was just changed to ``dim``)."""
+        await conn.execute(
+            insert(SPACES).values(tenant_id=tenant, name=space, dim=dim).on_conflict_do_nothing()
+        )
+        where = (SPACES.c.tenant_id == tenant, SPACES.c.name == space)
+        stored = int((await conn.execute(select(SPACES.c.dim).where(*where))).scalar_one())
+        if stored == dim:
+            return stored, False
+        used = await conn.execute(
+            select(T.c.item_id).where(T.c.tenant_id == tenant, T.c.space == space).limit(1)
+        )
+        if used.first() is not None:
+            return stored, False
+        await conn.execute(SPACES.update().where(*where).values(dim=dim))
+        return dim, True
 
     async def upsert(
         self, tenant: str, space: str, item_pks: Sequence[int], vectors: np.ndarray
     ) -> None:
         if len(item_pks) == 0:
             return
-        await self.ensure_space(space, int(vectors.shape[1]))
+        await self.ensure_space(tenant, space, int(vectors.shape[1]))
         values = [
             {"tenant_id": tenant, "item_id": pk, "space": space, "embedding": Vector(v)}
             for pk, v in zip(item_pks, vectors.astype(np.float32), strict=True)
@@ -73,31 +124,38 @@ class VectorRepository:
             for start in range(0, len(values), 1000):
                 await conn.execute(stmt.values(values[start : start + 1000]))
 
-    async def get(self, space: str, item_pks: Sequence[int]) -> dict[int, np.ndarray]:
+    async def get(self, tenant: str, space: str, item_pks: Sequence[int]) -> dict[int, np.ndarray]:
         stmt = select(T.c.item_id, T.c.embedding).where(
-            T.c.space == space, T.c.item_id.in_(list(item_pks))
+            T.c.tenant_id == tenant, T.c.space == space, any_of(T.c.item_id, list(item_pks))
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return {r.item_id: np.asarray(r.embedding, dtype=np.float32) for r in rows}
 
     async def nearest(
-        self, tenant: str, space: str, query: np.ndarray, limit: int
+        self,
+        tenant: str,
+        space: str,
+        vector: np.ndarray,
+        limit: int,
+        conditions: Sequence[ColumnElement[bool]] = (),
     ) -> list[tuple[int, float]]:
-        """Items nearest to ``query`` by cosine distance, through the space's HNSW index."""
-        dim = int(query.shape[0])
-        await self.ensure_space(space, dim)
-        sql = text(
-            f"SELECT item_id, (embedding::vector({dim})) <=> CAST(:q AS vector({dim})) AS d "
-            "FROM item_vectors WHERE space = :space AND tenant_id = :tenant "
-            "ORDER BY d LIMIT :limit"
+        """Items nearest to ``vector`` (cosine distance) among those meeting ``conditions``
+        on the items table, through the tenant's HNSW index for ``space``. A space the
+        tenant has no vectors in, or of another dimension, has no neighbours."""
+        dim = int(vector.shape[0])
+        if await self.dimension(tenant, space) != dim:
+            return []
+        distance = cast(T.c.embedding, VECTOR(dim)).cosine_distance(vector.astype(np.float32))
+        stmt = (
+            select(T.c.item_id, distance.label("d"))
+            .join(ITEMS, ITEMS.c.id == T.c.item_id)
+            .where(text(space_predicate(tenant, space, "item_vectors")), *conditions)
+            .order_by(text("d"))
+            .limit(limit)
         )
-        params = {
-            "q": Vector(query.astype(np.float32)).to_text(),
-            "space": space,
-            "tenant": tenant,
-            "limit": limit,
-        }
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(sql, params)).all()
-        return [(r.item_id, float(r.d)) for r in rows]
+        async with self.engine.begin() as conn:
+            # iterative scans keep returning rows while filters drop the nearest ones
+            await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            rows = (await conn.execute(stmt)).all()
+        return [(int(r.item_id), float(r.d)) for r in rows]

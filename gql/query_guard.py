@@ -1,0 +1,359 @@
+"""Checks every operation passes before it is validated or executed, on every transport.
+
+One linear pass over the document (each fragment is analysed once and memoised, so a
+fragment spread three times by each of twenty nested fragments costs twenty visits, not
+3^20) measures depth, aliases and cost, finds the root fields the caller's scopes must
+allow, and refuses strings PostgreSQL cannot store. Only an operation that passes is
+validated by graphql-core (whose result is cached by query text) and then executed.
+
+Cost is what an operation may make the server do: every field costs 1, and the fields
+below a field with a ``first`` argument count ``first`` times, so nested connections
+multiply: ``user { interactions(first: 100) { nodes { user { interactions(first: 100)``
+costs over 10,000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachetools import LRUCache
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    ListValueNode,
+    Node,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    StringValueNode,
+    VariableNode,
+    get_named_type,
+    get_operation_ast,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+#: ceiling of intermediate cost figures, so a hostile document cannot build huge integers
+COST_CEILING = 10**15
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_cost: int = 20_000
+    max_input_depth: int = 32
+
+
+@dataclass(slots=True)
+class Analysis:
+    depth: int = 0
+    aliases: int = 0
+    cost: int = 0
+    root_fields: frozenset[str] = frozenset()
+    problems: list[GraphQLError] = field(default_factory=list)
+
+
+class _Walker:
+    """Depth, cost and root fields of one operation, each fragment visited once."""
+
+    def __init__(
+        self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
+    ) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.memo: dict[str, tuple[int, int, frozenset[str]]] = {}
+        self.active: set[str] = set()
+        self.cycle: str | None = None
+
+    def selection(
+        self, node: SelectionSetNode | None, parent: GraphQLNamedType | None
+    ) -> tuple[int, int, frozenset[str]]:
+        """(depth, cost, field names at this level) of a selection set."""
+        if node is None:
+            return 0, 0, frozenset()
+        depth, cost, names = 0, 0, set()
+        for sel in node.selections or ():
+            if isinstance(sel, FieldNode):
+                d, c = self.field(sel, parent)
+                names.add(sel.name.value)
+            elif isinstance(sel, InlineFragmentNode):
+                target = parent
+                if sel.type_condition is not None:
+                    target = self.schema.get_type(sel.type_condition.name.value)
+                d, c, inner = self.selection(sel.selection_set, target)
+                names |= inner
+            elif isinstance(sel, FragmentSpreadNode):
+                d, c, inner = self.fragment(sel.name.value)
+                names |= inner
+            else:  # pragma: no cover - graphql-core has no other selection kinds
+                continue
+            depth = max(depth, d)
+            cost = min(cost + c, COST_CEILING)
+        return depth, cost, frozenset(names)
+
+    def fragment(self, name: str) -> tuple[int, int, frozenset[str]]:
+        if name in self.memo:
+            return self.memo[name]
+        definition = self.fragments.get(name)
+        if definition is None:  # validation reports unknown fragments
+            return 0, 0, frozenset()
+        if name in self.active:
+            self.cycle = name
+            return 0, 0, frozenset()
+        self.active.add(name)
+        target = self.schema.get_type(definition.type_condition.name.value)
+        result = self.selection(definition.selection_set, target)
+        self.active.discard(name)
+        self.memo[name] = result
+        return result
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None) -> tuple[int, int]:
+        definition = None
+        if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            definition = parent.fields.get(node.name.value)
+        child_type = get_named_type(definition.type) if definition is not None else None
+        depth, cost, _ = self.selection(node.selection_set, child_type)
+        times = 1
+        if definition is not None and "first" in definition.args:
+            times = max(1, self.first_of(node, definition.args["first"].default_value))
+        return depth + 1, min(1 + times * cost, COST_CEILING)
+
+    def first_of(self, node: FieldNode, default: Any) -> int:
+        for arg in node.arguments or ():
+            if arg.name.value != "first":
+                continue
+            value = arg.value
+            if isinstance(value, IntValueNode):
+                return _as_int(value.value)
+            if isinstance(value, VariableNode):
+                return _as_int(self.variables.get(value.name.value, default))
+        return _as_int(default)
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return max(0, min(int(value), COST_CEILING))
+    except (TypeError, ValueError, OverflowError):
+        return 1
+
+
+def count_aliases(document: DocumentNode) -> int:
+    """Aliases as written in the document (each once, however often it is spread)."""
+    count = 0
+    for node in _nodes(document):
+        if isinstance(node, FieldNode) and node.alias is not None:
+            count += 1
+    return count
+
+
+def _nodes(root: Node) -> Iterator[Node]:
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Node):
+            yield node
+            for key in node.keys:
+                if key != "loc":
+                    stack.append(getattr(node, key, None))
+        elif isinstance(node, tuple | list):
+            stack.extend(node)
+
+
+def bad_string(value: str) -> str | None:
+    """Why PostgreSQL could not store ``value`` (None when it can)."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (not valid Unicode)"
+    return None
+
+
+def _literal_problems(
+    document: DocumentNode, max_depth: int, strings: bool
+) -> list[GraphQLError]:
+    problems = []
+    for node in _nodes(document):
+        if isinstance(node, StringValueNode) and strings:
+            why = bad_string(node.value)
+            if why is not None:
+                problems.append(_error(f"a string argument {why}", "BAD_USER_INPUT"))
+        elif isinstance(node, ObjectValueNode | ListValueNode) and _literal_depth(node) > max_depth:
+            problems.append(
+                _error(f"an argument is nested deeper than {max_depth} levels", "BAD_USER_INPUT")
+            )
+            break
+    return problems[:1]
+
+
+def _literal_depth(node: Node) -> int:
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(current, ObjectValueNode):
+            stack.extend((f.value, depth + 1) for f in current.fields)
+        elif isinstance(current, ListValueNode):
+            stack.extend((v, depth + 1) for v in current.values)
+    return deepest
+
+
+def variable_problems(
+    variables: Mapping[str, Any] | None, max_depth: int, strings: bool = True
+) -> list[GraphQLError]:
+    """Strings PostgreSQL cannot store, and JSON nested too deep, named by their path."""
+    if not variables:
+        return []
+    stack: list[tuple[Any, tuple[str, ...]]] = [(v, ("$" + k,)) for k, v in variables.items()]
+    while stack:
+        value, path = stack.pop()
+        where = ".".join(path)
+        if len(path) > max_depth + 1:
+            return [
+                _error(f"variable {where} is nested deeper than {max_depth} levels", field=where)
+            ]
+        if isinstance(value, str):
+            why = bad_string(value) if strings else None
+            if why is not None:
+                return [_error(f"variable {where} {why}", field=where)]
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                why = bad_string(k) if strings else None
+                if why is not None:
+                    return [_error(f"a key of variable {where} {why}", field=where)]
+                stack.append((v, (*path, k)))
+        elif isinstance(value, list):
+            stack.extend((v, (*path, str(n))) for n, v in enumerate(value))
+    return []
+
+
+def analyse(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    limits: QueryLimits,
+) -> Analysis:
+    walker = _Walker(schema, document, variables or {})
+    root = schema.get_root_type(operation.operation)
+    depth, cost, names = walker.selection(operation.selection_set, root)
+    out = Analysis(depth=depth, aliases=count_aliases(document), cost=cost, root_fields=names)
+    if walker.cycle is not None:
+        out.problems.append(
+            _error(f"fragment {walker.cycle} spreads itself", "GRAPHQL_VALIDATION_FAILED")
+        )
+    if depth > limits.max_depth:
+        out.problems.append(
+            _error(
+                f"query exceeds maximum operation depth of {limits.max_depth} (it has {depth})",
+                "QUERY_TOO_DEEP",
+            )
+        )
+    if out.aliases > limits.max_aliases:
+        out.problems.append(
+            _error(
+                f"{out.aliases} aliases; at most {limits.max_aliases} are allowed",
+                "TOO_MANY_ALIASES",
+            )
+        )
+    if cost > limits.max_cost:
+        shown = f"{cost:,}" if cost < COST_CEILING else f"over {COST_CEILING:,}"
+        out.problems.append(
+            _error(
+                f"query cost {shown} exceeds the limit of {limits.max_cost:,}: ask for fewer "
+                "items (`first`) in nested lists",
+                "QUERY_TOO_COSTLY",
+            )
+        )
+    # Mutations check what they store row by row (a bad row of a bulk call is reported
+    # in userErrors while the others are written); their inputs are only kept from
+    # nesting so deep that walking them would be a hazard.
+    query = operation.operation.value != "mutation"
+    depth_limit = limits.max_input_depth if query else limits.max_input_depth * 4
+    out.problems += _literal_problems(document, depth_limit, strings=query)
+    out.problems += variable_problems(variables, depth_limit, strings=query)
+    return out
+
+
+def _error(message: str, code: str = "BAD_USER_INPUT", field: str | None = None) -> GraphQLError:
+    extensions: dict[str, Any] = {"code": code}
+    if field is not None:
+        extensions["field"] = field
+    return GraphQLError(message, extensions=extensions)
+
+
+#: who may run what; returns the reason for a refusal, or None
+Authorise = Callable[[Any, str, frozenset[str]], str | None]
+
+
+class QueryGuard(SchemaExtension):
+    """Runs :func:`analyse` and the caller's scope check, then graphql-core's validation
+    (cached by query text). It replaces the validation step, so strawberry's own
+    validation cache must not be installed beside it."""
+
+    def __init__(
+        self,
+        limits: QueryLimits,
+        authorise: Authorise,
+        cache: LRUCache[str, list[GraphQLError]],
+        on_cache: Callable[[str], None] = lambda result: None,
+    ) -> None:
+        super().__init__()
+        self.limits = limits
+        self.authorise = authorise
+        self.cache = cache
+        self.on_cache = on_cache
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        document = ctx.graphql_document
+        operation = get_operation_ast(document, ctx.operation_name) if document else None
+        if document is not None and operation is not None:
+            schema = ctx.schema._schema
+            analysis = analyse(schema, document, operation, ctx.variables, self.limits)
+            errors = analysis.problems
+            if not errors:
+                reason = self.authorise(
+                    ctx.context, operation.operation.value, analysis.root_fields
+                )
+                if reason is not None:
+                    errors = [_error(reason, "FORBIDDEN")]
+            if not errors:
+                errors = self._validate(schema, document, ctx.query, tuple(ctx.validation_rules))
+            ctx.pre_execution_errors = errors
+        yield
+
+    def _validate(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        query: str | None,
+        rules: tuple[type[ASTValidationRule], ...],
+    ) -> list[GraphQLError]:
+        if query is None:
+            return validate_document(schema, document, rules)
+        hit = self.cache.get(query)
+        if hit is None:
+            self.on_cache("miss")
+            hit = validate_document(schema, document, rules)
+            self.cache[query] = hit
+        else:
+            self.on_cache("hit")
+        return hit
