@@ -24,6 +24,7 @@ from gql.relay import to_global_id as gid
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
 from storage.records import ItemFilter, ItemRecord
+from storage.validation import check_id
 
 Info = strawberry.Info[Context, None]
 
@@ -223,6 +224,8 @@ class ItemMutations:
     async def item_delete(self, info: Info, input: ItemDeleteInput) -> ItemDeletePayload:
         ctx = info.context
         ext = external_item_id(input.id)
+        if err := check_id(ext, ("input", "id"), ctx.store.limits):
+            return ItemDeletePayload(deleted_item_id=None, user_errors=user_errors([err]))
         deleted = await ctx.store.catalog.delete_items(ctx.tenant, [ext], ("input",))
         ctx.engine.items_changed(ctx.tenant)
         if not deleted:

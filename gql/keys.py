@@ -13,7 +13,7 @@ from gql.errors import UserError, user_errors
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
 from storage.repositories.api_keys import ApiKeyRecord
-from storage.validation import check_id
+from storage.validation import check_id, unstorable
 
 Info = strawberry.Info[Context, None]
 
@@ -99,7 +99,12 @@ class KeyMutations:
     @strawberry.mutation(description="Create an API key for your tenant (admin scope).")
     async def api_key_create(self, info: Info, input: ApiKeyCreateInput) -> ApiKeyCreatePayload:
         ctx = info.context
-        if not input.name.strip() or len(input.name) > 200 or not input.scopes:
+        if (
+            not input.name.strip()
+            or len(input.name) > 200
+            or not input.scopes
+            or unstorable(input.name)
+        ):
             err = StoredUserError(
                 ("input",), "give a name (1..200 characters) and scopes", ErrorCode.INVALID
             )
@@ -112,7 +117,7 @@ class KeyMutations:
     @strawberry.mutation(description="Revoke one of your tenant's keys (admin scope).")
     async def api_key_revoke(self, info: Info, input: ApiKeyRevokeInput) -> ApiKeyRevokePayload:
         ctx = info.context
-        if not await ctx.store.revoke_api_key(ctx.tenant, input.prefix):
+        if unstorable(input.prefix) or not await ctx.store.revoke_api_key(ctx.tenant, input.prefix):
             err = StoredUserError(
                 ("input", "prefix"), f"no active key {input.prefix!r}", ErrorCode.NOT_FOUND
             )

@@ -186,9 +186,7 @@ def bad_string(value: str) -> str | None:
     return None
 
 
-def _literal_problems(
-    document: DocumentNode, max_depth: int, strings: bool
-) -> list[GraphQLError]:
+def _literal_problems(document: DocumentNode, max_depth: int, strings: bool) -> list[GraphQLError]:
     problems = []
     for node in _nodes(document):
         if isinstance(node, StringValueNode) and strings:

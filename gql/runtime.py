@@ -36,6 +36,7 @@ async def open_store(settings: Settings) -> Store:
         auto_create_items=settings.auto_create_items,
         migrate=settings.run_migrations,
         keep_model_versions=settings.keep_model_versions,
+        subscription_queue_size=settings.subscription_queue_size,
     )
 
 

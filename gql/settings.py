@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(
         default=20, ge=1, description="Most operations open at once on one WebSocket."
     )
+    subscription_queue_size: int = Field(
+        default=1000,
+        ge=1,
+        description="Messages a subscriber may fall behind by before its socket is closed "
+        "(code 1013).",
+    )
     max_subscriptions_per_key: int = Field(
         default=200, ge=1, description="Most WebSocket operations open at once per API key."
     )

@@ -25,6 +25,7 @@ from gql.relay import to_global_id as gid
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
 from storage.records import UserRecord
+from storage.validation import check_id
 
 if TYPE_CHECKING:
     from gql.interactions import Interaction
@@ -131,6 +132,8 @@ class UserMutations:
     async def user_delete(self, info: Info, input: UserDeleteInput) -> UserDeletePayload:
         ctx = info.context
         ext = external_user_id(input.id)
+        if err := check_id(ext, ("input", "id"), ctx.store.limits):
+            return UserDeletePayload(deleted_user_id=None, user_errors=user_errors([err]))
         deleted = await ctx.store.catalog.delete_users(ctx.tenant, [ext])
         if not deleted:
             err = StoredUserError(("input", "id"), f"unknown user {ext!r}", ErrorCode.NOT_FOUND)

@@ -88,6 +88,7 @@ class Fanout:
 
 class CacheBackend(Protocol):
     healthy: bool
+    fanout: Fanout
 
     async def get(self, key: str) -> bytes | None: ...
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...
@@ -286,6 +287,7 @@ class RedisBackend:
         """The reader of the shared connection; reconnects with back-off."""
         delay = 0.1
         cut = len(self.prefix)
+        delivered = 0
         while True:
             try:
                 if not self.fanout.channels:
@@ -297,6 +299,9 @@ class RedisBackend:
                     raw = msg["channel"]
                     name = raw.decode() if isinstance(raw, bytes) else str(raw)
                     self.fanout.deliver(name[cut:], msg["data"])
+                    delivered += 1
+                    if delivered % 100 == 0:  # let subscribers drain a buffered burst
+                        await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -351,5 +356,9 @@ class RedisBackend:
             await self._redis.aclose()
 
 
-def make_backend(redis_url: str | None, prefix: str = "recograph:") -> CacheBackend:
-    return RedisBackend(redis_url, prefix) if redis_url else MemoryBackend()
+def make_backend(
+    redis_url: str | None, prefix: str = "recograph:", queue_size: int = QUEUE_SIZE
+) -> CacheBackend:
+    backend = RedisBackend(redis_url, prefix) if redis_url else MemoryBackend()
+    backend.fanout.queue_size = queue_size
+    return backend

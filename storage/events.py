@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -171,7 +172,9 @@ class EventRecorder:
         if not events:
             return
         channel = events_channel(tenant)
-        for e, row in zip(events[:1000], rows[:1000], strict=False):
+        for n, (e, row) in enumerate(zip(events[:1000], rows[:1000], strict=False)):
+            if n and n % 100 == 0:
+                await asyncio.sleep(0)  # subscribers drain between slices of a big batch
             message = {
                 "userId": e.user_id,
                 "itemId": e.item_id,

@@ -58,13 +58,14 @@ class Store:
         pool_size: int = 10,
         cache_prefix: str = "recograph:",
         keep_model_versions: int = 3,
+        subscription_queue_size: int = 1000,
     ) -> Store:
         engine = make_engine(database_url, pool_size=pool_size)
         if migrate:
             await upgrade_database(engine)
         enforce_row_level_security(engine)
         limits = limits or Limits()
-        cache = make_backend(redis_url, cache_prefix)
+        cache = make_backend(redis_url, cache_prefix, subscription_queue_size)
         items, users = ItemRepository(engine), UserRepository(engine)
         interactions = InteractionRepository(engine)
         types = InteractionTypeRepository(engine)

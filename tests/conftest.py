@@ -3,6 +3,7 @@ real Redis (REDIS_URL, default db 15) for the whole run; tables are truncated be
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import tempfile
@@ -138,3 +139,100 @@ def sql_counter(store: Store) -> Iterator[StatementCounter]:
         yield counter
     finally:
         event.remove(store.engine.sync_engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+async def keys(store: Store) -> dict[str, str]:
+    """A key of every scope for two tenants, ``"acme:read"`` -> secret."""
+    out = {}
+    for tenant in ("acme", "globex"):
+        await store.ensure_tenant(tenant)
+        for scope in ("admin", "write", "read", "recommend"):
+            _, out[f"{tenant}:{scope}"] = await store.api_keys.create(tenant, scope, [scope])
+    return out
+
+
+@pytest.fixture
+async def secured(store: Store, settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
+    """A server that requires API keys."""
+    app = create_app(settings.model_copy(update={"require_api_key": True}), store=store)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+class Caller:
+    def __init__(self, client: TestClient[Any, Any], key: str | None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.client, self.key = client, key
+        self.headers = dict(headers or {})
+
+    async def raw(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        headers = dict(self.headers)
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        return await self.client.post("/graphql", json={"query": query, "variables": variables},
+                                      headers=headers)
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *,
+                       expect_errors: bool = False) -> dict[str, Any]:
+        resp = await self.raw(query, variables)
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        if not expect_errors:
+            assert "errors" not in body, body["errors"]
+            return body["data"]  # type: ignore[no-any-return]
+        return body
+
+
+class Socket:
+    """A graphql-transport-ws client."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, client: TestClient[Any, Any], payload: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> Socket:
+        ws = await client.ws_connect("/graphql", protocols=["graphql-transport-ws"],
+                                     headers=headers or {})
+        await ws.send_json({"type": "connection_init", **({"payload": payload} if payload
+                                                          is not None else {})})
+        return cls(ws)
+
+    async def message(self, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+        """The next protocol message (pings skipped); a close as {"type": "closed"}."""
+        from aiohttp import WSMsgType
+
+        while True:
+            msg = await self.ws.receive(timeout=timeout)
+            if msg.type == WSMsgType.TEXT:
+                data: dict[str, Any] = json.loads(msg.data)
+                if data.get("type") == "ping":
+                    await self.ws.send_json({"type": "pong"})
+                    continue
+                return data
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return {"type": "closed", "code": self.ws.close_code, "reason": msg.extra}
+            raise AssertionError(f"unexpected message {msg}")
+
+    async def result(self, op_id: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+        """The next `next` or `error` of operation ``op_id`` (other messages skipped)."""
+        while True:
+            msg = await self.message(timeout)
+            if msg["type"] == "closed":
+                return msg
+            if msg.get("id") == op_id and msg["type"] in ("next", "error"):
+                return msg
+
+    async def acked(self) -> Socket:
+        msg = await self.message()
+        assert msg["type"] == "connection_ack", msg
+        return self
+
+    async def subscribe(self, op_id: str, query: str,
+                        variables: dict[str, Any] | None = None) -> None:
+        await self.ws.send_json({"id": op_id, "type": "subscribe",
+                                 "payload": {"query": query, "variables": variables or {}}})
+
+    async def close(self) -> None:
+        await self.ws.close()

@@ -156,3 +156,17 @@ def test_dedicated_trainer_trains_and_stops_cleanly(data_dir: Path):
     assert any("trained collaborative v1" in line for line in seen), "".join(seen)
     assert code == 0
     assert postgres_processes(data_dir) == []
+
+
+def test_a_quick_restart_after_sigkill_leaves_no_postgresql_behind(data_dir: Path):
+    """The killed owner is a zombie until its parent reaps it: the next owner must still
+    know that it is the last one and stop PostgreSQL when it stops."""
+    first = Server(data_dir)
+    first.proc.send_signal(signal.SIGKILL)  # not reaped yet: a zombie with a live pid
+    second = Server(data_dir)
+    try:
+        assert post(second.port, "{ __typename }")["data"] == {"__typename": "Query"}
+    finally:
+        assert second.stop() == 0
+    first.proc.wait(timeout=10)
+    assert postgres_processes(data_dir) == [], "embedded PostgreSQL left running"

@@ -54,3 +54,29 @@ async def test_jsonl_roundtrip_reports_bad_rows_with_file_row_numbers(store, tmp
     rep = await importing.import_events(
         store, (importing.event_of(r) for r in importing.read_rows(events)), progress=False)
     assert rep.written == 2 and [e.field for e in rep.errors] == [("interactions", "1", "itemId")]
+
+
+async def test_bad_cells_are_reported_by_row_and_the_rest_is_written(store, tmp_path):
+    await store.catalog.upsert_items("default", [{"external_id": "a"}], ("items",))
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,item_id,type,value,timestamp,metadata\n"
+                      "u1,a,rating,4,1700000000,\n"
+                      "u2,a,rating,four,1700000000,\n"
+                      "u3,a,view,,yesterday,\n"
+                      "u4,a,view,,2024-01-01T10:00:00,{broken\n"
+                      "u5,a,view,,,\n")
+    rep = await importing.import_events(
+        store, (importing.event_of(r) for r in importing.read_rows(events)), progress=False)
+    assert rep.written == 2
+    assert [e.field for e in rep.errors] == [
+        ("interactions", "1", "value"), ("interactions", "2", "timestamp"),
+        ("interactions", "3", "metadata")]
+    lines = tmp_path / "items.jsonl"
+    lines.write_text('{"id": "x"}\nnot json\n{"id": "y", "attributes": "{bad"}\n[1, 2]\n'
+                     '{"id": "z", "hidden": "yes"}\n')
+    rep = await importing.import_items(store, importing.read_rows(lines), progress=False)
+    assert rep.written == 2
+    assert [e.field for e in rep.errors] == [
+        ("items", "1"), ("items", "2", "attributes"), ("items", "3")]
+    z = (await store.items.by_external_ids("default", ["z"]))["z"]
+    assert z.hidden

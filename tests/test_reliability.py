@@ -4,6 +4,7 @@ retried, many concurrent writes, and a fuzz pass over the API."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import json
 import signal
@@ -152,3 +153,79 @@ async def test_fuzzed_inputs_never_cause_a_server_error(client, gql):
             assert error["message"] != "Unexpected error.", (interaction, body)
 
     await asyncio.to_thread(check)
+
+
+OPERATIONS = {
+    "recommendations": """query($u: String!, $n: Int!, $a: [AlgorithmInput!],
+        $f: RecommendationFilterInput, $s: Boolean!) {
+        recommendations(userId: $u, first: $n, algorithms: $a, filter: $f, excludeSeen: $s) {
+        rank score item { itemId } reasons { algorithm becauseItem { itemId } } } }""",
+    "similarItems": """query($item: String!, $n: Int!, $a: [AlgorithmInput!],
+        $f: RecommendationFilterInput) {
+        similarItems(itemId: $item, first: $n, algorithms: $a, filter: $f) { rank } }""",
+    "trending": """query($n: Int!, $w: Float, $f: RecommendationFilterInput) {
+        trending(first: $n, windowHours: $w, filter: $f) { rank } }""",
+    "search": """query($t: String!, $n: Int!, $f: RecommendationFilterInput) {
+        search(text: $t, first: $n, filter: $f) { score } }""",
+    "items": """query($n: Int!, $after: String, $ids: ItemFilterInput) {
+        items(first: $n, after: $after, filter: $ids) { nodes { itemId } } }""",
+    "history": """query($u: ID!, $n: Int!, $c: String) {
+        user(id: $u) { interactions(first: $n, after: $c) { nodes { type } } } }""",
+}
+
+ids = st.one_of(st.sampled_from(["scifi-1", "romance-fan-2", "scifi-fan-1", "horror-3", "",
+                                 "\x00", "nope"]), text)
+cursor = st.one_of(st.none(), text, st.builds(
+    lambda v: base64.urlsafe_b64encode(json.dumps(v).encode()).decode(), json_value))
+attribute = st.fixed_dictionaries({"key": st.sampled_from(["price", "year", "x"]) | text},
+                                  optional={
+    "eq": json_value, "in": st.lists(json_value, max_size=3), "lt": number, "lte": number,
+    "gt": number, "gte": number})
+filters = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+    "entityType": text, "categories": st.lists(st.sampled_from(["scifi", "horror"]) | text,
+                                               max_size=3),
+    "excludeCategories": st.lists(text, max_size=3), "tags": st.lists(text, max_size=3),
+    "attributes": st.lists(attribute, max_size=3), "excludeIds": st.lists(ids, max_size=5)}))
+names = st.sampled_from(["hybrid", "collaborative", "item_knn", "content", "trending",
+                         "cold_start"])
+configs = st.one_of(json_value, st.fixed_dictionaries({}, optional={
+    "popularity_exponent": number, "ideal_weight": number, "history_limit": st.integers(),
+    "half_life_days": number, "max_items": st.integers(), "rank": st.integers()}))
+algorithms = st.one_of(st.none(), st.lists(st.fixed_dictionaries(
+    {"name": names | text}, optional={"weight": number, "config": configs}), max_size=3))
+variables = st.fixed_dictionaries({
+    "u": ids, "n": st.integers(0, 30) | st.integers(-5, 150), "a": algorithms, "f": filters,
+    "s": st.booleans(), "item": ids, "after": cursor, "ids": st.one_of(
+        st.none(), st.fixed_dictionaries({}, optional={
+            "ids": st.lists(ids, max_size=5), "hidden": st.booleans(),
+            "categories": st.lists(text, max_size=3)})),
+    "w": st.one_of(st.none(), number), "t": text, "c": cursor})
+
+
+async def test_fuzzed_reads_never_cause_a_server_error_or_a_masked_fault(client, gql):
+    """Recommendation filters, algorithm configs, ids and cursors, well-typed or not."""
+    from recsys_helpers import seed
+
+    await seed(gql)
+    loop = asyncio.get_running_loop()
+    answered: list[bool] = []
+
+    async def post(query: str, values: dict) -> tuple[int, str]:
+        resp = await client.post("/graphql", json={"query": query, "variables": values})
+        return resp.status, await resp.text()
+
+    @hsettings(max_examples=300, deadline=None, database=None,
+               suppress_health_check=list(HealthCheck))
+    @given(operation=st.sampled_from(sorted(OPERATIONS)), values=variables)
+    def check(operation: str, values: dict) -> None:
+        status, body = asyncio.run_coroutine_threadsafe(
+            post(OPERATIONS[operation], values), loop).result(30)
+        assert status in (200, 400), (status, body)
+        assert "Traceback" not in body and "INTERNAL_SERVER_ERROR" not in body
+        payload = json.loads(body)
+        for error in payload.get("errors") or []:
+            assert error["message"] != "Unexpected error.", (operation, values, body)
+        answered.append(bool(payload.get("data")))
+
+    await asyncio.to_thread(check)
+    assert sum(answered) >= 0.3 * len(answered)  # the resolvers, not only the parser, ran

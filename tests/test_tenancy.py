@@ -4,50 +4,10 @@ other's data, recommendations or live events."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from conftest import Caller
 from recsys_helpers import RECOMMEND, TRAIN, seed
-
-from gql.app import create_app
-
-
-@pytest.fixture
-async def keys(store) -> dict[str, str]:
-    out = {}
-    for tenant in ("acme", "globex"):
-        await store.ensure_tenant(tenant)
-        for scope in ("admin", "write", "read", "recommend"):
-            _, out[f"{tenant}:{scope}"] = await store.api_keys.create(tenant, scope, [scope])
-    return out
-
-
-@pytest.fixture
-async def secured(store, settings):
-    app = create_app(settings.model_copy(update={"require_api_key": True}), store=store)
-    async with TestClient(TestServer(app)) as client:
-        yield client
-
-
-class Caller:
-    def __init__(self, client: TestClient[Any, Any], key: str | None) -> None:
-        self.client, self.key = client, key
-
-    async def raw(self, query: str, variables: dict | None = None):
-        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
-        return await self.client.post("/graphql", json={"query": query, "variables": variables},
-                                      headers=headers)
-
-    async def __call__(self, query: str, variables: dict | None = None, *,
-                       expect_errors: bool = False) -> dict:
-        resp = await self.raw(query, variables)
-        assert resp.status == 200, await resp.text()
-        body = await resp.json()
-        if not expect_errors:
-            assert "errors" not in body, body["errors"]
-            return body["data"]
-        return body
 
 
 async def test_requests_without_a_valid_key_are_refused(secured, keys, store):

@@ -1,0 +1,130 @@
+"""HTTP-level abuse: malformed bodies and headers, key guessing, slow senders, what the
+unauthenticated endpoints reveal, and what the logs and metrics keep."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from recsys_helpers import seed
+
+from gql.app import create_app
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("[" * 20_000 + "]" * 20_000, "nested too deeply"),
+        ("123", "must be a JSON object"),
+        ('"a string"', "must be a JSON object"),
+        ("null", "must be a JSON object"),
+        ("{\"query\": \"{ __typename }\"", "not valid JSON"),
+    ],
+)
+async def test_malformed_bodies_are_400s_with_a_reason(client, body, reason):
+    resp = await client.post("/graphql", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    payload = await resp.json()
+    assert payload["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert reason in payload["errors"][0]["message"]
+
+
+async def raw_request(server: TestServer, request: bytes, read_timeout: float = 10.0) -> bytes:
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(65536), read_timeout)
+    finally:
+        writer.close()
+
+
+async def test_a_non_utf8_authorization_header_is_a_401(secured):
+    body = b'{"query": "{ __typename }"}'
+    request = (b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Authorization: Bearer rg_\xff\xfe\r\nContent-Length: "
+               + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    answer = await raw_request(secured.server, request)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b"UNAUTHENTICATED" in answer
+
+
+async def test_guessing_keys_is_rate_limited_per_client_address(secured):
+    statuses = []
+    for _ in range(60):
+        resp = await secured.post("/graphql", json={"query": "{ __typename }"},
+                                  headers={"Authorization": f"Bearer rg_{secrets.token_hex(8)}"})
+        statuses.append(resp.status)
+    assert statuses[:30].count(401) == 30  # a burst of 2 s at 20 lookups/s
+    assert 429 in statuses
+    limited = statuses.index(429)
+    resp = await secured.post("/graphql", json={"query": "{ __typename }"},
+                              headers={"Authorization": "Bearer rg_another_guess"})
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1, limited
+
+
+@pytest.fixture
+async def impatient(store, settings):
+    quick = settings.model_copy(update={"request_read_timeout_seconds": 1.0})
+    async with TestClient(TestServer(create_app(quick, store=store))) as client:
+        yield client
+
+
+async def test_slow_senders_are_cut_off(impatient):
+    server = impatient.server
+    # headers that never end
+    answer = await raw_request(server, b"POST /graphql HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    assert answer == b""  # the server closed the connection
+    # a body that never arrives
+    answer = await raw_request(
+        server, b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n{\"query\": ")
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    # and nobody is held up meanwhile
+    resp = await impatient.post("/graphql", json={"query": "{ __typename }"})
+    assert resp.status == 200
+
+
+async def test_health_endpoints_name_no_tenant(secured, keys, store, settings):
+    from conftest import Caller
+
+    acme = Caller(secured, keys["acme:admin"])
+    await seed(acme)
+    ready = await (await secured.get("/ready")).json()
+    assert ready["modelsLoaded"] >= 1
+    assert "acme" not in str(ready)
+    metrics = await (await secured.get("/metrics")).text()
+    assert "acme" not in metrics and "tenant=" not in metrics
+    guarded = settings.model_copy(update={"metrics_token": "s3cret"})
+    async with TestClient(TestServer(create_app(guarded, store=store))) as client:
+        assert (await client.get("/metrics")).status == 401
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status == 401
+        ok = await client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status == 200
+
+
+async def test_operation_names_cannot_grow_the_metrics_without_bound(client, gql):
+    for n in range(150):
+        await gql(f"query Name{n} {{ __typename }}")
+    text = await (await client.get("/metrics")).text()
+    names = {line.split('name="')[1].split('"')[0] for line in text.splitlines()
+             if line.startswith("recograph_graphql_operations_total{")}
+    assert len(names) <= 101 and "other" in names
+
+
+async def test_client_errors_are_logged_in_one_line_without_the_payload(client, gql, caplog):
+    big = "x" * 200_000
+    with caplog.at_level(logging.DEBUG):
+        await gql("query($t: String!) { search(text: $t) { score } }", {"t": big},
+                  expect_errors=True)
+        await gql("{ nope }", expect_errors=True)
+        await client.post("/graphql", data="[" * 5000, headers={"Content-Type": "application/json"})
+    records = [r for r in caplog.records if r.name.startswith(("recograph", "strawberry", "gql"))]
+    assert not [r for r in records if r.levelno >= logging.ERROR]
+    for r in records:
+        assert r.exc_info is None and "\n" not in r.getMessage() and big not in r.getMessage()
+    assert sum(len(r.getMessage()) for r in records) < 5_000

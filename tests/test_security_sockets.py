@@ -1,0 +1,116 @@
+"""Every operation on every transport is authenticated and authorised alike: the GraphiQL
+page runs nothing, sockets log in at connection_init, and each operation on a socket is
+checked again (revoked keys, scopes, rate limits)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import Caller, Socket
+
+from gql.app import create_app
+
+MINT_ADMIN = 'mutation { apiKeyCreate(input: {name: "x", scopes: [ADMIN]}) { secret } }'
+EVENTS = "subscription { interactionRecorded { userId itemId } }"
+RECORD = ('mutation { interactionRecord(input: {interaction: {userId: "u", itemId: "i", '
+          'type: "view"}}) { recordedCount } }')
+
+
+async def test_a_socket_that_looks_like_the_ide_page_gets_nothing(secured, keys, store):
+    """The critical hole: `Accept: text/html` on a WebSocket upgrade used to be treated as
+    the GraphiQL page and handed every scope of the default tenant."""
+    sock = await Socket.open(secured, headers={"Accept": "text/html"})
+    msg = await sock.message()
+    assert msg == {"type": "closed", "code": 4403, "reason": "Forbidden"}
+    sock = await Socket.open(secured, headers={"Accept": "text/html"})
+    await sock.subscribe("1", MINT_ADMIN)  # before any ack: refused, nothing runs
+    assert (await sock.message())["type"] == "closed"
+    assert [k.name for k in await store.api_keys.list("default")] == []
+    # the page itself still loads, and running a query from it needs a key
+    page = await secured.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status == 200 and "graphiql" in (await page.text()).lower()
+    query = await secured.get("/graphql", params={"query": "{ __typename }"},
+                              headers={"Accept": "text/html"})
+    assert query.status == 401
+
+
+async def test_a_key_in_connection_init_logs_the_socket_in(secured, keys):
+    """Browsers cannot set headers on a WebSocket: the key may come in the payload."""
+    sock = await (await Socket.open(secured, {"Authorization": f"Bearer {keys['acme:read']}"})
+                  ).acked()
+    await sock.subscribe("1", "query { interactionTypes { name } }")
+    msg = await sock.message()
+    assert msg["type"] == "next" and msg["payload"]["data"]["interactionTypes"]
+    await sock.close()
+    sock = await (await Socket.open(secured, {"apiKey": keys["globex:read"]})).acked()
+    await sock.close()
+
+
+async def test_a_bad_key_is_refused_with_a_close_code_not_http_bytes(secured, keys):
+    for payload, headers in (({"apiKey": "rg_nope_nope"}, {}), ({}, {}),
+                             ({}, {"Authorization": "Bearer rg_forged_key"})):
+        sock = await Socket.open(secured, payload, headers)
+        msg = await sock.message()
+        assert msg["type"] == "closed" and msg["code"] == 4403, (payload, headers, msg)
+
+
+async def test_scopes_hold_on_sockets_as_on_http(secured, keys):
+    """A browser-safe recommend key may not stream every user's events over a socket."""
+    recommend = keys["acme:recommend"]
+    sock = await (await Socket.open(secured, {"apiKey": recommend})).acked()
+    await sock.subscribe("1", EVENTS)
+    msg = await sock.message()
+    assert msg["type"] == "error", msg
+    assert msg["payload"][0]["extensions"]["code"] == "FORBIDDEN"
+    await sock.subscribe("2", MINT_ADMIN)
+    msg = await sock.message()
+    assert msg["type"] == "error" and msg["payload"][0]["extensions"]["code"] == "FORBIDDEN"
+    await sock.close()
+
+
+async def test_a_revoked_key_stops_working_on_an_open_socket(secured, keys):
+    admin = Caller(secured, keys["acme:admin"])
+    await admin('mutation { itemUpsert(input: {item: {id: "i"}}) { userErrors { code } } }')
+    made = (await admin('mutation { apiKeyCreate(input: {name: "live", scopes: [READ]}) '
+                        "{ secret apiKey { prefix } } }"))["apiKeyCreate"]
+    sock = await (await Socket.open(secured, {"apiKey": made["secret"]})).acked()
+    await sock.subscribe("1", EVENTS)
+    await asyncio.sleep(0.3)
+    await admin(RECORD)
+    assert (await sock.message())["type"] == "next"
+    await admin("mutation($p: String!) { apiKeyRevoke(input: {prefix: $p}) { revokedPrefix } }",
+                {"p": made["apiKey"]["prefix"]})
+    msg = await sock.message()
+    assert msg["type"] == "closed" and msg["code"] == 4403, msg
+    again = await Socket.open(secured, {"apiKey": made["secret"]})
+    assert (await again.message())["code"] == 4403
+
+
+async def test_operations_on_a_socket_are_rate_limited(store, settings, keys):
+    tight = settings.model_copy(update={"require_api_key": True, "rate_limit_per_key": 2.0,
+                                        "rate_limit_burst_seconds": 2.0})
+    async with TestClient(TestServer(create_app(tight, store=store))) as client:
+        sock = await (await Socket.open(client, {"apiKey": keys["acme:read"]})).acked()
+        for n in range(12):
+            await sock.subscribe(str(n), "{ __typename }")
+        outcomes = []
+        while len(outcomes) < 12:
+            msg = await sock.message()
+            if msg["type"] == "next":
+                outcomes.append("ok")
+            elif msg["type"] == "error":
+                outcomes.append(msg["payload"][0]["extensions"]["code"])
+                assert msg["payload"][0]["extensions"]["retryAfter"] >= 1
+        assert outcomes.count("ok") <= 5 and "RATE_LIMITED" in outcomes
+        await sock.close()
+
+
+async def test_operations_per_socket_are_capped(secured, keys):
+    sock = await (await Socket.open(secured, {"apiKey": keys["acme:read"]})).acked()
+    for n in range(21):
+        await sock.subscribe(str(n), EVENTS)
+    msg = await sock.message()
+    assert msg["type"] == "error" and msg["id"] == "20"
+    assert "limit" in msg["payload"][0]["message"].lower()
+    await sock.close()
