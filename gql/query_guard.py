@@ -14,6 +14,7 @@ costs over 10,000.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,7 @@ class QueryLimits:
     max_aliases: int = 30
     max_cost: int = 20_000
     max_input_depth: int = 32
+    max_repeated_branches: int = 10
 
 
 @dataclass(slots=True)
@@ -66,8 +68,20 @@ class Analysis:
     problems: list[GraphQLError] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What the guard needs of one selection set, fragments expanded."""
+
+    depth: int = 0
+    cost: int = 0
+    names: frozenset[str] = frozenset()
+    #: response names of fields with sub-selections, and how often each is selected here
+    branches: Counter[str] = field(default_factory=Counter)
+
+
 class _Walker:
-    """Depth, cost and root fields of one operation, each fragment visited once."""
+    """Depth, cost, root fields and repeated branches of one operation, each fragment
+    visited once."""
 
     def __init__(
         self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
@@ -77,45 +91,50 @@ class _Walker:
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self.memo: dict[str, tuple[int, int, frozenset[str]]] = {}
+        self.memo: dict[str, _Shape] = {}
         self.active: set[str] = set()
         self.cycle: str | None = None
+        self.most_repeated: tuple[int, str] = (0, "")
 
-    def selection(
-        self, node: SelectionSetNode | None, parent: GraphQLNamedType | None
-    ) -> tuple[int, int, frozenset[str]]:
-        """(depth, cost, field names at this level) of a selection set."""
+    def selection(self, node: SelectionSetNode | None, parent: GraphQLNamedType | None) -> _Shape:
         if node is None:
-            return 0, 0, frozenset()
-        depth, cost, names = 0, 0, set()
+            return _Shape()
+        depth, cost, names, branches = 0, 0, set(), Counter[str]()
         for sel in node.selections or ():
             if isinstance(sel, FieldNode):
                 d, c = self.field(sel, parent)
                 names.add(sel.name.value)
-            elif isinstance(sel, InlineFragmentNode):
-                target = parent
-                if sel.type_condition is not None:
-                    target = self.schema.get_type(sel.type_condition.name.value)
-                d, c, inner = self.selection(sel.selection_set, target)
-                names |= inner
-            elif isinstance(sel, FragmentSpreadNode):
-                d, c, inner = self.fragment(sel.name.value)
-                names |= inner
-            else:  # pragma: no cover - graphql-core has no other selection kinds
-                continue
+                if sel.selection_set is not None:
+                    branches[(sel.alias or sel.name).value] += 1
+            else:
+                if isinstance(sel, InlineFragmentNode):
+                    target = parent
+                    if sel.type_condition is not None:
+                        target = self.schema.get_type(sel.type_condition.name.value)
+                    inner = self.selection(sel.selection_set, target)
+                elif isinstance(sel, FragmentSpreadNode):
+                    inner = self.fragment(sel.name.value)
+                else:  # pragma: no cover - graphql-core has no other selection kinds
+                    continue
+                d, c = inner.depth, inner.cost
+                names |= inner.names
+                branches.update(inner.branches)
             depth = max(depth, d)
             cost = min(cost + c, COST_CEILING)
-        return depth, cost, frozenset(names)
+        if branches:
+            name, count = branches.most_common(1)[0]
+            self.most_repeated = max(self.most_repeated, (count, name))
+        return _Shape(depth, cost, frozenset(names), branches)
 
-    def fragment(self, name: str) -> tuple[int, int, frozenset[str]]:
+    def fragment(self, name: str) -> _Shape:
         if name in self.memo:
             return self.memo[name]
         definition = self.fragments.get(name)
         if definition is None:  # validation reports unknown fragments
-            return 0, 0, frozenset()
+            return _Shape()
         if name in self.active:
             self.cycle = name
-            return 0, 0, frozenset()
+            return _Shape()
         self.active.add(name)
         target = self.schema.get_type(definition.type_condition.name.value)
         result = self.selection(definition.selection_set, target)
@@ -128,11 +147,11 @@ class _Walker:
         if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             definition = parent.fields.get(node.name.value)
         child_type = get_named_type(definition.type) if definition is not None else None
-        depth, cost, _ = self.selection(node.selection_set, child_type)
+        inner = self.selection(node.selection_set, child_type)
         times = 1
         if definition is not None and "first" in definition.args:
             times = max(1, self.first_of(node, definition.args["first"].default_value))
-        return depth + 1, min(1 + times * cost, COST_CEILING)
+        return inner.depth + 1, min(1 + times * inner.cost, COST_CEILING)
 
     def first_of(self, node: FieldNode, default: Any) -> int:
         for arg in node.arguments or ():
@@ -251,8 +270,9 @@ def analyse(
 ) -> Analysis:
     walker = _Walker(schema, document, variables or {})
     root = schema.get_root_type(operation.operation)
-    depth, cost, names = walker.selection(operation.selection_set, root)
-    out = Analysis(depth=depth, aliases=count_aliases(document), cost=cost, root_fields=names)
+    shape = walker.selection(operation.selection_set, root)
+    depth, cost = shape.depth, shape.cost
+    out = Analysis(depth=depth, aliases=count_aliases(document), cost=cost, root_fields=shape.names)
     if walker.cycle is not None:
         out.problems.append(
             _error(f"fragment {walker.cycle} spreads itself", "GRAPHQL_VALIDATION_FAILED")
@@ -262,6 +282,16 @@ def analyse(
             _error(
                 f"query exceeds maximum operation depth of {limits.max_depth} (it has {depth})",
                 "QUERY_TOO_DEEP",
+            )
+        )
+    repeats, name = walker.most_repeated
+    if repeats > limits.max_repeated_branches:
+        # merging same-named selections is quadratic in graphql-core's validation
+        out.problems.append(
+            _error(
+                f"{name} is selected {repeats} times in one place (at most "
+                f"{limits.max_repeated_branches}); select it once",
+                "GRAPHQL_VALIDATION_FAILED",
             )
         )
     if out.aliases > limits.max_aliases:

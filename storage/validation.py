@@ -124,9 +124,7 @@ def check_json_object(value: Any, path: Path, limits: Limits) -> UserError | Non
     return None
 
 
-def check_finite(
-    value: float | None, path: Path, limit: float = MAX_MAGNITUDE
-) -> UserError | None:
+def check_finite(value: float | None, path: Path, limit: float = MAX_MAGNITUDE) -> UserError | None:
     if value is not None and not math.isfinite(value):
         return UserError(path, "must be a finite number", ErrorCode.NOT_FINITE)
     if value is not None and abs(value) > limit:

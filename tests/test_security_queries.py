@@ -190,3 +190,18 @@ async def test_concurrent_odd_queries_never_mask_faults(gql):
     bodies = await asyncio.gather(*(gql(q, expect_errors=True) for q in queries))
     for q, body in zip(queries, bodies, strict=True):
         assert "Unexpected error." not in json.dumps(body), (q, body)
+
+
+async def test_repeating_one_branch_many_times_is_refused_before_validation(gql):
+    """Merging same-named selections costs graphql-core quadratic time; a few hundred
+    repeats of one branch (spread through fragments) are refused up front."""
+    fragments = " ".join(f"fragment F{i} on Query {{ items(first: 1) {{ nodes {{ itemId }} }} }}"
+                         for i in range(10))
+    groups = " ".join(f"fragment G{j} on Query {{ " + " ".join(f"...F{i}" for i in range(10))
+                      + " }" for j in range(10))
+    query = "query { " + " ".join(f"...G{j}" for j in range(10)) + " } " + fragments + groups
+    body = await gql(query, expect_errors=True)
+    assert "items is selected 100 times" in body["errors"][0]["message"]
+    ok = await gql("{ a: items(first: 1) { nodes { itemId } } "
+                   "items(first: 1) { nodes { title } } }")
+    assert set(ok) == {"a", "items"}
