@@ -8,7 +8,7 @@ COPY plugins plugins
 COPY storage storage
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir . \
- && RECOGRAPH_GRAPHIQL_ASSETS_DIR=/opt/graphiql /opt/venv/bin/python -m gql.graphiql_assets
+ && RECOGRAPH_GRAPHIQL_ASSETS_DIR=/opt/graphiql /opt/venv/bin/python -m gql.server.graphiql
 
 FROM python:3.12-slim
 RUN useradd --create-home --uid 10001 recograph

@@ -28,7 +28,7 @@ setup() {
     touch "$stamp"
   fi
   # GraphiQL's JS/CSS come from the npm registry once, so the IDE works offline afterwards.
-  .venv/bin/python -m gql.graphiql_assets >/dev/null
+  .venv/bin/python -m gql.server.graphiql >/dev/null
 }
 
 redis_answers() {

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from aiohttp import ClientSession, web
 
-from gql import importing
-from gql.app import create_app
-from gql.runtime import database, store_for
-from gql.settings import Settings
+from gql.server.app import create_app
+from gql.server.database import database, store_for
+from gql.server.settings import Settings
+from storage.io import importer as importing
 
 QUERIES = {
     "recommendations (hybrid, 10, explained)": """query($u: String!) {

@@ -3,7 +3,7 @@
 Plugin authors need one import: ``from engines import hookimpl``.
 """
 
-from engines.base import (
+from engines.algorithm import (
     Algorithm,
     AlgorithmConfig,
     HistoryEvent,

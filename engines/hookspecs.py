@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from engines.base import Algorithm
+    from engines.algorithm import Algorithm
     from engines.embedders import Embedder
 
 PROJECT = "recograph"

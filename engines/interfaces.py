@@ -7,9 +7,9 @@ from typing import Protocol
 
 import numpy as np
 
-from engines.base import HistoryEvent
+from engines.algorithm import HistoryEvent
 from engines.data import ItemContent
-from engines.filters import ItemRules
+from engines.serving.rules import ItemRules
 
 
 class Artifact(Protocol):

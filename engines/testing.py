@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from engines.base import Algorithm, HistoryEvent, Query
+from engines.algorithm import Algorithm, HistoryEvent, Query
 from engines.data import ItemContent, TrainingData
 
 

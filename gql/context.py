@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from strawberry.dataloader import DataLoader
 
-from engines.service import RecommendationService
-from engines.training import Trainer
-from gql.auth import OPEN, Auth
-from gql.settings import Settings
+from engines.serving.service import RecommendationService
+from engines.training.trainer import Trainer
+from gql.server.auth import OPEN, Auth
+from gql.server.settings import Settings
 from storage.records import InteractionRecord, ItemRecord, UserRecord
 from storage.store import Store
 from storage.tenancy import set_tenant

@@ -11,23 +11,23 @@ from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, Sch
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from gql.auth import authorise_context
 from gql.context import Context
 from gql.errors import log_errors, should_mask
-from gql.interactions import (
+from gql.query_guard import QueryGuard, QueryLimits
+from gql.relay import Node, from_global_id
+from gql.server.auth import authorise_context
+from gql.server.observability import Metrics, OperationMetrics
+from gql.server.settings import Settings
+from gql.types.api_keys import KeyMutations, KeyQueries
+from gql.types.interactions import (
     Interaction,
     InteractionMutations,
     InteractionQueries,
     InteractionSubscriptions,
 )
-from gql.items import Item, ItemMutations, ItemQueries
-from gql.keys import KeyMutations, KeyQueries
-from gql.observability import Metrics, OperationMetrics
-from gql.query_guard import QueryGuard, QueryLimits
-from gql.recommendations import RecommendationMutations, RecommendationQueries
-from gql.relay import Node, from_global_id
-from gql.settings import Settings
-from gql.users import User, UserMutations, UserQueries
+from gql.types.items import Item, ItemMutations, ItemQueries
+from gql.types.recommendations import RecommendationMutations, RecommendationQueries
+from gql.types.users import User, UserMutations, UserQueries
 
 Info = strawberry.Info[Context, None]
 

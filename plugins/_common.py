@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from engines.base import Query, best, mask_positions
+from engines.algorithm import Query, best, mask_positions
 from engines.data import TrainingData
 
 __all__ = ["best", "decayed", "history_arrays", "mask_positions", "preference_matrix"]

@@ -31,7 +31,7 @@ from engines import (
     hookimpl,
     training_field,
 )
-from engines.base import position
+from engines.algorithm import position
 from plugins._common import best, history_arrays, mask_positions, preference_matrix
 
 

@@ -17,7 +17,7 @@ from engines import (
     TrainingData,
     hookimpl,
 )
-from engines.base import position
+from engines.algorithm import position
 from engines.embedders import normalise_rows
 from plugins._common import best, history_arrays, mask_positions
 from plugins.embedders import HashingEmbedder

@@ -9,9 +9,9 @@ import numpy as np
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engines.base import HistoryEvent
+from engines.algorithm import HistoryEvent
 from engines.data import ItemContent
-from engines.filters import ItemRules
+from engines.serving.rules import ItemRules
 from storage.filters import item_conditions
 from storage.records import ArtifactRecord
 from storage.store import Store

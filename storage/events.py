@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage.cache import CacheBackend
+from storage.backends import CacheBackend
 from storage.errors import ErrorCode, UserError
 from storage.repositories import (
     InteractionRepository,

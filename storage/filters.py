@@ -7,7 +7,7 @@ import json
 from sqlalchemy import ColumnElement, and_, cast, func, literal, not_, or_, true
 from sqlalchemy.dialects.postgresql import JSONPATH
 
-from engines.filters import AttributePredicate, ItemRules
+from engines.serving.rules import AttributePredicate, ItemRules
 from storage.tables import Item
 
 T = Item.__table__  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.cache import CacheBackend, make_backend
+from storage.backends import CacheBackend, make_backend
 from storage.catalog import Catalog
 from storage.database import make_engine, upgrade_database
 from storage.events import EventRecorder

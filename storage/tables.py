@@ -46,7 +46,7 @@ class Tenant(SQLModel, table=True):
     id: str = Field(sa_column=Column(Text, primary_key=True))
     name: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
-    #: signs user tokens (see gql.auth); random per tenant
+    #: signs user tokens (see gql.server.auth); random per tenant
     token_secret: str | None = Field(
         default=None,
         sa_column=Column(

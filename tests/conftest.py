@@ -15,9 +15,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event, text
 
-from gql.app import create_app
-from gql.runtime import limits_of
-from gql.settings import Settings
+from gql.server.app import create_app
+from gql.server.database import limits_of
+from gql.server.settings import Settings
 from storage.embedded import EmbeddedPostgres
 from storage.store import Store
 

@@ -11,7 +11,7 @@ import numpy as np
 from conftest import Caller
 from recsys_helpers import TRAIN, seed
 
-from engines.base import HistoryEvent, Query
+from engines.algorithm import HistoryEvent, Query
 from engines.testing import planted_data
 from plugins.collaborative import Collaborative
 from plugins.trending import Trending

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gql.settings import Settings
+from gql.server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def test_compose_runs_two_api_replicas_and_a_trainer_on_postgres_and_redis():
 def test_dockerfile_runs_as_non_root_with_offline_graphiql():
     text = (ROOT / "Dockerfile").read_text()
     assert "\nUSER recograph" in text
-    assert "gql.graphiql_assets" in text
+    assert "gql.server.graphiql" in text
     for folder in ("gql", "engines", "plugins", "storage"):
         assert f"COPY {folder} {folder}" in text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gql.settings import settings_table
+from gql.server.settings import settings_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

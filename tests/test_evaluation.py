@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines import evaluation
-from engines.baselines import MostPopular
 from engines.datasets import Events, movielens
+from engines.evaluation import evaluator as evaluation
+from engines.evaluation.baselines import MostPopular
 from engines.testing import planted_data
 from plugins.collaborative import Collaborative
 from plugins.item_knn import ItemKnn

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gql import graphiql_assets as ga
+from gql.server import graphiql as ga
 
 MIN_SIZES = {".js": 10_000, ".css": 10_000, ".txt": 500}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gql import importing
+from storage.io import importer as importing
 
 SAMPLE = Path(__file__).parent / "data" / "movielens-sample"
 

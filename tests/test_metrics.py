@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from engines.metrics import (
+from engines.evaluation.metrics import (
     average_precision_at_k,
     coverage,
     mean_popularity,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from recsys_helpers import TRAIN
 
-from gql import importing
+from storage.io import importer as importing
 
 SAMPLE = Path(__file__).parent / "data" / "movielens-sample"
 

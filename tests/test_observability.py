@@ -7,7 +7,7 @@ import logging
 
 from recsys_helpers import RECOMMEND, seed
 
-from gql.observability import REQUEST_ID, JsonFormatter
+from gql.server.observability import REQUEST_ID, JsonFormatter
 
 
 async def test_metrics_count_operations_algorithms_models_and_cache(client, gql):
@@ -66,7 +66,7 @@ async def test_opentelemetry_spans_when_enabled(store, settings):
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from gql.app import create_app
+    from gql.server.app import create_app
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from recsys_helpers import TRAIN, seed
 
 from engines import hookspecs
-from engines.plugins import DEFAULT_PLUGINS
-from engines.registry import DuplicateNameError, Registry
-from gql.app import create_app
+from engines.host.loading import DEFAULT_PLUGINS
+from engines.host.registry import DuplicateNameError, Registry
+from gql.server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "recograph-p3alpha"

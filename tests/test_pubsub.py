@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import REDIS_URL, Socket
 
-from gql.app import create_app
-from gql.runtime import limits_of
-from storage.cache import MemoryBackend, RedisBackend, SlowConsumer, make_backend
+from gql.server.app import create_app
+from gql.server.database import limits_of
+from storage.backends import MemoryBackend, RedisBackend, SlowConsumer, make_backend
 from storage.store import Store
 
 EVENTS = "subscription { interactionRecorded { userId } }"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gql.app import create_app
-from storage.cache import MemoryBackend
+from gql.server.app import create_app
+from storage.backends import MemoryBackend
 
 QUERY = {"query": "{ __typename }"}
 

@@ -15,8 +15,8 @@ from conftest import GraphQL
 from recsys_helpers import RECOMMEND, seed
 from recsys_helpers import events as events_of_seed
 
-from gql.app import create_app
-from storage.cache import RedisBackend
+from gql.server.app import create_app
+from storage.backends import RedisBackend
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="needs the redis-server binary to stop and start one")

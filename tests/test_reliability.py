@@ -19,8 +19,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from test_cli import cli_env, postgres_processes
 
-from gql.app import create_app
-from gql.runtime import limits_of
+from gql.server.app import create_app
+from gql.server.database import limits_of
 from storage.embedded import EmbeddedPostgres
 from storage.store import Store
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from recsys_helpers import seed
 
-from gql.app import create_app
+from gql.server.app import create_app
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import Caller, Socket
 
-from gql.app import create_app
+from gql.server.app import create_app
 
 MINT_ADMIN = 'mutation { apiKeyCreate(input: {name: "x", scopes: [ADMIN]}) { secret } }'
 EVENTS = "subscription { interactionRecorded { userId itemId } }"

@@ -8,7 +8,7 @@ import asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from recsys_helpers import RECOMMEND, TRAIN, seed
 
-from gql.app import create_app
+from gql.server.app import create_app
 
 VERSIONS = "{ algorithms { name modelVersion } }"
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import Caller, Socket
 from recsys_helpers import RECOMMEND, seed
 
-from gql.auth import Authenticator, Unauthorized
+from gql.server.auth import Authenticator, Unauthorized
 
 MINT = """mutation($u: String!, $ttl: Int! = 600) { userTokenCreate(input: {userId: $u,
   ttlSeconds: $ttl}) { token expiresAt userErrors { field code } } }"""

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engines.base import HistoryEvent
+from engines.algorithm import HistoryEvent
 from engines.embedders import Embedder
-from engines.registry import Registry
-from engines.service import EngineSettings, RecommendationService
-from engines.training import Trainer
-from gql.settings import Settings
+from engines.host.registry import Registry
+from engines.serving.service import EngineSettings, RecommendationService
+from engines.training.trainer import Trainer
+from gql.server.settings import Settings
 from storage.engine_storage import StoreEngineStorage
 from storage.events import events_channel
 from storage.store import Store

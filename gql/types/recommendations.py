@@ -8,14 +8,14 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from engines.blending import Blended
-from engines.filters import AttributePredicate, ItemRules
-from engines.service import EngineError, Selection, training_fields
-from gql.auth import forbid_other_users
+from engines.serving.blending import Blended
+from engines.serving.rules import AttributePredicate, ItemRules
+from engines.serving.service import EngineError, Selection, training_fields
 from gql.context import Context
 from gql.errors import ClientError, UserError
-from gql.items import Item
 from gql.relay import check_first
+from gql.server.auth import forbid_other_users
+from gql.types.items import Item
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
 

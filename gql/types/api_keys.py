@@ -7,9 +7,9 @@ from enum import Enum
 
 import strawberry
 
-from gql.auth import mint_user_token
 from gql.context import Context
 from gql.errors import UserError, user_errors
+from gql.server.auth import mint_user_token
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
 from storage.repositories.api_keys import ApiKeyRecord

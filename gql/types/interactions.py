@@ -12,11 +12,11 @@ from strawberry.scalars import JSON
 
 from gql.context import Context, drop_slow_consumer
 from gql.errors import UserError, user_errors
-from gql.items import Item
 from gql.relay import Node
 from gql.relay import to_global_id as gid
-from gql.users import User
-from storage.cache import SlowConsumer
+from gql.types.items import Item
+from gql.types.users import User
+from storage.backends import SlowConsumer
 from storage.errors import ErrorCode
 from storage.errors import UserError as StoredUserError
 from storage.events import EventInput, events_channel

@@ -5,7 +5,7 @@ downloads pinned tarballs from the npm registry (stdlib only, no node/npm needed
 against its registry ``dist.integrity`` (SRI sha512), and extracts only the browser builds we
 serve. Run it once during setup::
 
-    python -m gql.graphiql_assets
+    python -m gql.server.graphiql
 
 It deliberately imports neither strawberry nor aiohttp, so it can run before the app is
 importable.
@@ -128,7 +128,7 @@ def asset_files() -> list[str]:
 
 
 def assets_dir() -> Path:
-    """Asset directory: ``$RECOGRAPH_GRAPHIQL_ASSETS_DIR``, else ``gql/static/graphiql``."""
+    """Asset directory: ``$RECOGRAPH_GRAPHIQL_ASSETS_DIR``, else ``gql/server/static/graphiql``."""
     override = os.environ.get(ASSETS_DIR_ENV, "").strip()
     if override:
         return Path(override).expanduser().resolve()
@@ -382,7 +382,7 @@ def render_graphiql_html(
 def main(argv: list[str] | None = None) -> int:
     """CLI: fetch the GraphiQL assets and print where they are."""
     parser = argparse.ArgumentParser(
-        prog="python -m gql.graphiql_assets",
+        prog="python -m gql.server.graphiql",
         description="Download the pinned GraphiQL/React browser assets from the npm registry.",
     )
     parser.add_argument("--force", action="store_true", help="re-download even if present")

@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 
-from gql.settings import Settings
+from gql.server.settings import Settings
 from storage.embedded import EmbeddedPostgres
 from storage.store import Store
 from storage.validation import Limits

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines.base import Recommended
+from engines.algorithm import Recommended
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engines.base import Algorithm, Query, Recommended, best, mask_positions
+from engines.algorithm import Algorithm, Query, Recommended, best, mask_positions
 from engines.data import TrainingData
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import click
 
-from engines import evaluation
-from engines.base import Algorithm
-from engines.baselines import ImplicitAlsDefaults, MostPopular
+from engines.algorithm import Algorithm
 from engines.datasets import Events, gowalla, movielens
-from engines.registry import Registry
+from engines.evaluation import evaluator as evaluation
+from engines.evaluation.baselines import ImplicitAlsDefaults, MostPopular
+from engines.host.registry import Registry
 
 # Published Recall@20 / NDCG@20 on the Gowalla NGCF/LightGCN split (see shared data README).
 GOWALLA_PUBLISHED = {
@@ -34,8 +34,8 @@ def database_events(data_dir: Path | None, tenant: str) -> Events:
     """The service's own events and catalogue (embedded PostgreSQL or DATABASE_URL)."""
     import asyncio
 
-    from gql.runtime import database, store_for
-    from gql.settings import Settings
+    from gql.server.database import database, store_for
+    from gql.server.settings import Settings
     from storage.engine_storage import StoreEngineStorage
 
     async def read(settings: Settings) -> Events:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engines.service import EngineError, LoadedModel, RecommendationService
+from engines.serving.service import EngineError, LoadedModel, RecommendationService
 
 log = logging.getLogger(__name__)
 

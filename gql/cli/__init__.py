@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import click
 
-from gql.settings import Settings
+from gql.server.settings import Settings
 
 Report = Any
 
@@ -21,14 +21,14 @@ def _settings(data_dir: Path | None) -> Settings:
     settings = Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    from gql.observability import configure_logging
+    from gql.server.observability import configure_logging
 
     configure_logging(settings.log_level, settings.json_logs)
     return settings
 
 
 def _with_store(data_dir: Path | None, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    from gql.runtime import database, store_for
+    from gql.server.database import database, store_for
 
     async def run(settings: Settings) -> Any:
         async with store_for(settings) as store:
@@ -59,8 +59,8 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
     """Run the GraphQL API server (embedded PostgreSQL unless DATABASE_URL is set)."""
     from aiohttp import web
 
-    from gql.app import create_app
-    from gql.runtime import database
+    from gql.server.app import create_app
+    from gql.server.database import database
 
     settings = _settings(data_dir)
     with database(settings) as settings:
@@ -115,7 +115,7 @@ def import_(data_dir: Path | None, kind: str, path: Path, quiet: bool, strict: b
 
     Refused rows are listed with their row number; the others are written. Re-running an
     import is safe for events with idempotency keys (MovieLens ratings get one)."""
-    from gql import importing
+    from storage.io import importer as importing
 
     async def work(store: Any) -> list[tuple[str, Report]]:
         progress = not quiet
@@ -197,8 +197,8 @@ def export(data_dir: Path | None, kind: str, output: TextIO) -> None:
 def train(data_dir: Path | None, algorithms: tuple[str, ...], tenant: str) -> None:
     """Train models on the stored events and save them as new versions (running servers
     pick them up without a restart)."""
-    from engines.service import EngineError
-    from gql.engine_runtime import EngineRuntime
+    from engines.serving.service import EngineError
+    from gql.server.runtime import EngineRuntime
 
     async def work(store: Any) -> list[Any]:
         settings = _settings(data_dir)
@@ -229,7 +229,7 @@ def trainer(data_dir: Path | None, interval: float | None) -> None:
     the API replicas through Redis pub/sub."""
     import signal
 
-    from gql.engine_runtime import EngineRuntime
+    from gql.server.runtime import EngineRuntime
 
     async def work(store: Any) -> None:
         settings = _settings(data_dir)
@@ -316,7 +316,7 @@ def user_tokens() -> None:
 @click.option("--ttl", default=3600, show_default=True, help="Seconds the token is valid.")
 def user_tokens_create(data_dir: Path | None, tenant: str, user_id: str, ttl: int) -> None:
     """Print a token for USER (your backend usually mints them with userTokenCreate)."""
-    from gql.auth import mint_user_token
+    from gql.server.auth import mint_user_token
 
     async def work(store: Any) -> str:
         return mint_user_token(await store.tenant_secret(tenant), user_id, ttl)[0]
@@ -350,7 +350,7 @@ def schema() -> None:
 @click.option("--force", is_flag=True, help="Download again even if present.")
 def graphiql_assets_cmd(force: bool) -> None:
     """Download the GraphiQL assets from the npm registry (done once at setup)."""
-    from gql import graphiql_assets
+    from gql.server import graphiql as graphiql_assets
 
     click.echo(f"GraphiQL assets in {graphiql_assets.fetch_assets(force=force)}")
 
@@ -358,13 +358,13 @@ def graphiql_assets_cmd(force: bool) -> None:
 @main.command()
 def settings() -> None:
     """Print the configuration table (Markdown)."""
-    from gql.settings import settings_table
+    from gql.server.settings import settings_table
 
     click.echo(settings_table())
 
 
 def _register_evaluation() -> None:
-    from gql.evaluate_cli import evaluate, tune
+    from gql.cli.evaluate import evaluate, tune
 
     main.add_command(evaluate)
     main.add_command(tune)

@@ -28,7 +28,7 @@ from storage.records import UserRecord
 from storage.validation import check_id
 
 if TYPE_CHECKING:
-    from gql.interactions import Interaction
+    from gql.types.interactions import Interaction
 
 Info = strawberry.Info[Context, None]
 
@@ -55,8 +55,8 @@ class User(Node):
     @strawberry.field(description="The user's events, newest first.")
     async def interactions(
         self, info: Info, first: int = 20, after: str | None = None
-    ) -> Connection[Annotated[Interaction, strawberry.lazy("gql.interactions")]]:
-        from gql.interactions import Interaction
+    ) -> Connection[Annotated[Interaction, strawberry.lazy("gql.types.interactions")]]:
+        from gql.types.interactions import Interaction
 
         ctx = info.context
         check_first(first, ctx.settings.max_page_size)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pluggy
 
-from engines.base import Algorithm
+from engines.algorithm import Algorithm
 from engines.embedders import Embedder
-from engines.plugins import LoadReport, get_plugin_manager
+from engines.host.loading import LoadReport, get_plugin_manager
 
 
 class DuplicateNameError(RuntimeError):

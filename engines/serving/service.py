@@ -16,13 +16,13 @@ import numpy as np
 from cachetools import TTLCache
 from pydantic import ValidationError
 
-from engines.base import Algorithm, AlgorithmConfig, HistoryEvent, Query, Recommended
-from engines.blending import Blended, Contribution, blend
+from engines.algorithm import Algorithm, AlgorithmConfig, HistoryEvent, Query, Recommended
 from engines.data import TrainingData
 from engines.embedders import Embedder
-from engines.filters import ItemRules
+from engines.host.registry import Registry, UnknownAlgorithmError
 from engines.interfaces import EngineStorage
-from engines.registry import Registry, UnknownAlgorithmError
+from engines.serving.blending import Blended, Contribution, blend
+from engines.serving.rules import ItemRules
 
 log = logging.getLogger(__name__)
 #: largest weight of one algorithm in a request (weighted sums must stay finite)

@@ -1,7 +1,7 @@
 """Offline evaluation: splits, full-ranking top-k metrics per algorithm and per blend.
 
 Every test user's history is their training events; the model ranks ALL items except those
-(no sampled negatives), and the metrics of ``engines.metrics`` are averaged over users.
+(no sampled negatives), and the metrics of ``engines.evaluation.metrics`` are averaged over users.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from engines.base import Algorithm, HistoryEvent, Query, Recommended
-from engines.blending import blend
+from engines.algorithm import Algorithm, HistoryEvent, Query, Recommended
 from engines.data import TrainingData
 from engines.datasets import Events
-from engines.metrics import (
+from engines.evaluation.metrics import (
     average_precision_at_k,
     coverage,
     mean_popularity,
@@ -26,6 +25,7 @@ from engines.metrics import (
     precision_at_k,
     recall_at_k,
 )
+from engines.serving.blending import blend
 
 Embed = Callable[..., np.ndarray] | None
 

@@ -22,14 +22,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
-from gql import graphiql_assets
-from gql.auth import ANONYMOUS, Authenticator, RateLimited, Unauthorized
 from gql.context import Context
-from gql.engine_runtime import EngineRuntime, running
-from gql.observability import Metrics, metrics_handler, request_middleware
-from gql.runtime import open_store
 from gql.schema import build_schema
-from gql.settings import Settings
+from gql.server import graphiql as graphiql_assets
+from gql.server.auth import ANONYMOUS, Authenticator, RateLimited, Unauthorized
+from gql.server.database import open_store
+from gql.server.observability import Metrics, metrics_handler, request_middleware
+from gql.server.runtime import EngineRuntime, running
+from gql.server.settings import Settings
 from storage.repositories.api_keys import KEYS_CHANNEL
 from storage.store import Store
 
@@ -405,5 +405,5 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     if assets.is_dir():
         app.router.add_static(STATIC_PREFIX, assets)
     else:
-        log.warning("GraphiQL assets missing in %s: run `python -m gql.graphiql_assets`", assets)
+        log.warning("GraphiQL assets missing in %s: run `python -m gql.server.graphiql`", assets)
     return app
