@@ -1,15 +1,19 @@
-"""The algorithm interface every recommender plugin implements (after implicit and LensKit).
+"""The algorithm interface every recommender plugin implements (after LensKit and implicit).
 
-Algorithms work on dense indexes into ``TrainingData.item_ids`` (the database's item primary
-keys) and return item primary keys, so that any number of them can be blended. All methods
-are synchronous, CPU-bound code; the service runs them off the event loop.
+The split of work: **a plugin scores, the host ranks.** An algorithm learns in ``fit`` and
+then, for a query, returns one score per item it knows (``item_ids``, sorted database
+primary keys); the host (``engines.serving.ranking``) masks what may not be shown, takes the
+top of the list and blends several algorithms. So a plugin never handles candidate sets,
+exclusions or top-k selection, and batch scoring (``score_batch``) serves evaluation.
+
+All methods are synchronous CPU-bound code; the host runs them off the event loop.
 """
 
 from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -19,7 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from engines.data import TrainingData
 
 Ids = np.ndarray  # int64 item primary keys
-Scores = np.ndarray  # float32, same length, higher is better
+Scores = np.ndarray  # float32 over an algorithm's item_ids; higher is better, -inf: never
+
+_NO_IDS = np.empty(0, np.int64)
+_NO_WEIGHTS = np.empty(0, np.float32)
+_NO_TIMES = np.empty(0, np.float64)
+for _a in (_NO_IDS, _NO_WEIGHTS, _NO_TIMES):
+    _a.setflags(write=False)
 
 
 def training_field(default: Any, **kwargs: Any) -> Any:
@@ -42,29 +52,64 @@ class HistoryEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as it was stored: what online updates and the ``interaction_recorded`` hook
+    receive (on every replica)."""
+
+    user: str
+    item: str
+    user_pk: int
+    item_pk: int
+    type: str
+    weight: float
+    value: float | None
+    timestamp: float  # Unix seconds
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Query:
-    """Who the recommendations are for: a user's (possibly brand-new) event history, newest
-    first. Algorithms fold it in at request time, so a new event counts immediately."""
+    """Who the recommendations are for: a user's (possibly brand-new) history as parallel
+    arrays, newest first. Algorithms fold it in at request time, so an event counts in the
+    very next request."""
 
     user_id: int | None = None
-    history: tuple[HistoryEvent, ...] = ()
+    items: np.ndarray = field(default_factory=lambda: _NO_IDS)
+    weights: np.ndarray = field(default_factory=lambda: _NO_WEIGHTS)
+    times: np.ndarray = field(default_factory=lambda: _NO_TIMES)
     now: float = 0.0
 
-    def positive_items(self) -> dict[int, float]:
-        """Summed weight per item over the history, positive totals only."""
-        return {i: w for i, w in self.summed().items() if w > 0}
+    @classmethod
+    def of(
+        cls,
+        user_id: int | None = None,
+        history: Sequence[HistoryEvent] = (),
+        now: float | None = None,
+    ) -> Query:
+        n = len(history)
+        times = np.fromiter((e.timestamp for e in history), np.float64, n)
+        return cls(
+            user_id,
+            np.fromiter((e.item_id for e in history), np.int64, n),
+            np.fromiter((e.weight for e in history), np.float32, n),
+            times,
+            float(now if now is not None else (times.max() if n else 0.0)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
 
     def summed(self) -> dict[int, float]:
+        """Summed weight per item over the history."""
         totals: dict[int, float] = {}
-        for e in self.history:
-            totals[e.item_id] = totals.get(e.item_id, 0.0) + e.weight
+        for item, weight in zip(self.items.tolist(), self.weights.tolist(), strict=True):
+            totals[item] = totals.get(item, 0.0) + weight
         return totals
 
 
 @dataclass(slots=True)
 class Recommended:
-    """Ranked item ids with scores, and optionally, per item, the history item that most
-    caused it ("because you watched X")."""
+    """Ranked item ids with scores, and per item the history item that most caused it
+    ("because you watched X"), where known."""
 
     ids: Ids
     scores: Scores
@@ -76,13 +121,16 @@ class Recommended:
 
 
 class Algorithm(ABC):
-    """A recommender. Subclasses set ``name``, ``description`` and ``Config``."""
+    """A recommender. Subclasses set ``name``, ``description`` and ``Config``, learn in
+    :meth:`fit` (setting ``item_ids``) and score in :meth:`score`. The optional methods
+    below are capabilities the host uses when an algorithm offers them."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     Config: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
-    #: False for algorithms that answer without a trained model
-    needs_training: ClassVar[bool] = True
+
+    #: sorted item primary keys; every score array is aligned with it
+    item_ids: np.ndarray
 
     def __init__(self, config: AlgorithmConfig | Mapping[str, Any] | None = None) -> None:
         if config is None:
@@ -91,36 +139,52 @@ class Algorithm(ABC):
             config = self.Config.model_validate(dict(config))
         self.config = config
         self.fitted = False
+        self.item_ids = np.empty(0, np.int64)
 
     @classmethod
     def config_schema(cls) -> dict[str, Any]:
         return cls.Config.model_json_schema()
 
+    # --- learning --------------------------------------------------------------------
     @abstractmethod
     def fit(self, data: TrainingData) -> None:
-        """Learn from all interactions; sets ``self.fitted``."""
+        """Learn from all interactions; sets ``item_ids`` and ``self.fitted``."""
 
+    def partial_fit(self, events: Sequence[RecordedEvent]) -> None:  # noqa: B027
+        """Online update from events just recorded (optional; request-time fold-in already
+        uses each user's latest history)."""
+
+    # --- scoring ---------------------------------------------------------------------
     @abstractmethod
-    def recommend(
-        self,
-        query: Query,
-        limit: int,
-        exclude: np.ndarray | None = None,
-        candidates: np.ndarray | None = None,
-    ) -> Recommended:
-        """Top ``limit`` items for ``query``, never an id in ``exclude``, only ids in
-        ``candidates`` when given."""
+    def score(self, query: Query) -> Scores | None:
+        """One float32 score per item of ``item_ids`` for ``query`` (-inf: never
+        recommend), or None when the algorithm has no answer for this query."""
 
-    def similar_items(
-        self, item_id: int, limit: int, candidates: np.ndarray | None = None
-    ) -> Recommended:
-        """Items like ``item_id``; algorithms without a notion of item similarity return
-        nothing."""
-        return Recommended.empty()
+    def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
+        """Scores of many queries at once: ``(len(queries), len(item_ids))``, rows of
+        -inf where there is no answer. Override it when batching is faster (evaluation
+        ranks tens of thousands of users)."""
+        out = np.full((len(queries), len(self.item_ids)), -np.inf, np.float32)
+        for row, query in enumerate(queries):
+            scores = self.score(query)
+            if scores is not None:
+                out[row] = scores
+        return out
 
-    def partial_fit_user(self, user_id: int, events: list[HistoryEvent]) -> None:  # noqa: B027
-        """Online update from new events; optional, default does nothing (request-time
-        fold-in already uses the user's latest history)."""
+    def similar(self, position: int) -> Scores | None:
+        """Scores of every item by likeness to the item at ``position`` of ``item_ids``;
+        None for algorithms without a notion of item similarity."""
+        return None
+
+    def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
+        """For recommended ``positions``, the primary key of the history item that most
+        caused each (-1 where none did); None when the algorithm cannot say."""
+        return None
+
+    def popularity(self) -> Scores | None:
+        """How popular each item is, if the algorithm knows: the host fills pages with the
+        most popular eligible items when the algorithms propose too few."""
+        return None
 
     def item_vectors(self) -> tuple[str, Ids, np.ndarray] | None:
         """``(space, item ids, vectors)`` to store in pgvector after training, if any."""
@@ -143,33 +207,3 @@ class Algorithm(ABC):
         with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
             self.set_state({k: arrays[k] for k in arrays.files})
         self.fitted = True
-
-
-def position(item_ids: np.ndarray, item_id: int) -> int | None:
-    """Index of ``item_id`` in the sorted ``item_ids``, or None if the model lacks it."""
-    pos = int(np.searchsorted(item_ids, item_id))
-    return pos if pos < len(item_ids) and item_ids[pos] == item_id else None
-
-
-def mask_positions(
-    item_ids: np.ndarray, exclude: np.ndarray | None, candidates: np.ndarray | None
-) -> np.ndarray:
-    """Boolean mask over ``item_ids``: allowed by ``candidates`` and not in ``exclude``."""
-    keep = np.ones(len(item_ids), dtype=bool)
-    if candidates is not None:
-        keep &= np.isin(item_ids, candidates)
-    if exclude is not None and len(exclude):
-        keep &= ~np.isin(item_ids, exclude)
-    return keep
-
-
-def best(scores: np.ndarray, keep: np.ndarray, limit: int) -> np.ndarray:
-    """Positions of the ``limit`` highest finite ``scores`` where ``keep``, best first."""
-    scores = np.where(keep & np.isfinite(scores), scores, -np.inf)
-    n_valid = int(np.count_nonzero(scores > -np.inf))
-    k = min(limit, n_valid)
-    if k <= 0:
-        return np.empty(0, np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    part = part[scores[part] > -np.inf]
-    return part[np.argsort(-scores[part], kind="stable")]

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from engines.data import ItemContent
+from engines.toolkit import normalise_rows  # noqa: F401 (re-exported for embedders)
 
 
 class Embedder(ABC):
@@ -52,9 +53,3 @@ def item_text(item: ItemContent) -> str:
     if item.text:
         parts.append(item.text)
     return ". ".join(p for p in parts if p)
-
-
-def normalise_rows(m: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (m / norms).astype(np.float32)

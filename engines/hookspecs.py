@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
-    from engines.algorithm import Algorithm
+    from engines.algorithm import Algorithm, RecordedEvent
     from engines.embedders import Embedder
 
 PROJECT = "recograph"
@@ -31,7 +32,13 @@ def register_presets() -> dict[str, dict[str, float]]:  # type: ignore[empty-bod
 
 
 @hookspec
-def interaction_recorded(tenant: str, events: list[dict[str, Any]]) -> None:
+def plugin_configured(config: Mapping[str, Any]) -> None:
+    """Receive this plugin's own section of ``RECOGRAPH_PLUGIN_CONFIG`` (``{}`` when it has
+    none), once, when the plugins are loaded."""
+
+
+@hookspec
+def interaction_recorded(tenant: str, events: Sequence[RecordedEvent]) -> None:
     """Called (on every replica) after events were stored, for online updates."""
 
 

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from engines.algorithm import HistoryEvent
+from engines.algorithm import Query
 from engines.data import ItemContent
 from engines.serving.rules import ItemRules
 
@@ -31,10 +31,8 @@ class EngineStorage(Protocol):
     async def change_marker(self, tenant: str) -> tuple[int, ...]:
         """Something that changes whenever events or items do; ``(0, ...)`` = no events."""
 
-    async def user_history(
-        self, tenant: str, user_id: str, limit: int
-    ) -> tuple[int | None, list[HistoryEvent]]:
-        """The user's pk (None if unknown) and newest events first."""
+    async def user_history(self, tenant: str, user_id: str, limit: int) -> Query:
+        """The user's pk and newest ``limit`` events (an empty query if unknown)."""
 
     async def item_pks(self, tenant: str, external_ids: list[str]) -> dict[str, int]: ...
 

@@ -20,6 +20,7 @@ import pytest
 
 from engines.algorithm import Algorithm, HistoryEvent, Query
 from engines.data import ItemContent, TrainingData
+from engines.serving.ranking import rank, rank_similar
 
 
 def planted_data(
@@ -62,8 +63,8 @@ def cluster_of(item_id: int) -> int:
 
 
 def history(item_ids: list[int], weight: float = 2.0, t0: float = 1_700_000_000.0) -> Query:
-    events = tuple(HistoryEvent(i, weight, t0 + n) for n, i in enumerate(item_ids))
-    return Query(user_id=None, history=events, now=t0 + len(item_ids))
+    events = [HistoryEvent(i, weight, t0 + n) for n, i in enumerate(item_ids)][::-1]
+    return Query.of(None, events, now=t0 + len(item_ids))
 
 
 class AlgorithmConformance:
@@ -107,7 +108,7 @@ class AlgorithmConformance:
     def test_results_are_ranked_known_unique_and_limited(
         self, model: Algorithm, data: TrainingData
     ) -> None:
-        rec = model.recommend(self.query(), 5)
+        rec = rank(model, self.query(), 5)
         assert len(rec.ids) == len(rec.scores) <= 5
         assert len(rec.ids) > 0
         assert rec.ids.dtype.kind == "i"
@@ -119,33 +120,48 @@ class AlgorithmConformance:
     def test_exclude_and_candidates_are_honoured(
         self, model: Algorithm, data: TrainingData
     ) -> None:
-        first = model.recommend(self.query(), 5)
-        again = model.recommend(self.query(), 5, exclude=first.ids[:2])
+        first = rank(model, self.query(), 5)
+        again = rank(model, self.query(), 5, exclude=first.ids[:2])
         assert not set(first.ids[:2].tolist()) & set(again.ids.tolist())
         allowed = data.item_ids[::3]
-        limited = model.recommend(self.query(), 50, candidates=allowed)
+        limited = rank(model, self.query(), 50, candidates=allowed)
         assert set(limited.ids.tolist()) <= set(allowed.tolist())
 
     def test_recommendations_stay_in_the_users_cluster(self, model: Algorithm) -> None:
         if not self.personalised:
             pytest.skip("not personalised")
         for k in range(3):
-            rec = model.recommend(
-                self.query(k), 5, exclude=np.array([1000 * (k + 1) + j for j in range(3)])
+            rec = rank(
+                model, self.query(k), 5, exclude=np.array([1000 * (k + 1) + j for j in range(3)])
             )
             clusters = [cluster_of(int(i)) for i in rec.ids]
             assert clusters and clusters.count(k) >= 0.8 * len(clusters), (k, rec.ids)
 
     def test_unknown_and_empty_histories_do_not_fail(self, model: Algorithm) -> None:
-        model.recommend(history([987654321]), 5)
-        model.recommend(Query(), 5)
+        rank(model, history([987654321]), 5)
+        rank(model, Query(), 5)
+        assert model.score_batch([]).shape == (0, len(model.item_ids))
+
+    def test_scores_are_aligned_with_item_ids_and_batches_agree(self, model: Algorithm) -> None:
+        queries = [self.query(0), Query(), history([987654321]), self.query(2, 1)]
+        batch = model.score_batch(queries)
+        assert batch.shape == (len(queries), len(model.item_ids))
+        for row, query in enumerate(queries):
+            one = model.score(query)
+            if one is None:
+                assert not np.isfinite(batch[row]).any(), "no answer must be a row of -inf"
+                continue
+            assert one.shape == (len(model.item_ids),)
+            finite = np.isfinite(one)
+            assert np.array_equal(finite, np.isfinite(batch[row]))
+            np.testing.assert_allclose(one[finite], batch[row][finite], rtol=1e-4, atol=1e-5)
 
     def test_save_and_load_give_the_same_answers(self, model: Algorithm) -> None:
         blob = model.save()
         assert isinstance(blob, bytes)
         clone = self.algorithm(self.config)
         clone.load(blob)
-        a, b = model.recommend(self.query(1), 5), clone.recommend(self.query(1), 5)
+        a, b = rank(model, self.query(1), 5), rank(clone, self.query(1), 5)
         assert a.ids.tolist() == b.ids.tolist()
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
 
@@ -161,7 +177,7 @@ class AlgorithmConformance:
         model = self.algorithm(self.config)
         model.fit(empty)
         assert model.fitted
-        rec = model.recommend(history([1]), 5, exclude=np.array([1]))
+        rec = rank(model, history([1]), 5, exclude=np.array([1]))
         assert set(rec.ids.tolist()) <= {2}
         nothing = TrainingData.from_events(
             np.array([], np.int64), np.array([], np.int64), np.array([], np.float32), np.array([])
@@ -169,7 +185,7 @@ class AlgorithmConformance:
         self.algorithm(self.config).fit(nothing)
 
     def test_similar_items_never_return_the_item_itself(self, model: Algorithm) -> None:
-        rec = model.similar_items(1000, 5)
+        rec = rank_similar(model, 1000, 5)
         assert 1000 not in rec.ids.tolist()
         if len(rec.ids) and self.personalised:
             assert [cluster_of(int(i)) for i in rec.ids].count(0) >= 0.8 * len(rec.ids)

@@ -52,6 +52,7 @@ class Loaders:
     items_by_id: DataLoader[str, ItemRecord | None]
     users_by_pk: DataLoader[int, UserRecord | None]
     users_by_id: DataLoader[str, UserRecord | None]
+    interactions_by_pk: DataLoader[int, InteractionRecord | None]
     history: DataLoader[HistoryPage, list[InteractionRecord]]
 
     @classmethod
@@ -61,6 +62,7 @@ class Loaders:
             items_by_id=_loader(store.items.by_external_ids, tenant),
             users_by_pk=_loader(store.users.by_pks, tenant),
             users_by_id=_loader(store.users.by_external_ids, tenant),
+            interactions_by_pk=_loader(store.interactions.by_pks, tenant),
             history=_history_loader(store, tenant),
         )
 

@@ -1,21 +1,43 @@
-"""Errors of the API: ``userErrors`` for expected failures, masked top-level errors for faults."""
+"""Errors of the API, mapped from the engine's one error model.
+
+- Expected failures of an input carry an ``engines.errors.ErrorCode``: in a mutation's
+  ``userErrors { field message code }``, or, for a query argument, as a top-level error with
+  ``extensions { code field }``.
+- Failures of the request itself (no key, over a limit, a body that is not JSON) carry a
+  ``RequestCode``, as top-level errors or HTTP statuses.
+- Faults are masked ("Unexpected error.") and logged.
+"""
 
 from __future__ import annotations
 
 import logging
 import traceback
-from enum import Enum
+from collections.abc import Iterable
+from enum import StrEnum
 
 import strawberry
 from graphql import GraphQLError
 
-from storage.errors import ErrorCode
-from storage.errors import UserError as StoredUserError
+from engines.errors import ErrorCode, InputError, RecographError
 
 UserErrorCode = strawberry.enum(
-    Enum("UserErrorCode", {c.name: c.value for c in ErrorCode}),  # type: ignore[misc]
-    description="Why an input was refused.",
+    ErrorCode, name="UserErrorCode", description="Why an input was refused."
 )
+
+
+class RequestCode(StrEnum):
+    """Codes of refused requests (``extensions.code`` of top-level errors)."""
+
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    RATE_LIMITED = "RATE_LIMITED"
+    BAD_REQUEST = "BAD_REQUEST"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+    QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+    TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
 @strawberry.type(description="An input the server refused, and which field it was.")
@@ -24,32 +46,41 @@ class UserError:
         description='Path to the input field, e.g. ["input", "items", "3", "id"].'
     )
     message: str
-    code: UserErrorCode  # type: ignore[valid-type]
+    code: ErrorCode
 
     @classmethod
-    def of(cls, err: StoredUserError) -> UserError:
-        return cls(field=list(err.field), message=err.message, code=UserErrorCode[err.code.name])  # type: ignore[misc]
+    def of(cls, err: InputError) -> UserError:
+        return cls(field=list(err.field), message=err.message, code=err.code)
 
 
-def user_errors(errs: list[StoredUserError]) -> list[UserError]:
+def user_errors(errs: Iterable[InputError]) -> list[UserError]:
     return [UserError.of(e) for e in errs]
 
 
-class ClientError(Exception):
-    """A bad argument of a query (queries have no payload): shown to the client as is."""
+def one_row(errs: Iterable[InputError], name: str) -> list[UserError]:
+    """Errors of a bulk write of one row (``input.items.0.id``) named like the single
+    mutation's input (``input.item.id``)."""
+    return user_errors(
+        e.at("input", name, drop=3) if e.field[:3] == ("input", f"{name}s", "0") else e
+        for e in errs
+    )
 
-    def __init__(self, message: str, field: str | None = None, code: str = "BAD_USER_INPUT"):
-        super().__init__(message)
-        self.extensions = {"code": code} | ({"field": field} if field else {})
+
+def refused(message: str, field: str, code: ErrorCode = ErrorCode.INVALID) -> RecographError:
+    """A query argument refused as a whole (queries have no payload for userErrors)."""
+    return RecographError(message, code, field)
 
 
 def should_mask(error: GraphQLError) -> bool:
-    """Hide internals of unexpected exceptions; keep syntax, validation and client errors."""
+    """Hide internals of unexpected exceptions; keep syntax, validation and input errors."""
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
         return False
-    if isinstance(original, ClientError):
-        error.extensions = {**(error.extensions or {}), **original.extensions}
+    if isinstance(original, RecographError):
+        extensions: dict[str, object] = {"code": original.code.value}
+        if original.field:
+            extensions["field"] = ".".join(original.field)
+        error.extensions = {**(error.extensions or {}), **extensions}
         return False
     return True
 
@@ -61,7 +92,7 @@ LOGGED_MESSAGE = 300
 
 def is_client_error(error: GraphQLError) -> bool:
     original = error.original_error
-    return original is None or isinstance(original, GraphQLError | ClientError)
+    return original is None or isinstance(original, GraphQLError | RecographError)
 
 
 def log_errors(errors: list[GraphQLError]) -> None:

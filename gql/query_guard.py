@@ -46,6 +46,9 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from engines.errors import ErrorCode
+from gql.errors import RequestCode
+
 #: ceiling of intermediate cost figures, so a hostile document cannot build huge integers
 COST_CEILING = 10**15
 
@@ -211,10 +214,10 @@ def _literal_problems(document: DocumentNode, max_depth: int, strings: bool) -> 
         if isinstance(node, StringValueNode) and strings:
             why = bad_string(node.value)
             if why is not None:
-                problems.append(_error(f"a string argument {why}", "BAD_USER_INPUT"))
+                problems.append(_error(f"a string argument {why}", ErrorCode.INVALID))
         elif isinstance(node, ObjectValueNode | ListValueNode) and _literal_depth(node) > max_depth:
             problems.append(
-                _error(f"an argument is nested deeper than {max_depth} levels", "BAD_USER_INPUT")
+                _error(f"an argument is nested deeper than {max_depth} levels", ErrorCode.TOO_DEEP)
             )
             break
     return problems[:1]
@@ -244,7 +247,11 @@ def variable_problems(
         where = ".".join(path)
         if len(path) > max_depth + 1:
             return [
-                _error(f"variable {where} is nested deeper than {max_depth} levels", field=where)
+                _error(
+                    f"variable {where} is nested deeper than {max_depth} levels",
+                    ErrorCode.TOO_DEEP,
+                    where,
+                )
             ]
         if isinstance(value, str):
             why = bad_string(value) if strings else None
@@ -275,13 +282,13 @@ def analyse(
     out = Analysis(depth=depth, aliases=count_aliases(document), cost=cost, root_fields=shape.names)
     if walker.cycle is not None:
         out.problems.append(
-            _error(f"fragment {walker.cycle} spreads itself", "GRAPHQL_VALIDATION_FAILED")
+            _error(f"fragment {walker.cycle} spreads itself", RequestCode.GRAPHQL_VALIDATION_FAILED)
         )
     if depth > limits.max_depth:
         out.problems.append(
             _error(
                 f"query exceeds maximum operation depth of {limits.max_depth} (it has {depth})",
-                "QUERY_TOO_DEEP",
+                RequestCode.QUERY_TOO_DEEP,
             )
         )
     repeats, name = walker.most_repeated
@@ -291,14 +298,14 @@ def analyse(
             _error(
                 f"{name} is selected {repeats} times in one place (at most "
                 f"{limits.max_repeated_branches}); select it once",
-                "GRAPHQL_VALIDATION_FAILED",
+                RequestCode.GRAPHQL_VALIDATION_FAILED,
             )
         )
     if out.aliases > limits.max_aliases:
         out.problems.append(
             _error(
                 f"{out.aliases} aliases; at most {limits.max_aliases} are allowed",
-                "TOO_MANY_ALIASES",
+                RequestCode.TOO_MANY_ALIASES,
             )
         )
     if cost > limits.max_cost:
@@ -307,7 +314,7 @@ def analyse(
             _error(
                 f"query cost {shown} exceeds the limit of {limits.max_cost:,}: ask for fewer "
                 "items (`first`) in nested lists",
-                "QUERY_TOO_COSTLY",
+                RequestCode.QUERY_TOO_COSTLY,
             )
         )
     # Mutations check what they store row by row (a bad row of a bulk call is reported
@@ -320,8 +327,10 @@ def analyse(
     return out
 
 
-def _error(message: str, code: str = "BAD_USER_INPUT", field: str | None = None) -> GraphQLError:
-    extensions: dict[str, Any] = {"code": code}
+def _error(
+    message: str, code: ErrorCode | RequestCode = ErrorCode.INVALID, field: str | None = None
+) -> GraphQLError:
+    extensions: dict[str, Any] = {"code": code.value}
     if field is not None:
         extensions["field"] = field
     return GraphQLError(message, extensions=extensions)
@@ -362,7 +371,7 @@ class QueryGuard(SchemaExtension):
                     ctx.context, operation.operation.value, analysis.root_fields
                 )
                 if reason is not None:
-                    errors = [_error(reason, "FORBIDDEN")]
+                    errors = [_error(reason, ErrorCode.FORBIDDEN)]
             if not errors:
                 errors = self._validate(schema, document, ctx.query, tuple(ctx.validation_rules))
             ctx.pre_execution_errors = errors

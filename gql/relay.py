@@ -11,7 +11,8 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from gql.errors import ClientError
+from engines.errors import ErrorCode
+from gql.errors import refused
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,9 +29,12 @@ def from_global_id(global_id: str) -> tuple[str, str] | None:
         type_name, key = raw.decode().split(":", 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if type_name not in ("Item", "User", "Interaction") or not key:
+    if type_name not in NODE_TYPES or not key:
         return None
     return type_name, key
+
+
+NODE_TYPES = ("Item", "User", "Interaction")
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
@@ -46,7 +50,7 @@ def decode_cursor(cursor: str, *parts: Callable[[Any], Any]) -> tuple[Any, ...]:
             raise ValueError("wrong shape")
         return tuple(parse(value) for parse, value in zip(parts, key, strict=True))
     except (binascii.Error, ValueError, TypeError, UnicodeError, OverflowError, RecursionError):
-        raise ClientError("`after` is not a cursor this connection issued", field="after") from None
+        raise refused("`after` is not a cursor this connection issued", "after") from None
 
 
 def key_int(value: Any) -> int:
@@ -68,10 +72,10 @@ def key_time(value: Any) -> datetime:
 
 def check_first(first: int, max_page_size: int) -> None:
     if first < 0:
-        raise ClientError("`first` must not be negative", field="first")
+        raise refused("`first` must not be negative", "first")
     if first > max_page_size:
-        raise ClientError(
-            f"`first` must be at most {max_page_size}", field="first", code="PAGE_SIZE_EXCEEDED"
+        raise refused(
+            f"`first` must be at most {max_page_size}", "first", ErrorCode.PAGE_SIZE_EXCEEDED
         )
 
 

@@ -13,13 +13,14 @@ from engines import (
     Algorithm,
     AlgorithmConfig,
     Query,
-    Recommended,
+    Scores,
     TrainingData,
+    decayed,
+    history_arrays,
     hookimpl,
+    normalise_rows,
     training_field,
 )
-from engines.embedders import normalise_rows
-from plugins._common import best, decayed, history_arrays, mask_positions
 from plugins.embedders import HashingEmbedder
 
 
@@ -41,7 +42,7 @@ class ColdStart(Algorithm):
         w = decayed(data.event_weights, data.event_times, data.now, self.config.half_life_days)
         pop = np.bincount(data.event_items, weights=np.maximum(w, 0), minlength=data.n_items)
         top = float(np.log1p(pop).max(initial=0.0))
-        self.popularity = (np.log1p(pop) / max(top, 1e-9)).astype(np.float32)
+        self._popularity = (np.log1p(pop) / max(top, 1e-9)).astype(np.float32)
         names = sorted({c for item in data.content for c in item.categories})
         index = {c: k for k, c in enumerate(names)}
         rows, cols = [], []
@@ -57,40 +58,44 @@ class ColdStart(Algorithm):
         self.item_ids = data.item_ids.copy()
         self.fitted = True
 
-    def recommend(
-        self,
-        query: Query,
-        limit: int,
-        exclude: np.ndarray | None = None,
-        candidates: np.ndarray | None = None,
-    ) -> Recommended:
+    def _liked(self, query: Query) -> np.ndarray | None:
+        """Positions the user liked; None for users with too many items to be cold."""
         pos, w = history_arrays(query, self.item_ids)
         if len(pos) > self.config.max_items:
-            return Recommended.empty()
-        keep = mask_positions(self.item_ids, exclude, candidates)
-        liked = pos[w > 0]
+            return None
+        return pos[w > 0]
+
+    def score(self, query: Query) -> Scores | None:
+        liked = self._liked(query)
+        if liked is None:
+            return None
         if not len(liked):
-            top = best(self.popularity, keep, limit)
-            return Recommended(self.item_ids[top], self.popularity[top])
+            return self._popularity
         taste = np.asarray(self.categories[liked].sum(axis=0)).ravel()
         if taste.sum() > 0:
             taste /= taste.sum()
         affinity = self.categories @ taste  # share of the user's categories an item has
-        sims = self.vectors @ self.vectors[liked].T
-        content = sims.max(axis=1)
-        scores = (
-            self.popularity * (1 + self.config.category_boost * affinity)
+        content = (self.vectors @ self.vectors[liked].T).max(axis=1)
+        return (
+            self._popularity * (1 + self.config.category_boost * affinity)
             + self.config.content_weight * content
         ).astype(np.float32)
-        top = best(scores, keep, limit)
-        because = {int(self.item_ids[t]): int(self.item_ids[liked[sims[t].argmax()]]) for t in top}
-        return Recommended(self.item_ids[top], scores[top], because)
+
+    def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
+        liked = self._liked(query)
+        if liked is None or not len(liked):
+            return None
+        sims = self.vectors[positions] @ self.vectors[liked].T
+        return self.item_ids[liked[sims.argmax(axis=1)]]
+
+    def popularity(self) -> Scores | None:
+        return self._popularity
 
     def state(self) -> dict[str, np.ndarray]:
         c = self.categories
         return {
             "item_ids": self.item_ids,
-            "popularity": self.popularity,
+            "popularity": self._popularity,
             "vectors": self.vectors,
             "c_data": c.data,
             "c_indices": c.indices,
@@ -100,7 +105,7 @@ class ColdStart(Algorithm):
 
     def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.item_ids = arrays["item_ids"]
-        self.popularity = arrays["popularity"]
+        self._popularity = arrays["popularity"]
         self.vectors = arrays["vectors"]
         self.categories = sp.csr_matrix(
             (arrays["c_data"], arrays["c_indices"], arrays["c_indptr"]),

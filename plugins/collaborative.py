@@ -14,7 +14,7 @@ Two models, chosen by ``method`` (a training option):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -26,13 +26,15 @@ from engines import (
     Algorithm,
     AlgorithmConfig,
     Query,
-    Recommended,
+    Scores,
     TrainingData,
+    compress,
+    history_arrays,
+    history_matrix,
     hookimpl,
+    preference_matrix,
     training_field,
 )
-from engines.algorithm import position
-from plugins._common import best, history_arrays, mask_positions, preference_matrix
 
 
 class CollaborativeConfig(AlgorithmConfig):
@@ -140,15 +142,8 @@ class Collaborative(Algorithm):
             self.boost = self._boost(self.trained_exponent)
 
     # --- scoring --------------------------------------------------------------------------
-    def _history_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:
-        r = rows.copy().astype(np.float32)
-        r.data[r.data < 0] = 0
-        r.eliminate_zeros()
-        r.data = np.log1p(r.data)
-        return r
-
     def graph_scores(self, r: sp.csr_matrix) -> np.ndarray:
-        """Scores of the graph filter for history rows ``r`` (users × items)."""
+        """Scores of the graph filter for compressed history rows ``r`` (users × items)."""
         c = self.config
         # (r R̃ᵀ) is sparse and small; R̃ᵀ @ dense runs as one sparse-dense product
         through_users = (r @ self.norm_t).toarray()
@@ -168,87 +163,48 @@ class Collaborative(Algorithm):
     def _boost(self, exponent: float) -> np.ndarray:
         return np.power(np.maximum(self.item_degree, 1e-9), exponent).astype(np.float32)
 
-    def user_vector(self, query: Query) -> np.ndarray | None:
-        """ALS: least-squares user factors for the query's history (the ALS user step)."""
-        pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
-        pos, w = pos[w > 0], w[w > 0]
-        if not len(pos):
-            return None
-        conf = self._confidence(w).astype(np.float64)
+    def _fold_in(self, pos: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        """ALS: least-squares user factors from confidences on positions (the user step)."""
         y = self.item_factors[pos].astype(np.float64)
-        a = self.gram + (y.T * (conf - 1.0)) @ y
-        a[np.diag_indices_from(a)] += self.config.regularization
-        b = (y * conf[:, None]).sum(axis=0)
-        return np.linalg.solve(a, b).astype(np.float32)
-
-    def _scores(self, query: Query) -> np.ndarray | None:
-        if self.config.method == "als":
-            user = self.user_vector(query)
-            return None if user is None else self.item_factors @ user
-        pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
-        keep = w > 0
-        if not keep.any():
-            return None
-        row = sp.csr_matrix(
-            (w[keep], (np.zeros(keep.sum(), np.int64), pos[keep])), shape=(1, len(self.item_ids))
-        )
-        return self.graph_scores(self._history_rows(row))[0]
-
-    def recommend(
-        self,
-        query: Query,
-        limit: int,
-        exclude: np.ndarray | None = None,
-        candidates: np.ndarray | None = None,
-    ) -> Recommended:
-        scores = self._scores(query)
-        if scores is None:
-            return Recommended.empty()
-        top = best(scores, mask_positions(self.item_ids, exclude, candidates), limit)
-        return Recommended(self.item_ids[top], scores[top], self._because(query, top))
-
-    def rank_batch(self, history: sp.csr_matrix, k: int) -> list[list[int]]:
-        """Top ``k`` for many users at once (evaluation); ``history`` rows are summed weights
-        over this model's items."""
-        if self.config.method == "als":
-            r = self._history_rows(history)
-            r.data = self._confidence(np.expm1(r.data))
-            out = []
-            for row in r:
-                if row.nnz == 0:
-                    out.append([])
-                    continue
-                user = self._fold_in_row(row)
-                scores = self.item_factors @ user
-                scores[row.indices] = -np.inf
-                out.append(self.item_ids[best(scores, np.ones(len(scores), bool), k)].tolist())
-            return out
-        scores = self.graph_scores(self._history_rows(history))
-        seen = history.tocoo()  # explicit zeros too: a net-zero event is still seen
-        rows, cols = seen.row, seen.col
-        scores[rows, cols] = -np.inf
-        top = np.argpartition(-scores, k, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
-        return self.item_ids[np.take_along_axis(top, order, 1)].tolist()
-
-    def _fold_in_row(self, row: sp.csr_matrix) -> np.ndarray:
-        conf = row.data.astype(np.float64)
-        y = self.item_factors[row.indices].astype(np.float64)
+        conf = conf.astype(np.float64)
         a = self.gram + (y.T * (conf - 1.0)) @ y
         a[np.diag_indices_from(a)] += self.config.regularization
         return np.linalg.solve(a, (y * conf[:, None]).sum(axis=0)).astype(np.float32)
 
-    def _because(self, query: Query, top: np.ndarray) -> dict[int, int]:
+    def score(self, query: Query) -> Scores | None:
+        pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
+        keep = w > 0
+        if not keep.any():
+            return None
+        if self.config.method == "als":
+            return self.item_factors @ self._fold_in(pos[keep], self._confidence(w[keep]))
+        row = sp.csr_matrix(
+            (w[keep], (np.zeros(keep.sum(), np.int64), pos[keep])), shape=(1, len(self.item_ids))
+        )
+        return self.graph_scores(compress(row))[0]
+
+    def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
+        r = compress(history_matrix(queries, self.item_ids, self.config.half_life_days))
+        if self.config.method == "als":
+            out = np.full((len(queries), len(self.item_ids)), -np.inf, np.float32)
+            for n in range(r.shape[0]):
+                lo, hi = r.indptr[n], r.indptr[n + 1]
+                if hi > lo:
+                    conf = self._confidence(np.expm1(r.data[lo:hi]))
+                    out[n] = self.item_factors @ self._fold_in(r.indices[lo:hi], conf)
+            return out
+        scores = self.graph_scores(r)
+        scores[np.diff(r.indptr) == 0] = -np.inf  # no positive history: no answer
+        return scores
+
+    def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
         """For each recommended item, the liked history item most similar to it."""
         pos, w = history_arrays(query, self.item_ids)
-        pos = pos[w > 0]
-        if not len(pos) or not len(top):
-            return {}
-        sims = self._similarity(top, pos)
-        return {
-            int(self.item_ids[t]): int(self.item_ids[pos[j]])
-            for t, j in zip(top, sims.argmax(axis=1), strict=True)
-        }
+        liked = pos[w > 0]
+        if not len(liked):
+            return None
+        sims = self._similarity(positions, liked)
+        return self.item_ids[liked[sims.argmax(axis=1)]]
 
     def _similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.config.method == "als":
@@ -256,22 +212,14 @@ class Collaborative(Algorithm):
         cols_a = self.norm[:, a].T.tocsr()
         return np.asarray((cols_a @ self.norm[:, b]).todense())
 
-    def similar_items(
-        self, item_id: int, limit: int, candidates: np.ndarray | None = None
-    ) -> Recommended:
-        pos = position(self.item_ids, item_id)
-        if pos is None:
-            return Recommended.empty()
+    def similar(self, position: int) -> Scores | None:
         if self.config.method == "als":
             norms = np.linalg.norm(self.item_factors, axis=1)
             norms[norms == 0] = 1.0
-            scores = (self.item_factors @ self.item_factors[pos]) / (norms * norms[pos])
-        else:
-            one = sp.csr_matrix(([1.0], ([0], [pos])), shape=(1, len(self.item_ids)))
-            scores = self.graph_scores(one)[0]
-        keep = mask_positions(self.item_ids, np.array([item_id]), candidates)
-        top = best(scores, keep, limit)
-        return Recommended(self.item_ids[top], scores[top].astype(np.float32))
+            f = self.item_factors
+            return ((f @ f[position]) / (norms * norms[position])).astype(np.float32)
+        one = sp.csr_matrix(([1.0], ([0], [position])), shape=(1, len(self.item_ids)))
+        return self.graph_scores(one)[0]
 
     # --- persistence ----------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:

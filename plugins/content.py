@@ -4,7 +4,7 @@ are also written to pgvector for ``search`` and filtered similarity queries."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -13,13 +13,13 @@ from engines import (
     Algorithm,
     AlgorithmConfig,
     Query,
-    Recommended,
+    Scores,
     TrainingData,
+    history_arrays,
+    history_matrix,
     hookimpl,
+    normalise_rows,
 )
-from engines.algorithm import position
-from engines.embedders import normalise_rows
-from plugins._common import best, history_arrays, mask_positions
 from plugins.embedders import HashingEmbedder
 
 
@@ -46,6 +46,7 @@ class Content(Algorithm):
         self.fitted = True
 
     def profile(self, query: Query) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(unit profile vector, history positions, their weights)."""
         pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
         if not len(pos):
             return None
@@ -57,36 +58,30 @@ class Content(Algorithm):
             return None
         return vec / np.linalg.norm(vec), pos, w
 
-    def recommend(
-        self,
-        query: Query,
-        limit: int,
-        exclude: np.ndarray | None = None,
-        candidates: np.ndarray | None = None,
-    ) -> Recommended:
+    def score(self, query: Query) -> Scores | None:
+        prof = self.profile(query)
+        return None if prof is None else self.vectors @ prof[0]
+
+    def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
+        h = history_matrix(queries, self.item_ids, self.config.half_life_days)
+        profiles = normalise_rows(np.asarray(h @ self.vectors, dtype=np.float32))
+        scores = profiles @ self.vectors.T
+        scores[~profiles.any(axis=1)] = -np.inf
+        return scores
+
+    def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
         prof = self.profile(query)
         if prof is None:
-            return Recommended.empty()
-        vec, pos, w = prof
-        scores = self.vectors @ vec
-        top = best(scores, mask_positions(self.item_ids, exclude, candidates), limit)
-        because: dict[int, int] = {}
+            return None
+        _, pos, w = prof
         liked = pos[w > 0]
-        if len(top) and len(liked):
-            sims = self.vectors[top] @ self.vectors[liked].T
-            for t, j in zip(top, sims.argmax(axis=1), strict=True):
-                because[int(self.item_ids[t])] = int(self.item_ids[liked[j]])
-        return Recommended(self.item_ids[top], scores[top], because)
+        if not len(liked):
+            return None
+        sims = self.vectors[positions] @ self.vectors[liked].T
+        return self.item_ids[liked[sims.argmax(axis=1)]]
 
-    def similar_items(
-        self, item_id: int, limit: int, candidates: np.ndarray | None = None
-    ) -> Recommended:
-        pos = position(self.item_ids, item_id)
-        if pos is None:
-            return Recommended.empty()
-        scores = self.vectors @ self.vectors[pos]
-        top = best(scores, mask_positions(self.item_ids, np.array([item_id]), candidates), limit)
-        return Recommended(self.item_ids[top], scores[top])
+    def similar(self, position: int) -> Scores | None:
+        return self.vectors @ self.vectors[position]
 
     def item_vectors(self) -> tuple[str, np.ndarray, np.ndarray] | None:
         return self.space, self.item_ids, self.vectors

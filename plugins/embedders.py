@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from engines import hookimpl
-from engines.data import ItemContent
-from engines.embedders import Embedder, item_text, normalise_rows
+from engines import Embedder, ItemContent, hookimpl, item_text, normalise_rows
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STOPWORDS = frozenset(

@@ -3,7 +3,7 @@ user vectors, top neighbours kept per item. Dislikes in a history push neighbour
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,13 +12,16 @@ from engines import (
     Algorithm,
     AlgorithmConfig,
     Query,
-    Recommended,
+    Scores,
     TrainingData,
+    history_arrays,
+    history_matrix,
     hookimpl,
+    no_opinion,
+    preference_matrix,
+    top_per_row,
     training_field,
 )
-from engines.algorithm import position
-from plugins._common import best, history_arrays, mask_positions, preference_matrix
 
 
 class ItemKnnConfig(AlgorithmConfig):
@@ -58,47 +61,46 @@ class ItemKnn(Algorithm):
             shape=(data.n_items, data.n_items),
             dtype=np.float32,
         )
-        self.similarity = _top_per_row(full, c.neighbours)
+        self.similarity = top_per_row(full, c.neighbours)
         self.item_ids = data.item_ids.copy()
         self.fitted = True
 
-    def recommend(
-        self,
-        query: Query,
-        limit: int,
-        exclude: np.ndarray | None = None,
-        candidates: np.ndarray | None = None,
-    ) -> Recommended:
+    def _contributions(self, query: Query) -> tuple[np.ndarray, sp.csc_matrix] | None:
         pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
         if not len(pos):
-            return Recommended.empty()
-        rows = self.similarity[pos]  # (history, items)
-        contrib = rows.multiply(w[:, None]).tocsc()
-        scores = np.asarray(contrib.sum(axis=0)).ravel()
-        touched = np.diff(contrib.indptr) > 0  # items some history item points to
-        top = best(
-            np.where(touched, scores, -np.inf),
-            mask_positions(self.item_ids, exclude, candidates),
-            limit,
-        )
-        because: dict[int, int] = {}
-        if len(top):
-            dense = contrib[:, top].toarray()
-            for j, t in enumerate(top):
-                because[int(self.item_ids[t])] = int(self.item_ids[pos[dense[:, j].argmax()]])
-        return Recommended(self.item_ids[top], scores[top].astype(np.float32), because)
+            return None
+        return pos, self.similarity[pos].multiply(w[:, None]).tocsc()  # (history, items)
 
-    def similar_items(
-        self, item_id: int, limit: int, candidates: np.ndarray | None = None
-    ) -> Recommended:
-        pos = position(self.item_ids, item_id)
-        if pos is None:
-            return Recommended.empty()
-        row = self.similarity[pos]
-        scores = np.full(len(self.item_ids), -np.inf, dtype=np.float32)
+    def score(self, query: Query) -> Scores | None:
+        found = self._contributions(query)
+        if found is None:
+            return None
+        contrib = found[1]
+        scores = np.asarray(contrib.sum(axis=0)).ravel().astype(np.float32)
+        touched = np.diff(contrib.indptr) > 0  # items some history item points to
+        return np.where(touched, scores, -np.inf).astype(np.float32)
+
+    def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
+        h = history_matrix(queries, self.item_ids, self.config.half_life_days)
+        product = (h @ self.similarity).tocsr()
+        out = np.full(product.shape, -np.inf, np.float32)
+        rows = np.repeat(np.arange(product.shape[0]), np.diff(product.indptr))
+        out[rows, product.indices] = product.data
+        return out
+
+    def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
+        found = self._contributions(query)
+        if found is None:
+            return None
+        pos, contrib = found
+        dense = contrib[:, positions].toarray()
+        return self.item_ids[pos[dense.argmax(axis=0)]]
+
+    def similar(self, position: int) -> Scores | None:
+        row = self.similarity[position]
+        scores = no_opinion(len(self.item_ids))
         scores[row.indices] = row.data
-        top = best(scores, mask_positions(self.item_ids, np.array([item_id]), candidates), limit)
-        return Recommended(self.item_ids[top], scores[top])
+        return scores
 
     def state(self) -> dict[str, np.ndarray]:
         s = self.similarity
@@ -110,31 +112,6 @@ class ItemKnn(Algorithm):
         self.similarity = sp.csr_matrix(
             (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n)
         )
-
-
-def _top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of each row."""
-    m = m.tocsr()
-    m.sort_indices()
-    data, indices, indptr = [], [], [0]
-    for r in range(m.shape[0]):
-        lo, hi = m.indptr[r], m.indptr[r + 1]
-        vals, cols = m.data[lo:hi], m.indices[lo:hi]
-        if len(vals) > k:
-            part = np.argpartition(-vals, k - 1)[:k]
-            vals, cols = vals[part], cols[part]
-        data.append(vals)
-        indices.append(cols)
-        indptr.append(indptr[-1] + len(vals))
-    return sp.csr_matrix(
-        (
-            np.concatenate(data) if data else np.empty(0, np.float32),
-            np.concatenate(indices) if indices else np.empty(0, np.int32),
-            np.asarray(indptr),
-        ),
-        shape=m.shape,
-        dtype=np.float32,
-    )
 
 
 @hookimpl

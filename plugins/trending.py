@@ -3,7 +3,7 @@ events (on any replica) are added online and the ranking stays exact as time pas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -13,14 +13,14 @@ from pydantic import Field
 from engines import (
     Algorithm,
     AlgorithmConfig,
-    HistoryEvent,
     Query,
-    Recommended,
+    RecordedEvent,
+    Scores,
     TrainingData,
     hookimpl,
+    positions,
     training_field,
 )
-from plugins._common import best, mask_positions
 
 
 class TrendingConfig(AlgorithmConfig):
@@ -29,6 +29,9 @@ class TrendingConfig(AlgorithmConfig):
         30.0, gt=0, description="Events older than this are ignored."
     )
     positive_only: bool = training_field(True, description="Ignore negative events (dislikes).")
+    window_hours: float | None = Field(
+        None, gt=0, lt=1e6, description="Count only events this recent (default: the window)."
+    )
 
 
 class _Events(NamedTuple):
@@ -88,42 +91,39 @@ class Trending(Algorithm):
         cache[window] = scores
         return scores
 
-    def recommend(
-        self,
-        query: Query,
-        limit: int,
-        exclude: np.ndarray | None = None,
-        candidates: np.ndarray | None = None,
-        window_hours: float | None = None,
-    ) -> Recommended:
-        scores = self.scores(window_hours)
-        top = best(
-            np.where(scores > 0, scores, -np.inf),
-            mask_positions(self.item_ids, exclude, candidates),
-            limit,
-        )
-        return Recommended(self.item_ids[top], scores[top])
+    def score(self, query: Query) -> Scores | None:
+        """The same for everyone: items with no recent positive weight are never shown."""
+        scores = self.scores(self.config.window_hours)
+        return np.where(scores > 0, scores, -np.inf).astype(np.float32)
 
-    def partial_fit_user(self, user_id: int, events: list[HistoryEvent]) -> None:
+    def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
+        row = self.score(Query())
+        assert row is not None
+        return np.tile(row, (len(queries), 1))
+
+    def popularity(self) -> Scores | None:
+        return self.scores()
+
+    def partial_fit(self, events: Sequence[RecordedEvent]) -> None:
         """Count new events at once: append them to the recent-event arrays."""
-        pos = np.searchsorted(self.item_ids, [e.item_id for e in events])
-        ok = [
-            p < len(self.item_ids)
-            and self.item_ids[p] == e.item_id
-            and (e.weight > 0 or not self.config.positive_only)
-            for p, e in zip(pos, events, strict=True)
-        ]
-        if not any(ok):
+        if not events:
             return
-        sel = [e for e, good in zip(events, ok, strict=True) if good]
+        items = np.fromiter((e.item_pk for e in events), np.int64, len(events))
+        weights = np.fromiter((e.weight for e in events), np.float32, len(events))
+        times = np.fromiter((e.timestamp for e in events), np.float64, len(events))
+        pos, ok = positions(self.item_ids, items)
+        if self.config.positive_only:
+            ok &= weights > 0
+        if not ok.any():
+            return
         old = self._events
         # built aside, then swapped in one assignment: a concurrent reader sees the old
         # arrays or the new ones, never a mix of lengths
         self._events = _Events(
-            np.concatenate([old.items, pos[np.array(ok)].astype(np.int32)]),
-            np.concatenate([old.times, [e.timestamp for e in sel]]),
-            np.concatenate([old.weights, np.array([e.weight for e in sel], np.float32)]),
-            max(old.reference, max(e.timestamp for e in sel)),
+            np.concatenate([old.items, pos[ok].astype(np.int32)]),
+            np.concatenate([old.times, times[ok]]),
+            np.concatenate([old.weights, weights[ok]]),
+            max(old.reference, float(times[ok].max())),
         )
         self._scores_cache = _score_cache()
 

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from storage.errors import ErrorCode, UserError
+from engines.errors import ErrorCode, InputError
 from storage.records import ItemRecord, UserRecord
 from storage.repositories import ItemRepository, UserRepository, VectorRepository
 from storage.repositories.vectors import DimensionMismatch
@@ -34,10 +34,10 @@ INPUT_SPACE = "input"  # vector space of embeddings supplied by clients
 @dataclass(slots=True)
 class WriteResult(Generic[R]):
     records: list[tuple[R, bool]] = field(default_factory=list)  # (record, created)
-    errors: list[UserError] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
 
 
-def _first(*errors: UserError | None) -> UserError | None:
+def _first(*errors: InputError | None) -> InputError | None:
     return next((e for e in errors if e is not None), None)
 
 
@@ -54,7 +54,7 @@ class Catalog:
         self.vectors = vectors
         self.limits = limits
 
-    def _check_item(self, row: dict[str, Any], path: Path) -> list[UserError]:
+    def _check_item(self, row: dict[str, Any], path: Path) -> list[InputError]:
         lim = self.limits
         errs = [
             check_id(row.get("external_id", ""), (*path, "id"), lim),
@@ -93,7 +93,7 @@ class Catalog:
         dims = {len(r["embedding"]) for r in embedded}
         if len(dims) > 1:
             result.errors.append(
-                UserError(
+                InputError(
                     (*path, "embedding"),
                     "embeddings differ in dimension",
                     ErrorCode.DIMENSION_MISMATCH,
@@ -105,7 +105,7 @@ class Catalog:
                 await self.vectors.ensure_space(tenant, INPUT_SPACE, dims.pop())
             except DimensionMismatch as exc:
                 result.errors.append(
-                    UserError((*path, "embedding"), str(exc), ErrorCode.DIMENSION_MISMATCH)
+                    InputError((*path, "embedding"), str(exc), ErrorCode.DIMENSION_MISMATCH)
                 )
                 return result
         columns = [{k: v for k, v in r.items() if k != "embedding"} for r in valid.values()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engines.algorithm import HistoryEvent
+from engines.algorithm import Query
 from engines.data import ItemContent
 from engines.serving.rules import ItemRules
 from storage.filters import item_conditions
@@ -93,10 +94,9 @@ class StoreEngineStorage:
             for r in rows
         ]
 
-    async def user_history(
-        self, tenant: str, user_id: str, limit: int
-    ) -> tuple[int | None, list[HistoryEvent]]:
-        """One round trip: the user's pk and newest events (none for an unknown user)."""
+    async def user_history(self, tenant: str, user_id: str, limit: int) -> Query:
+        """One round trip: the user's pk and newest events (an empty query for an unknown
+        user), as the arrays algorithms read."""
         stmt = (
             select(
                 USERS.c.id,
@@ -112,8 +112,16 @@ class StoreEngineStorage:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         if not rows:
-            return None, []
-        return rows[0][0], [HistoryEvent(r[1], r[2], r[3]) for r in rows if r[1] is not None]
+            return Query(now=time.time())
+        events = [r for r in rows if r[1] is not None]
+        n = len(events)
+        return Query(
+            int(rows[0][0]),
+            np.fromiter((r[1] for r in events), np.int64, n),
+            np.fromiter((r[2] for r in events), np.float32, n),
+            np.fromiter((r[3] for r in events), np.float64, n),
+            time.time(),
+        )
 
     async def item_pks(self, tenant: str, external_ids: list[str]) -> dict[str, int]:
         return await self.store.items.pks(tenant, external_ids)

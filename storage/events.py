@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engines.algorithm import RecordedEvent
+from engines.errors import ErrorCode, InputError
 from storage.backends import CacheBackend
-from storage.errors import ErrorCode, UserError
 from storage.repositories import (
     InteractionRepository,
     InteractionTypeRepository,
@@ -48,11 +49,26 @@ class EventInput:
 class RecordResult:
     recorded: int = 0
     duplicates: int = 0
-    errors: list[UserError] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
 
 
 def events_channel(tenant: str) -> str:
     return f"events:{tenant}"
+
+
+def decode_event(raw: bytes | str) -> RecordedEvent:
+    """An event as published on ``events_channel`` (see ``EventRecorder._announce``)."""
+    msg = json.loads(raw)
+    return RecordedEvent(
+        user=msg["userId"],
+        item=msg["itemId"],
+        user_pk=int(msg["userPk"]),
+        item_pk=int(msg["itemPk"]),
+        type=msg["type"],
+        weight=float(msg["weight"]),
+        value=msg["value"],
+        timestamp=datetime.fromisoformat(msg["timestamp"]).timestamp(),
+    )
 
 
 class EventRecorder:
@@ -75,7 +91,7 @@ class EventRecorder:
         self.limits = limits
         self.auto_create_items = auto_create_items
 
-    def _check(self, e: EventInput, p: Path, now: datetime) -> UserError | None:
+    def _check(self, e: EventInput, p: Path, now: datetime) -> InputError | None:
         lim = self.limits
         checks = (
             check_id(e.user_id, (*p, "userId"), lim),
@@ -107,7 +123,7 @@ class EventRecorder:
             elif e.type not in types:
                 known = ", ".join(sorted(types))
                 result.errors.append(
-                    UserError(
+                    InputError(
                         (*p, "type"),
                         f"unknown type {e.type!r}; known: {known}",
                         ErrorCode.UNKNOWN_TYPE,
@@ -115,7 +131,7 @@ class EventRecorder:
                 )
             elif e.value is None and types[e.type].value_based and e.weight is None:
                 result.errors.append(
-                    UserError((*p, "value"), f"type {e.type!r} needs a value", ErrorCode.BLANK)
+                    InputError((*p, "value"), f"type {e.type!r} needs a value", ErrorCode.BLANK)
                 )
             else:
                 ok.append((i, e))
@@ -129,7 +145,7 @@ class EventRecorder:
         for i, e in ok:
             if e.item_id not in item_pks:
                 result.errors.append(
-                    UserError(
+                    InputError(
                         (*path, str(i), "itemId"),
                         f"unknown item {e.item_id!r}",
                         ErrorCode.NOT_FOUND,

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, and_, cast, func, literal, not_, or_, true
 from sqlalchemy.dialects.postgresql import JSONPATH
 
 from engines.serving.rules import AttributePredicate, ItemRules
+from storage.sql import any_of
 from storage.tables import Item
 
 T = Item.__table__  # type: ignore[attr-defined]
@@ -40,7 +41,12 @@ def _jsonpath_compare(key: str, op: str, value: float) -> ColumnElement[bool]:
 
 
 def item_conditions(tenant: str, rules: ItemRules) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [T.c.tenant_id == tenant, not_(T.c.hidden)]
+    """The one translation of item rules into SQL (candidates, search, catalogue pages)."""
+    conds: list[ColumnElement[bool]] = [T.c.tenant_id == tenant]
+    if rules.hidden is not None:
+        conds.append(T.c.hidden if rules.hidden else not_(T.c.hidden))
+    if rules.external_ids:
+        conds.append(any_of(T.c.external_id, rules.external_ids))
     if rules.entity_type is not None:
         conds.append(T.c.entity_type == rules.entity_type)
     if rules.categories_any:

@@ -68,12 +68,3 @@ class ArtifactRecord:
     metrics: dict[str, Any]
     created_at: datetime
     blob: bytes = field(repr=False, default=b"")
-
-
-@dataclass(frozen=True, slots=True)
-class ItemFilter:
-    entity_type: str | None = None
-    categories_any: tuple[str, ...] = ()
-    tags_any: tuple[str, ...] = ()
-    hidden: bool | None = None
-    external_ids: tuple[str, ...] = ()

@@ -1,4 +1,4 @@
-"""Checks every write goes through, each failing with a ``UserError`` that names the field."""
+"""Checks every write goes through, each failing with a ``InputError`` that names the field."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage.errors import ErrorCode, UserError
+from engines.errors import ErrorCode, InputError
 
 Path = tuple[str, ...]
 
@@ -34,44 +34,44 @@ MAX_MAGNITUDE = 1e9
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def check_id(value: str, path: Path, limits: Limits) -> UserError | None:
+def check_id(value: str, path: Path, limits: Limits) -> InputError | None:
     if not value or not value.strip():
-        return UserError(path, "must not be blank", ErrorCode.BLANK)
+        return InputError(path, "must not be blank", ErrorCode.BLANK)
     if len(value) > limits.max_id_length:
-        return UserError(
+        return InputError(
             path, f"is longer than {limits.max_id_length} characters", ErrorCode.TOO_LONG
         )
     if any(ord(c) < 32 for c in value):
-        return UserError(path, "must not contain control characters", ErrorCode.INVALID)
+        return InputError(path, "must not contain control characters", ErrorCode.INVALID)
     if why := unstorable(value):
-        return UserError(path, why, ErrorCode.INVALID)
+        return InputError(path, why, ErrorCode.INVALID)
     return None
 
 
-def check_text(value: str | None, path: Path, limits: Limits) -> UserError | None:
+def check_text(value: str | None, path: Path, limits: Limits) -> InputError | None:
     if value is not None and len(value) > limits.max_text_length:
-        return UserError(
+        return InputError(
             path, f"is longer than {limits.max_text_length} characters", ErrorCode.TOO_LONG
         )
     if value is not None and (why := unstorable(value)):
-        return UserError(path, why, ErrorCode.INVALID)
+        return InputError(path, why, ErrorCode.INVALID)
     return None
 
 
-def check_labels(values: Sequence[str], path: Path, limits: Limits) -> UserError | None:
+def check_labels(values: Sequence[str], path: Path, limits: Limits) -> InputError | None:
     if len(values) > limits.max_labels:
-        return UserError(path, f"has more than {limits.max_labels} entries", ErrorCode.TOO_MANY)
+        return InputError(path, f"has more than {limits.max_labels} entries", ErrorCode.TOO_MANY)
     for i, v in enumerate(values):
         if not v.strip():
-            return UserError((*path, str(i)), "must not be blank", ErrorCode.BLANK)
+            return InputError((*path, str(i)), "must not be blank", ErrorCode.BLANK)
         if len(v) > limits.max_label_length:
-            return UserError(
+            return InputError(
                 (*path, str(i)),
                 f"must be at most {limits.max_label_length} characters",
                 ErrorCode.TOO_LONG,
             )
         if why := unstorable(v):
-            return UserError((*path, str(i)), why, ErrorCode.INVALID)
+            return InputError((*path, str(i)), why, ErrorCode.INVALID)
     return None
 
 
@@ -108,59 +108,61 @@ def unstorable(value: str) -> str | None:
     return None
 
 
-def check_json_object(value: Any, path: Path, limits: Limits) -> UserError | None:
+def check_json_object(value: Any, path: Path, limits: Limits) -> InputError | None:
     if not isinstance(value, dict):
-        return UserError(path, "must be a JSON object", ErrorCode.INVALID)
+        return InputError(path, "must be a JSON object", ErrorCode.INVALID)
     if problem := _json_problem(value, limits.max_json_depth):
-        return UserError(path, problem[1], problem[0])
+        return InputError(path, problem[1], problem[0])
     try:
         encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        return UserError(path, f"is not valid JSON: {exc}", ErrorCode.INVALID)
+        return InputError(path, f"is not valid JSON: {exc}", ErrorCode.INVALID)
     if len(encoded.encode()) > limits.max_attributes_bytes:
-        return UserError(
+        return InputError(
             path, f"is larger than {limits.max_attributes_bytes} bytes", ErrorCode.TOO_LARGE
         )
     return None
 
 
-def check_finite(value: float | None, path: Path, limit: float = MAX_MAGNITUDE) -> UserError | None:
+def check_finite(
+    value: float | None, path: Path, limit: float = MAX_MAGNITUDE
+) -> InputError | None:
     if value is not None and not math.isfinite(value):
-        return UserError(path, "must be a finite number", ErrorCode.NOT_FINITE)
+        return InputError(path, "must be a finite number", ErrorCode.NOT_FINITE)
     if value is not None and abs(value) > limit:
-        return UserError(path, f"must lie between {-limit:g} and {limit:g}", ErrorCode.INVALID)
+        return InputError(path, f"must lie between {-limit:g} and {limit:g}", ErrorCode.INVALID)
     return None
 
 
 def check_timestamp(
     value: datetime | None, path: Path, limits: Limits, now: datetime
-) -> UserError | None:
+) -> InputError | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return UserError(path, "must include a time zone offset", ErrorCode.INVALID)
+        return InputError(path, "must include a time zone offset", ErrorCode.INVALID)
     if value > now + limits.future_tolerance:
-        return UserError(path, "lies in the future", ErrorCode.IN_FUTURE)
+        return InputError(path, "lies in the future", ErrorCode.IN_FUTURE)
     return None
 
 
-def check_embedding(values: Sequence[float], path: Path, limits: Limits) -> UserError | None:
+def check_embedding(values: Sequence[float], path: Path, limits: Limits) -> InputError | None:
     if not 1 <= len(values) <= limits.max_embedding_dim:
-        return UserError(
+        return InputError(
             path, f"must have 1..{limits.max_embedding_dim} dimensions", ErrorCode.INVALID
         )
     if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in values):
-        return UserError(
+        return InputError(
             path, "must contain only finite numbers within float32 range", ErrorCode.NOT_FINITE
         )
     if not any(values):
-        return UserError(path, "must not be the zero vector", ErrorCode.INVALID)
+        return InputError(path, "must not be the zero vector", ErrorCode.INVALID)
     return None
 
 
-def check_batch(size: int, path: Path, limits: Limits) -> UserError | None:
+def check_batch(size: int, path: Path, limits: Limits) -> InputError | None:
     if size > limits.max_batch_size:
-        return UserError(
+        return InputError(
             path, f"has {size} rows; at most {limits.max_batch_size} per call", ErrorCode.TOO_MANY
         )
     return None

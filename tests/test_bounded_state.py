@@ -11,7 +11,8 @@ import numpy as np
 from conftest import Caller
 from recsys_helpers import TRAIN, seed
 
-from engines.algorithm import HistoryEvent, Query
+from engines.algorithm import HistoryEvent, Query, RecordedEvent
+from engines.serving.ranking import rank
 from engines.testing import planted_data
 from plugins.collaborative import Collaborative
 from plugins.trending import Trending
@@ -36,18 +37,20 @@ def test_request_options_do_not_grow_shared_models():
     trending = Trending()
     trending.fit(data)
     for hours in np.linspace(1, 5000, 500):  # 500 distinct windowHours values
-        trending.recommend(Query(), 5, window_hours=float(hours))
+        served = copy.copy(trending)  # what the service serves a request with overrides
+        served.config = Trending.Config(window_hours=float(hours))
+        served.score(Query())
     cached = len(trending._scores_cache)
     assert cached <= 8
 
     collab = Collaborative({"rank": 8})
     collab.fit(data)
     before = model_bytes(collab)
-    query = Query(None, (HistoryEvent(1000, 1.0, 0.0),), 1.0)
+    query = Query.of(None, [HistoryEvent(1000, 1.0, 0.0)], 1.0)
     for exponent in np.linspace(-0.9, 0.9, 200):
         served = copy.copy(collab)  # what the service serves a request with overrides
         served.config = Collaborative.Config(rank=8, popularity_exponent=float(exponent))
-        served.recommend(query, 5)
+        served.score(query)
     assert model_bytes(collab) == before
 
 
@@ -60,7 +63,9 @@ def test_online_trending_updates_are_atomic_for_readers():
     def read() -> None:
         try:
             while not stop.is_set():
-                model.recommend(Query(), 10, window_hours=float(np.random.randint(1, 500)))
+                served = copy.copy(model)
+                served.config = Trending.Config(window_hours=float(np.random.randint(1, 500)))
+                rank(served, Query(), 10)
         except BaseException as exc:
             errors.append(exc)
 
@@ -68,7 +73,8 @@ def test_online_trending_updates_are_atomic_for_readers():
     for t in readers:
         t.start()
     for n in range(3000):
-        model.partial_fit_user(1, [HistoryEvent(1000 + n % 20, 1.0, 1_700_200_000.0 + n)])
+        item = 1000 + n % 20
+        model.partial_fit([RecordedEvent("u", str(item), 1, item, "view", 1.0, None, 1.7e9 + n)])
     stop.set()
     for t in readers:
         t.join()

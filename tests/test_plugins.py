@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from recsys_helpers import TRAIN, seed
 
 from engines import hookspecs
+from engines.errors import RecographError
 from engines.host.loading import DEFAULT_PLUGINS
 from engines.host.registry import DuplicateNameError, Registry
 from gql.server.app import create_app
@@ -55,7 +57,7 @@ def installed_example(tmp_path_factory, monkeypatch):
 
 def test_builtins_load_like_plugins():
     registry = Registry.load()
-    assert set(registry.report.loaded) >= set(DEFAULT_PLUGINS)
+    assert {p.name for p in registry.report.loaded} >= set(DEFAULT_PLUGINS)
     assert {"collaborative", "item_knn", "content", "trending", "cold_start"} <= set(
         registry.algorithms)
     assert registry.presets["hybrid"]["collaborative"] > 0
@@ -117,3 +119,35 @@ async def test_example_plugin_from_its_entry_point_is_listed_trained_and_selecta
         assert len(recs) == 5
         assert all(r["item"]["itemId"].startswith("horror") for r in recs)
         assert {x["algorithm"] for r in recs for x in r["reasons"]} == {"p3alpha"}
+
+
+def test_plugin_config_sets_algorithm_defaults_and_reaches_plugins(site):
+    fake_distribution(site, "listener", "listener_plugin", (
+        "from engines import hookimpl\n"
+        "SEEN = []\n"
+        "@hookimpl\ndef plugin_configured(config):\n    SEEN.append(dict(config))\n"))
+    registry = Registry.load(plugin_config={
+        "algorithms": {"collaborative": {"rank": 32}},
+        "plugins": {"listener": {"colour": "blue"}}})
+    assert registry.create("collaborative").config.rank == 32
+    assert registry.config("collaborative", {"ideal_weight": 0.5}).rank == 32
+    import listener_plugin
+
+    assert listener_plugin.SEEN == [{"colour": "blue"}]
+    with pytest.raises(RecographError, match="rank"):
+        Registry.load(plugin_config={"algorithms": {"collaborative": {"rank": -1}}})
+    with pytest.raises(RecographError, match="unknown algorithm 'nope'"):
+        Registry.load(plugin_config={"algorithms": {"nope": {}}})
+    with pytest.raises(ValueError, match="sections"):
+        Registry.load(plugin_config={"algorithm": {}})
+
+
+def test_the_plugins_command_lists_versions_hooks_and_names(site):
+    fake_distribution(site, "listener", "listener_plugin", (
+        "from engines import hookimpl\n"
+        "@hookimpl\ndef interaction_recorded(tenant, events):\n    pass\n"))
+    out = subprocess.run([sys.executable, "-m", "gql.cli", "plugins"], capture_output=True,
+                         text=True, check=True, env={**os.environ, "PYTHONPATH": str(site)}).stdout
+    assert "plugins.collaborative" in out and "algorithms: collaborative" in out
+    assert "listener 0.1" in out and "hooks: interaction_recorded" in out
+    assert "presets: hybrid" in out

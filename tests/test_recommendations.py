@@ -136,7 +136,7 @@ async def test_algorithm_errors_are_typed(gql):
         weight: -2}]) { rank } }""", expect_errors=True)
     assert res["errors"][0]["extensions"]["code"] == "INVALID_WEIGHT"
     bad = await gql(TRAIN, {"i": {"algorithms": ["nope"]}})
-    assert bad["modelTrain"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert bad["modelTrain"]["userErrors"][0]["code"] == "UNKNOWN_ALGORITHM"  # as in queries
 
 
 async def test_serving_options_can_change_per_request(gql):

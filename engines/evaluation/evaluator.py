@@ -7,14 +7,13 @@ Every test user's history is their training events; the model ranks ALL items ex
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from engines.algorithm import Algorithm, HistoryEvent, Query, Recommended
+from engines.algorithm import Algorithm, Query, Recommended
 from engines.data import TrainingData
 from engines.datasets import Events
 from engines.evaluation.metrics import (
@@ -26,6 +25,8 @@ from engines.evaluation.metrics import (
     recall_at_k,
 )
 from engines.serving.blending import blend
+from engines.serving.ranking import rank_batch, top_positions
+from engines.toolkit import positions
 
 Embed = Callable[..., np.ndarray] | None
 
@@ -135,54 +136,52 @@ def relevant_sets(test: Events, positive_only: bool = True) -> dict[int, set[int
 
 
 class Ranker:
-    """Turns a trained model (or several, blended) into top-k lists for test users."""
+    """Turns trained models (alone or blended) into top-k lists for test users, in
+    batches; a user's own training events are never recommended to them."""
 
     def __init__(self, data: TrainingData) -> None:
         self.data = data
-        by_user: dict[int, list[int]] = {}
-        for pos, u in enumerate(data.event_users.tolist()):
-            by_user.setdefault(u, []).append(pos)
-        self.events_of = by_user
+        order = np.lexsort((-data.event_times, data.event_users))  # by user, newest first
+        self.order = order
+        users = data.event_users[order]
+        self.bounds = np.searchsorted(users, np.arange(data.n_users + 1))
         self.user_index = {int(u): n for n, u in enumerate(data.user_ids)}
 
-    def query(self, user: int) -> tuple[Query, np.ndarray]:
+    def query(self, user: int) -> Query:
         idx = self.user_index.get(user)
         if idx is None:
-            return Query(), np.empty(0, np.int64)
-        pos = self.events_of.get(idx, [])
+            return Query(now=self.data.now)
         d = self.data
-        events = tuple(
-            HistoryEvent(
-                int(d.item_ids[d.event_items[p]]),
-                float(d.event_weights[p]),
-                float(d.event_times[p]),
-            )
-            for p in pos
+        rows = self.order[self.bounds[idx] : self.bounds[idx + 1]]
+        return Query(
+            user,
+            d.item_ids[d.event_items[rows]],
+            d.event_weights[rows],
+            d.event_times[rows],
+            self.data.now,
         )
-        events = tuple(sorted(events, key=lambda e: -e.timestamp))
-        seen = np.unique(np.fromiter((e.item_id for e in events), np.int64, len(events)))
-        return Query(user, events, now=self.data.now), seen
 
-    def history_matrix(self, users: list[int]) -> sp.csr_matrix:
-        """Rows of the training matrix for ``users`` (zero rows for unknown users)."""
-        m = self.data.matrix
-        rows = [self.user_index.get(u, -1) for u in users]
-        out = sp.vstack([m[r] if r >= 0 else sp.csr_matrix((1, m.shape[1])) for r in rows])
-        return out.tocsr()
+    def queries(self, users: Sequence[int]) -> list[Query]:
+        return [self.query(u) for u in users]
 
     def rank(self, model: Algorithm, users: list[int], k: int) -> list[list[int]]:
-        batch = getattr(model, "rank_batch", None)
-        if batch is not None:
-            out: list[list[int]] = []
-            for start in range(0, len(users), 1000):
-                chunk = users[start : start + 1000]
-                out += batch(self.history_matrix(chunk), k)
-            return out
-        lists = []
-        for u in users:
-            q, seen = self.query(u)
-            lists.append(model.recommend(q, k, exclude=seen).ids.tolist())
-        return lists
+        return rank_batch(model, self.queries(users), k)
+
+    def proposals(
+        self, model: Algorithm, users: list[int], pool: int, chunk: int = 1000
+    ) -> list[Recommended]:
+        """Each user's top ``pool`` of ``model`` (what a blend mixes)."""
+        out: list[Recommended] = []
+        for start in range(0, len(users), chunk):
+            queries = self.queries(users[start : start + chunk])
+            scores = model.score_batch(queries)
+            for row, query in enumerate(queries):
+                s = scores[row]
+                pos, known = positions(model.item_ids, query.items)
+                s[pos[known]] = -np.inf
+                top = top_positions(s, None, pool)
+                out.append(Recommended(model.item_ids[top], s[top].astype(np.float32)))
+        return out
 
     def rank_blend(
         self,
@@ -191,14 +190,11 @@ class Ranker:
         k: int,
         pool: int = 200,
     ) -> list[list[int]]:
-        lists = []
-        for u in users:
-            q, seen = self.query(u)
-            results: dict[str, tuple[float, Recommended]] = {
-                n: (w, m.recommend(q, pool, exclude=seen)) for n, (w, m) in models.items()
-            }
-            lists.append([b.item_id for b in blend(results, k)])
-        return lists
+        lists = {n: self.proposals(m, users, pool) for n, (_, m) in models.items()}
+        return [
+            [b.item_id for b in blend({n: (models[n][0], lists[n][u]) for n in models}, k)]
+            for u in range(len(users))
+        ]
 
 
 def score(
@@ -320,10 +316,8 @@ def tune_blend(
     ranker = Ranker(data)
     for model in algorithms.values():
         model.fit(data)
-    cached: dict[int, dict[str, Recommended]] = {}
-    for u in users:
-        q, seen = ranker.query(u)
-        cached[u] = {n: m.recommend(q, pool, exclude=seen) for n, m in algorithms.items()}
+    proposals = {n: ranker.proposals(m, users, pool) for n, m in algorithms.items()}
+    cached = {u: {n: proposals[n][i] for n in algorithms} for i, u in enumerate(users)}
     rng = np.random.default_rng(seed)
     names = list(algorithms)
     candidates = [dict.fromkeys(names, 1.0)] + [

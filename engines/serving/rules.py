@@ -61,13 +61,16 @@ class AttributePredicate:
 
 @dataclass(frozen=True, slots=True)
 class ItemRules:
-    """Hidden items are always excluded; everything else here is optional."""
+    """Which items qualify: for recommendations (hidden items never do) and for listing
+    the catalogue (where ``hidden`` may be None, any, or True, only hidden ones)."""
 
     entity_type: str | None = None
     categories_any: tuple[str, ...] = ()
     categories_exclude: tuple[str, ...] = ()
     tags_any: tuple[str, ...] = ()
     attributes: tuple[AttributePredicate, ...] = ()
+    hidden: bool | None = False
+    external_ids: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -77,4 +80,5 @@ class ItemRules:
             or self.categories_exclude
             or self.tags_any
             or self.attributes
+            or self.external_ids
         )

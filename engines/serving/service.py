@@ -1,5 +1,5 @@
-"""The recommendation service: loads trained models, answers requests by blending the chosen
-algorithms, and swaps in new model versions while it keeps answering."""
+"""The recommendation service: loads trained models, answers requests by ranking and
+blending the chosen algorithms, and swaps in new model versions while it keeps answering."""
 
 from __future__ import annotations
 
@@ -7,35 +7,27 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from cachetools import TTLCache
-from pydantic import ValidationError
 
-from engines.algorithm import Algorithm, AlgorithmConfig, HistoryEvent, Query, Recommended
+from engines.algorithm import Algorithm, Query, Recommended, RecordedEvent
 from engines.data import TrainingData
 from engines.embedders import Embedder
-from engines.host.registry import Registry, UnknownAlgorithmError
+from engines.errors import ErrorCode, RecographError
+from engines.host.registry import Registry, training_fields
 from engines.interfaces import EngineStorage
 from engines.serving.blending import Blended, Contribution, blend
+from engines.serving.ranking import allowed, rank, rank_similar, top_positions
 from engines.serving.rules import ItemRules
 
 log = logging.getLogger(__name__)
 #: largest weight of one algorithm in a request (weighted sums must stay finite)
 MAX_WEIGHT = 1e6
-
-
-class EngineError(Exception):
-    """A request the engine refuses, with a machine-readable code and the offending field."""
-
-    def __init__(self, message: str, code: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
 
 
 @dataclass
@@ -55,21 +47,13 @@ class Selection:
     config: Mapping[str, Any] | None = None
 
 
-def training_fields(config_cls: type[AlgorithmConfig]) -> set[str]:
-    """Config fields that only take effect when a model is trained."""
-    return {
-        name
-        for name, f in config_cls.model_fields.items()
-        if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("training")
-    }
-
-
 @dataclass
 class EngineSettings:
-    default_algorithms: dict[str, float] = field(default_factory=lambda: {"hybrid": 1.0})
-    similar_algorithms: dict[str, float] = field(
-        default_factory=lambda: {"item_knn": 1.0, "content": 0.5, "collaborative": 0.5}
-    )
+    """How the host serves. The default blends are configuration (``RECOGRAPH_DEFAULT_
+    ALGORITHMS``, ``RECOGRAPH_SIMILAR_ALGORITHMS``), not names the engine knows."""
+
+    default_algorithms: dict[str, float] = field(default_factory=dict)
+    similar_algorithms: dict[str, float] = field(default_factory=dict)
     candidate_pool: int = 200
     history_limit: int = 500
     eligible_ttl_seconds: float = 5.0
@@ -129,9 +113,7 @@ class RecommendationService:
                 log.exception("could not load %s v%s for %s", name, art.version, tenant)
                 continue
             # one dict assignment: requests see either the old or the new model, never half
-            loaded[name] = LoadedModel(
-                model, art.version, getattr(art, "created_at", None), art.metrics
-            )
+            loaded[name] = LoadedModel(model, art.version, art.created_at, art.metrics)
             changed.append(name)
         if changed:
             log.info("tenant %s: loaded %s", tenant, ", ".join(changed))
@@ -142,6 +124,11 @@ class RecommendationService:
 
     def install(self, tenant: str, name: str, model: LoadedModel) -> None:
         self._models.setdefault(tenant, {})[name] = model
+
+    def learn(self, tenant: str, events: Sequence[RecordedEvent]) -> None:
+        """Online updates of every loaded model of ``tenant`` from events just recorded."""
+        for loaded in list(self._models.get(tenant, {}).values()):
+            loaded.algorithm.partial_fit(events)
 
     async def training_data(self, tenant: str) -> TrainingData:
         users, items, weights, times = await self.storage.training_events(tenant)
@@ -157,37 +144,21 @@ class RecommendationService:
             embed_space=self.embedder.space,
         )
 
-    def config_for(
-        self, name: str, overrides: Mapping[str, Any] | None, base: AlgorithmConfig | None = None
-    ) -> AlgorithmConfig:
-        cls = self.registry.algorithm(name)
-        data = (base.model_dump() if base is not None else {}) | dict(overrides or {})
-        try:
-            return cls.Config.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise EngineError(
-                f"invalid config for {name}: {where}: {first['msg']}",
-                "INVALID_CONFIG",
-                "algorithms",
-            ) from None
-
     # --- requests --------------------------------------------------------------------------
     def _weights(
         self,
         tenant: str,
         user_id: str | None,
-        selection: list[Selection] | None,
-        default: dict[str, float],
+        selection: Sequence[Selection] | None,
+        default: Mapping[str, float],
     ) -> tuple[dict[str, float], dict[str, Mapping[str, Any]]]:
         chosen = {s.name: s.weight for s in selection} if selection else dict(default)
         configs = {s.name: s.config for s in selection or () if s.config}
         for s in selection or ():
             if not 0 <= s.weight <= MAX_WEIGHT:
-                raise EngineError(
+                raise RecographError(
                     f"weight of {s.name} must be a number from 0 to {MAX_WEIGHT:g}",
-                    "INVALID_WEIGHT",
+                    ErrorCode.INVALID_WEIGHT,
                     "algorithms",
                 )
         override = self.registry.pm.hook.recommendation_weights(
@@ -195,20 +166,12 @@ class RecommendationService:
         )
         if override is not None:
             chosen = dict(override)
-        try:
-            expanded = self.registry.expand(chosen)
-        except UnknownAlgorithmError as exc:
-            known = ", ".join(sorted([*self.registry.algorithms, *self.registry.presets]))
-            raise EngineError(
-                f"unknown algorithm {exc.args[0]!r}; known: {known}",
-                "UNKNOWN_ALGORITHM",
-                "algorithms",
-            ) from None
+        expanded = self.registry.expand(chosen)
         for name in configs:
             if name not in self.registry.algorithms:
-                raise EngineError(
+                raise RecographError(
                     f"config is only accepted for algorithms, not {name!r}",
-                    "INVALID_CONFIG",
+                    ErrorCode.INVALID_CONFIG,
                     "algorithms",
                 )
         return {n: w for n, w in expanded.items() if w > 0}, configs
@@ -220,15 +183,15 @@ class RecommendationService:
             return None
         if not overrides:
             return loaded.algorithm
-        cls = self.registry.algorithm(name)
         trained = loaded.algorithm.config
-        config = self.config_for(name, overrides, trained)
+        config = self.registry.config(name, overrides, trained)
         changed = {k for k in overrides if getattr(config, k) != getattr(trained, k)}
-        if changed & training_fields(cls.Config):
-            raise EngineError(
-                f"{', '.join(sorted(changed & training_fields(cls.Config)))} of {name} only "
-                "change when a model is trained: use modelTrain with this config",
-                "INVALID_CONFIG",
+        frozen = changed & training_fields(type(config))
+        if frozen:
+            raise RecographError(
+                f"{', '.join(sorted(frozen))} of {name} only change when a model is trained: "
+                "use modelTrain with this config",
+                ErrorCode.INVALID_CONFIG,
                 "algorithms",
             )
         clone = copy.copy(loaded.algorithm)  # shares the fitted arrays, not the config
@@ -236,8 +199,8 @@ class RecommendationService:
         return clone
 
     async def eligible(self, tenant: str, rules: ItemRules) -> np.ndarray:
-        """Pks of the items ``rules`` allow, cached briefly (bounded, least recently used
-        first out)."""
+        """Sorted pks of the items ``rules`` allow, cached briefly (bounded, least recently
+        used first out)."""
         key = (tenant, rules)
         hit = self._eligible.get(key)
         if hit is not None:
@@ -258,13 +221,17 @@ class RecommendationService:
         tenant: str,
         user_id: str | None,
         limit: int,
-        selection: list[Selection] | None = None,
+        selection: Sequence[Selection] | None = None,
         rules: ItemRules | None = None,
         *,
         exclude_seen: bool = True,
         exclude_items: list[str] | None = None,
-        history: list[HistoryEvent] | None = None,
+        query: Query | None = None,
+        fill: bool = True,
     ) -> list[Blended]:
+        """The top ``limit`` items for ``user_id`` (or an anonymous ``query``) by the
+        selected blend, among items ``rules`` allow. With ``fill``, a page the algorithms
+        leave short is filled with the most popular qualifying items."""
         weights, configs = self._weights(
             tenant, user_id, selection, self.settings.default_algorithms
         )
@@ -272,26 +239,23 @@ class RecommendationService:
         serving = {n: self._serving_model(n, models.get(n), configs.get(n)) for n in weights}
         missing = [n for n, m in serving.items() if m is None]
         if selection and missing and all(s.name in missing for s in selection):
-            raise EngineError(
+            raise RecographError(
                 f"no trained model for {', '.join(missing)}: run modelTrain",
-                "NOT_TRAINED",
+                ErrorCode.NOT_TRAINED,
                 "algorithms",
             )
-        user_pk = None
-        if history is None:
-            user_pk, history = (
+        if query is None:
+            query = (
                 await self.storage.user_history(tenant, user_id, self.settings.history_limit)
                 if user_id
-                else (None, [])
+                else Query()
             )
-        query = Query(user_pk, tuple(history), now=time.time())
         candidates = await self.eligible(tenant, rules or ItemRules())
-        excluded: list[int] = []
-        if exclude_seen:
-            excluded += [e.item_id for e in history]
+        excluded = [query.items] if exclude_seen else []
         if exclude_items:
-            excluded += list((await self.storage.item_pks(tenant, exclude_items)).values())
-        exclude = np.unique(np.asarray(excluded, dtype=np.int64))
+            pks = await self.storage.item_pks(tenant, exclude_items)
+            excluded.append(np.fromiter(pks.values(), np.int64, len(pks)))
+        exclude = np.unique(np.concatenate(excluded)) if excluded else None
         pool = max(limit * 3, self.settings.candidate_pool)
 
         def run() -> dict[str, tuple[float, Recommended]]:
@@ -299,38 +263,42 @@ class RecommendationService:
             for name, model in serving.items():
                 if model is not None:
                     started = time.perf_counter()
-                    out[name] = (weights[name], model.recommend(query, pool, exclude, candidates))
+                    out[name] = (weights[name], rank(model, query, pool, exclude, candidates))
                     self.observe(name, time.perf_counter() - started)
             return out
 
         results = await asyncio.to_thread(run)
         blended = blend(results, limit)
-        if len(blended) < limit:  # N results whenever N items qualify
+        if fill and len(blended) < limit:  # N results whenever N items qualify
             blended += self._backfill(models, candidates, exclude, blended, limit)
         return blended
 
     def _backfill(
         self,
-        models: dict[str, LoadedModel],
+        models: Mapping[str, LoadedModel],
         candidates: np.ndarray,
-        exclude: np.ndarray,
+        exclude: np.ndarray | None,
         have: list[Blended],
         limit: int,
     ) -> list[Blended]:
-        """Eligible items no algorithm proposed, most popular first, with score 0."""
+        """Eligible items no algorithm proposed, most popular first (by the first loaded
+        model that knows popularity), with score 0 and reason ``fallback``."""
         taken = np.asarray([b.item_id for b in have], dtype=np.int64)
-        rest = candidates[~np.isin(candidates, exclude) & ~np.isin(candidates, taken)]
+        skip = taken if exclude is None else np.concatenate([exclude, taken])
+        rest = candidates[~np.isin(candidates, skip)]
         if not len(rest):
             return []
-        order = np.arange(len(rest))
-        trending: Any = models.get("trending")
-        if trending is not None:
-            model = trending.algorithm
-            pos = np.clip(np.searchsorted(model.item_ids, rest), 0, len(model.item_ids) - 1)
-            known = model.item_ids[pos] == rest
-            pop = np.where(known, model.scores()[pos], 0.0)
-            order = np.argsort(-pop, kind="stable")
-        picked = rest[order[: limit - len(have)]]
+        picked = rest[: limit - len(have)]
+        for loaded in models.values():
+            model = loaded.algorithm
+            popularity = model.popularity()
+            if popularity is not None:
+                keep = allowed(model.item_ids, rest, None)
+                top = top_positions(popularity, keep, limit - len(have))
+                ranked = model.item_ids[top]
+                unranked = rest[~np.isin(rest, ranked)]
+                picked = np.concatenate([ranked, unranked])[: limit - len(have)]
+                break
         return [Blended(int(i), 0.0, [Contribution("fallback", 0.0, 0.0)]) for i in picked]
 
     async def similar_items(
@@ -338,13 +306,13 @@ class RecommendationService:
         tenant: str,
         item_id: str,
         limit: int,
-        selection: list[Selection] | None = None,
+        selection: Sequence[Selection] | None = None,
         rules: ItemRules | None = None,
     ) -> list[Blended]:
         weights, configs = self._weights(tenant, None, selection, self.settings.similar_algorithms)
         pks = await self.storage.item_pks(tenant, [item_id])
         if item_id not in pks:
-            raise EngineError(f"unknown item {item_id!r}", "NOT_FOUND", "itemId")
+            raise RecographError(f"unknown item {item_id!r}", ErrorCode.NOT_FOUND, "itemId")
         models = await self.models(tenant)
         candidates = await self.eligible(tenant, rules or ItemRules())
         pool = max(limit * 3, self.settings.candidate_pool)
@@ -352,29 +320,12 @@ class RecommendationService:
 
         def run() -> dict[str, tuple[float, Recommended]]:
             return {
-                n: (weights[n], m.similar_items(pks[item_id], pool, candidates))
+                n: (weights[n], rank_similar(m, pks[item_id], pool, candidates))
                 for n, m in serving.items()
                 if m is not None
             }
 
         return blend(await asyncio.to_thread(run), limit)
-
-    async def trending(
-        self,
-        tenant: str,
-        limit: int,
-        window_hours: float | None = None,
-        rules: ItemRules | None = None,
-    ) -> list[Blended]:
-        loaded = (await self.models(tenant)).get("trending")
-        if loaded is None:
-            return []
-        model: Any = loaded.algorithm
-        candidates = await self.eligible(tenant, rules or ItemRules())
-        rec = await asyncio.to_thread(
-            model.recommend, Query(), limit, None, candidates, window_hours
-        )
-        return blend({"trending": (1.0, rec)}, limit)
 
     async def search(
         self, tenant: str, text: str, limit: int, rules: ItemRules | None = None
@@ -387,6 +338,3 @@ class RecommendationService:
             tenant, self.embedder.space, vector, limit, rules or ItemRules()
         )
         return [(pk, 1.0 - d) for pk, d in hits]
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)

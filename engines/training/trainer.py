@@ -4,7 +4,6 @@ periodic background trainer of which only one runs at a time across all replicas
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -12,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engines.serving.service import EngineError, LoadedModel, RecommendationService
+from engines.errors import ErrorCode, RecographError
+from engines.serving.service import LoadedModel, RecommendationService
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,6 @@ class TrainResult:
     n_users: int
     n_items: int
     n_events: int
-
-
-class TrainerBusy(EngineError):
-    pass
 
 
 class Trainer:
@@ -50,10 +46,7 @@ class Trainer:
         Holds the tenant's training lock, so two replicas never train at the same time."""
         registry = self.service.registry
         names = algorithms or list(registry.algorithms)
-        for name in names:
-            if name not in registry.algorithms:
-                raise EngineError(f"unknown algorithm {name!r}", "UNKNOWN_ALGORITHM", "algorithms")
-        parsed = {n: self.service.config_for(n, (configs or {}).get(n)) for n in names}
+        parsed = {n: registry.config(n, (configs or {}).get(n)) for n in names}
         with self.storage.tenant_scope(tenant):
             return await self._train(tenant, names, parsed)
 
@@ -63,7 +56,9 @@ class Trainer:
         registry = self.service.registry
         lock = await self.storage.try_lock(f"train:{tenant}")
         if lock is None:
-            raise TrainerBusy("another trainer is running for this tenant", "BUSY")
+            raise RecographError(
+                "another trainer is running for this tenant", ErrorCode.BUSY, "algorithms"
+            )
         try:
             data = await self.service.training_data(tenant)
             results = []
@@ -113,12 +108,12 @@ class Trainer:
                     marker = await self.storage.change_marker(tenant)
                 if marker[0] == 0 or trained_at_marker.get(tenant) == marker:
                     continue
-                with contextlib.suppress(TrainerBusy):
-                    try:
-                        await self.train(tenant)
-                        trained_at_marker[tenant] = marker
-                    except TrainerBusy:
-                        raise
-                    except Exception:
-                        log.exception("background training failed for %s", tenant)
+                try:
+                    await self.train(tenant)
+                    trained_at_marker[tenant] = marker
+                except RecographError as exc:
+                    if exc.code is not ErrorCode.BUSY:
+                        log.warning("background training refused for %s: %s", tenant, exc)
+                except Exception:
+                    log.exception("background training failed for %s", tenant)
             await asyncio.sleep(interval_seconds)

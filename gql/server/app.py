@@ -1,4 +1,5 @@
-"""The aiohttp application: ``/graphql`` (HTTP, graphql-transport-ws, GraphiQL), health checks."""
+"""The aiohttp application: routes (``/graphql``, health, metrics, GraphiQL assets), the
+error middleware, start-up and shutdown."""
 
 from __future__ import annotations
 
@@ -11,233 +12,27 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from aiohttp import WSCloseCode, web
-from strawberry.aiohttp.views import GraphQLView
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
-from gql.context import Context
-from gql.schema import build_schema
 from gql.server import graphiql as graphiql_assets
-from gql.server.auth import ANONYMOUS, Authenticator, RateLimited, Unauthorized
+from gql.server.auth import Authenticator, RateLimited, Unauthorized
 from gql.server.database import open_store
 from gql.server.observability import Metrics, metrics_handler, request_middleware
-from gql.server.runtime import EngineRuntime, running
+from gql.server.runtime import running
 from gql.server.settings import Settings
+from gql.server.state import AUTH, DRAINING, ENGINE, METRICS, SETTINGS, SOCKETS, STORE
+from gql.server.view import (
+    CLOSE_FORBIDDEN,
+    STATIC_PREFIX,
+    BadRequestBody,
+    RecographView,
+    RequestTimeout,
+)
 from storage.repositories.api_keys import KEYS_CHANNEL
 from storage.store import Store
 
 log = logging.getLogger(__name__)
-
-STORE = web.AppKey("store", Store)
-ENGINE = web.AppKey("engine", EngineRuntime)
-AUTH = web.AppKey("auth", Authenticator)
-METRICS = web.AppKey("metrics", Metrics)
-DRAINING = web.AppKey("draining", dict)
-SOCKETS = web.AppKey("sockets", weakref.WeakKeyDictionary)
-SETTINGS = web.AppKey("settings", Settings)
-STATIC_PREFIX = "/graphiql-static"
-USER_TOKEN_HEADER = "X-User-Token"
-
-#: WebSocket close code of a socket whose key was refused (graphql-transport-ws's 4403)
-CLOSE_FORBIDDEN = 4403
-
-
-class BadRequestBody(Exception):
-    """A body or message that is not the JSON object GraphQL over HTTP expects."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.reason = message
-
-
-class RequestTimeout(Exception):
-    pass
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def decode_strict_json(data: str | bytes) -> object:
-    """Strict JSON (RFC 8259): UTF-8 only, no NaN/Infinity (not numbers in JSON), and an
-    object (or a list, for batches) at the top."""
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise BadRequestBody("request body is nested too deeply") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequestBody(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict | list):
-        raise BadRequestBody("request body must be a JSON object")
-    return value
-
-
-class AuthorisedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws where every operation is authorised like an HTTP request: the
-    key is verified again (a revoked key stops working on an open socket) and the rate
-    limits are charged per operation; a key may hold a bounded number of operations."""
-
-    view: RecographView
-
-    async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if not self.connection_acknowledged:
-            await super().handle_subscribe(message)  # closes with 4401
-            return
-        context = self.context
-        try:
-            await self.view.reauthorise(context)
-        except Unauthorized as exc:
-            await self.websocket.close(CLOSE_FORBIDDEN, str(exc)[:120])
-            return
-        except RateLimited as exc:
-            await self._refuse(message, str(exc), "RATE_LIMITED", exc.retry_after)
-            return
-        key = context.auth.key_id
-        limit = self.view.settings.max_subscriptions_per_key
-        if key is not None and self.view.in_flight[key] >= limit:
-            await self._refuse(message, f"this key has {limit} open operations", "TOO_MANY")
-            return
-        await super().handle_subscribe(message)
-        operation = self.operations.get(message["id"])
-        if key is not None and operation is not None and operation.task is not None:
-            self.view.in_flight[key] += 1
-            operation.task.add_done_callback(lambda _: self.view.release(key))
-
-    async def _refuse(
-        self, message: SubscribeMessage, text: str, code: str, retry: float | None = None
-    ) -> None:
-        extensions: dict[str, Any] = {"code": code}
-        if retry is not None:
-            extensions["retryAfter"] = math.ceil(retry)
-        await self.send_message(
-            {
-                "id": message["id"],
-                "type": "error",
-                "payload": [{"message": text, "extensions": extensions}],
-            }
-        )
-
-
-class RecographView(GraphQLView):  # type: ignore[type-arg]
-    graphql_transport_ws_handler_class = AuthorisedTransportWS
-
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
-        super().__init__(
-            schema=build_schema(settings, metrics),
-            graphql_ide="graphiql",
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
-        )
-        self.settings = settings
-        self.in_flight: Counter[int] = Counter()
-
-    def release(self, key_id: int) -> None:
-        self.in_flight[key_id] -= 1
-        if self.in_flight[key_id] <= 0:
-            del self.in_flight[key_id]
-
-    def _context(self, request: web.Request, response: Any, **fields: Any) -> Context:
-        runtime = request.app[ENGINE]
-        return Context.build(
-            request.app[STORE],
-            runtime.service,
-            runtime.trainer,
-            self.settings,
-            request,
-            response,
-            **fields,
-        )
-
-    async def get_context(self, request: web.Request, response: Any) -> Context:  # type: ignore[override]
-        if self.is_websocket_request(request):
-            # a socket is anonymous until its connection_init authenticates it
-            headers = request.headers
-            return self._context(
-                request,
-                response,
-                auth=ANONYMOUS,
-                credentials=headers.get("Authorization"),
-                user_token=headers.get(USER_TOKEN_HEADER),
-            )
-        if self.should_render_graphql_ide(self.request_adapter_class(request)):
-            return self._context(request, response, auth=ANONYMOUS)  # the page runs nothing
-        auth = await request.app[AUTH].authenticate(
-            request.headers.get("Authorization"),
-            request.headers.get(USER_TOKEN_HEADER),
-            request.remote,
-        )
-        s = self.settings
-        await request.app[AUTH].charge(
-            auth, s.rate_limit_per_key, s.rate_limit_per_tenant, s.rate_limit_burst_seconds
-        )
-        request.app[ENGINE].follow(auth.tenant)
-        return self._context(request, response, auth=auth)
-
-    async def on_ws_connect(self, context: Context) -> None:  # type: ignore[override]
-        """Log the socket in: the key comes from the connection_init payload (browsers
-        cannot set headers on a WebSocket) or the handshake's Authorization header."""
-        params = context.connection_params if isinstance(context.connection_params, dict) else {}
-        credentials = _credentials(params) or context.credentials
-        user_token = params.get("userToken") or context.user_token
-        request = context.request
-        assert request is not None
-        try:
-            auth = await request.app[AUTH].authenticate(
-                credentials, user_token if isinstance(user_token, str) else None, request.remote
-            )
-        except (Unauthorized, RateLimited) as exc:
-            raise ConnectionRejectionError({"message": str(exc)}) from None
-        context.login(auth, credentials, user_token if isinstance(user_token, str) else None)
-        request.app[SOCKETS][context.response] = context
-        request.app[ENGINE].follow(auth.tenant)
-
-    async def reauthorise(self, context: Context) -> None:
-        """Per operation on a socket: the key again, and the rate limits."""
-        request = context.request
-        assert request is not None
-        auth = await request.app[AUTH].authenticate(
-            context.credentials, context.user_token, request.remote
-        )
-        if (auth.tenant, auth.key_id) != (context.auth.tenant, context.auth.key_id):
-            raise Unauthorized("the key of this socket changed")
-        s = self.settings
-        await request.app[AUTH].charge(
-            auth, s.rate_limit_per_key, s.rate_limit_per_tenant, s.rate_limit_burst_seconds
-        )
-
-    def decode_json(self, data: str | bytes) -> object:
-        """A WebSocket message (a bad one closes the socket with 4400)."""
-        try:
-            return decode_strict_json(data)
-        except BadRequestBody as exc:
-            raise json.JSONDecodeError(exc.reason, "", 0) from None
-
-    def parse_json(self, data: str | bytes) -> Any:
-        """An HTTP body or query parameter (a bad one is a 400 naming the reason)."""
-        return decode_strict_json(data)
-
-    async def render_graphql_ide(self, request: web.Request) -> web.Response:
-        html = graphiql_assets.render_graphiql_html(
-            graphql_path="/graphql", static_prefix=STATIC_PREFIX
-        )
-        return web.Response(text=html, content_type="text/html")
-
-
-def _credentials(params: dict[str, Any]) -> str | None:
-    for name in ("Authorization", "authorization"):
-        value = params.get(name)
-        if isinstance(value, str) and value:
-            return value
-    key = params.get("apiKey")
-    return f"Bearer {key}" if isinstance(key, str) and key else None
 
 
 def _error(status: int, message: str, code: str) -> web.Response:

@@ -9,16 +9,16 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from engines.algorithm import HistoryEvent
 from engines.embedders import Embedder
+from engines.errors import RecographError
 from engines.host.registry import Registry
 from engines.serving.service import EngineSettings, RecommendationService
 from engines.training.trainer import Trainer
 from gql.server.settings import Settings
+from storage.backends import SlowConsumer
 from storage.engine_storage import StoreEngineStorage
-from storage.events import events_channel
+from storage.events import decode_event, events_channel
 from storage.store import Store
 from storage.tenancy import set_tenant, tenant_scope
 
@@ -27,11 +27,6 @@ MODELS_CHANNEL = "models"
 
 
 def make_embedder(registry: Registry, settings: Settings) -> Embedder:
-    try:
-        cls = registry.embedders[settings.embedder]
-    except KeyError:
-        known = ", ".join(sorted(registry.embedders))
-        raise RuntimeError(f"unknown embedder {settings.embedder!r}; known: {known}") from None
     options = {
         k: v
         for k, v in {
@@ -41,7 +36,19 @@ def make_embedder(registry: Registry, settings: Settings) -> Embedder:
         }.items()
         if v
     }
-    return cls(**options)
+    try:
+        return registry.embedder(settings.embedder, options)
+    except RecographError as exc:
+        raise RuntimeError(str(exc)) from None
+
+
+def load_registry(settings: Settings) -> Registry:
+    """The plugins allowed by ``RECOGRAPH_PLUGINS``, configured by
+    ``RECOGRAPH_PLUGIN_CONFIG``; failures to load are logged by plugin name."""
+    registry = Registry.load(settings.plugin_names(), settings.plugin_config_data())
+    for name, error in registry.report.failed.items():
+        log.error("plugin %s not loaded: %s", name, error)
+    return registry
 
 
 @dataclass
@@ -55,15 +62,14 @@ class EngineRuntime:
 
     @classmethod
     def build(cls, store: Store, settings: Settings) -> EngineRuntime:
-        registry = Registry.load(settings.plugin_names())
-        for name, error in registry.report.failed.items():
-            log.error("plugin %s not loaded: %s", name, error)
+        registry = load_registry(settings)
         service = RecommendationService(
             registry,
             StoreEngineStorage(store),
             make_embedder(registry, settings),
             EngineSettings(
                 default_algorithms=settings.default_weights(),
+                similar_algorithms=settings.similar_weights(),
                 candidate_pool=settings.candidate_pool,
             ),
         )
@@ -120,16 +126,17 @@ class EngineRuntime:
     async def _follow_events(self, tenant: str) -> None:
         """Online updates from events recorded on any replica."""
         set_tenant(tenant)  # this task only ever works for this tenant
-        async for raw in self.store.cache.subscribe(events_channel(tenant)):
+        while True:
             try:
-                msg = json.loads(raw)
-                ts = datetime.fromisoformat(msg["timestamp"]).timestamp()
-                event = HistoryEvent(int(msg["itemPk"]), float(msg["weight"]), ts)
-                for loaded in self.service.loaded().get(tenant, {}).values():
-                    loaded.algorithm.partial_fit_user(int(msg["userPk"]), [event])
-                self.registry.pm.hook.interaction_recorded(tenant=tenant, events=[msg])
-            except Exception:
-                log.exception("online update failed")
+                async for raw in self.store.cache.subscribe(events_channel(tenant)):
+                    try:
+                        events = [decode_event(raw)]
+                        self.service.learn(tenant, events)
+                        self.registry.pm.hook.interaction_recorded(tenant=tenant, events=events)
+                    except Exception:
+                        log.exception("online update failed")
+            except SlowConsumer:
+                log.warning("online updates of %s fell behind; some events were skipped", tenant)
 
     async def _train_missing(self, tenants: list[str]) -> None:
         for tenant in tenants:

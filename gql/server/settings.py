@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from pydantic import AliasChoices, Field
@@ -128,6 +130,16 @@ class Settings(BaseSettings):
         default="hybrid",
         description="Blend used when a request names none: `name:weight,...` or a preset.",
     )
+    similar_algorithms: str = Field(
+        default="item_knn:1,content:0.5,collaborative:0.5",
+        description="Blend of `similarItems` when a request names none.",
+    )
+    plugin_config: str | None = Field(
+        default=None,
+        description="JSON (or the path of a JSON file) configuring plugins: "
+        '`{"algorithms": {"collaborative": {"rank": 256}}, "embedders": {...}, '
+        '"plugins": {"<plugin>": {...}}}`.',
+    )
     embedder: str = Field(default="hashing", description="Embedder for content vectors and search.")
     embedder_url: str | None = Field(
         default=None, description="Base URL of an OpenAI-compatible API (embedder `http`)."
@@ -153,17 +165,36 @@ class Settings(BaseSettings):
 
     def default_weights(self) -> dict[str, float]:
         """``RECOGRAPH_DEFAULT_ALGORITHMS`` parsed: ``hybrid`` or ``collaborative:1,content:2``."""
-        weights = {}
-        for part in self.default_algorithms.split(","):
-            name, _, weight = part.strip().partition(":")
-            if name:
-                weights[name] = float(weight) if weight else 1.0
-        return weights
+        return parse_weights(self.default_algorithms)
+
+    def similar_weights(self) -> dict[str, float]:
+        return parse_weights(self.similar_algorithms)
+
+    def plugin_config_data(self) -> dict[str, Any]:
+        """``RECOGRAPH_PLUGIN_CONFIG`` as a dict (inline JSON, or a file holding it)."""
+        raw = (self.plugin_config or "").strip()
+        if not raw:
+            return {}
+        text = raw if raw.startswith("{") else Path(raw).expanduser().read_text()
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("RECOGRAPH_PLUGIN_CONFIG must be a JSON object")
+        return data
 
     def plugin_names(self) -> list[str] | None:
         if not self.plugins:
             return None
         return [p.strip() for p in self.plugins.split(",") if p.strip()]
+
+
+def parse_weights(spec: str) -> dict[str, float]:
+    """``"hybrid"`` or ``"collaborative:1,content:0.5"`` as name -> weight."""
+    weights = {}
+    for part in spec.split(","):
+        name, _, weight = part.strip().partition(":")
+        if name:
+            weights[name] = float(weight) if weight else 1.0
+    return weights
 
 
 def settings_table() -> str:

@@ -7,11 +7,10 @@ from enum import Enum
 
 import strawberry
 
+from engines.errors import ErrorCode, InputError
 from gql.context import Context
 from gql.errors import UserError, user_errors
 from gql.server.auth import mint_user_token
-from storage.errors import ErrorCode
-from storage.errors import UserError as StoredUserError
 from storage.repositories.api_keys import ApiKeyRecord
 from storage.validation import check_id, unstorable
 
@@ -105,7 +104,7 @@ class KeyMutations:
             or not input.scopes
             or unstorable(input.name)
         ):
-            err = StoredUserError(
+            err = InputError(
                 ("input",), "give a name (1..200 characters) and scopes", ErrorCode.INVALID
             )
             return ApiKeyCreatePayload(api_key=None, secret=None, user_errors=user_errors([err]))
@@ -118,7 +117,7 @@ class KeyMutations:
     async def api_key_revoke(self, info: Info, input: ApiKeyRevokeInput) -> ApiKeyRevokePayload:
         ctx = info.context
         if unstorable(input.prefix) or not await ctx.store.revoke_api_key(ctx.tenant, input.prefix):
-            err = StoredUserError(
+            err = InputError(
                 ("input", "prefix"), f"no active key {input.prefix!r}", ErrorCode.NOT_FOUND
             )
             return ApiKeyRevokePayload(revoked_prefix=None, user_errors=user_errors([err]))
@@ -138,7 +137,7 @@ class KeyMutations:
                 check_id(input.user_id, ("input", "userId"), ctx.store.limits),
                 None
                 if 60 <= input.ttl_seconds <= 30 * 86_400
-                else StoredUserError(
+                else InputError(
                     ("input", "ttlSeconds"), "must be 60 to 2592000 seconds", ErrorCode.INVALID
                 ),
             )

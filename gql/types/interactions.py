@@ -10,15 +10,14 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
+from engines.errors import ErrorCode, InputError
 from gql.context import Context, drop_slow_consumer
-from gql.errors import UserError, user_errors
+from gql.errors import UserError, one_row, user_errors
 from gql.relay import Node
 from gql.relay import to_global_id as gid
 from gql.types.items import Item
 from gql.types.users import User
 from storage.backends import SlowConsumer
-from storage.errors import ErrorCode
-from storage.errors import UserError as StoredUserError
 from storage.events import EventInput, events_channel
 from storage.records import InteractionRecord, InteractionTypeRecord
 from storage.validation import check_finite, check_id, check_text
@@ -174,15 +173,13 @@ class InteractionEvent:
     timestamp: datetime
 
 
-async def _record(
-    info: Info, events: list[EventInput], path: tuple[str, ...]
-) -> InteractionsRecordPayload:
+async def _record(info: Info, events: list[EventInput], one: bool) -> InteractionsRecordPayload:
     ctx = info.context
-    result = await ctx.store.events.record(ctx.tenant, events, path)
+    result = await ctx.store.events.record(ctx.tenant, events, ("input", "interactions"))
     return InteractionsRecordPayload(
         recorded_count=result.recorded,
         duplicate_count=result.duplicates,
-        user_errors=user_errors(result.errors),
+        user_errors=one_row(result.errors, "interaction") if one else user_errors(result.errors),
     )
 
 
@@ -201,18 +198,14 @@ class InteractionMutations:
     async def interaction_record(
         self, info: Info, input: InteractionRecordInput
     ) -> InteractionsRecordPayload:
-        payload = await _record(info, [input.interaction.to_event()], ("input", "interactions"))
-        for e in payload.user_errors:
-            if e.field and e.field[:3] == ["input", "interactions", "0"]:
-                e.field = ["input", "interaction", *e.field[3:]]
-        return payload
+        return await _record(info, [input.interaction.to_event()], one=True)
 
     @strawberry.mutation(description="Record many events in one transaction.")
     async def interactions_record(
         self, info: Info, input: InteractionsRecordInput
     ) -> InteractionsRecordPayload:
         events = [i.to_event() for i in input.interactions]
-        return await _record(info, events, ("input", "interactions"))
+        return await _record(info, events, one=False)
 
     @strawberry.mutation(description="Define an interaction type or change its weight.")
     async def interaction_type_upsert(
@@ -226,9 +219,7 @@ class InteractionMutations:
             check_finite(input.neutral_value, ("input", "neutralValue")),
         ]
         if input.weight == 0 and not input.value_based:
-            checks.append(
-                StoredUserError(("input", "weight"), "must not be zero", ErrorCode.INVALID)
-            )
+            checks.append(InputError(("input", "weight"), "must not be zero", ErrorCode.INVALID))
         errs = [c for c in checks if c is not None]
         if errs:
             return InteractionTypeUpsertPayload(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
+from engines.errors import ErrorCode, InputError
 from gql.context import Context
-from gql.errors import ClientError, UserError, user_errors
+from gql.errors import UserError, one_row, user_errors
 from gql.relay import (
     Connection,
     Node,
@@ -21,9 +21,8 @@ from gql.relay import (
     key_int,
 )
 from gql.relay import to_global_id as gid
-from storage.errors import ErrorCode
-from storage.errors import UserError as StoredUserError
-from storage.records import ItemFilter, ItemRecord
+from gql.types.filters import ItemFilterInput, rules_of
+from storage.records import ItemRecord
 from storage.validation import check_id
 
 Info = strawberry.Info[Context, None]
@@ -65,28 +64,6 @@ def external_item_id(id_: str) -> str:
     """``item(id:)`` takes a global id or your own item id."""
     decoded = from_global_id(id_)
     return decoded[1] if decoded and decoded[0] == "Item" else id_
-
-
-@strawberry.input(description="Which items to list; all conditions must hold.")
-class ItemFilterInput:
-    entity_type: str | None = None
-    categories: list[str] | None = strawberry.field(
-        default=None, description="Items in at least one of these categories."
-    )
-    tags: list[str] | None = strawberry.field(
-        default=None, description="Items with at least one of these tags."
-    )
-    hidden: bool | None = None
-    ids: list[str] | None = strawberry.field(default=None, description="Your item ids.")
-
-    def to_filter(self) -> ItemFilter:
-        return ItemFilter(
-            entity_type=self.entity_type,
-            categories_any=tuple(self.categories or ()),
-            tags_any=tuple(self.tags or ()),
-            hidden=self.hidden,
-            external_ids=tuple(self.ids or ()),
-        )
 
 
 @strawberry.input(description="An item to create or update. Omitted fields keep their value.")
@@ -177,12 +154,8 @@ class ItemQueries:
         ctx = info.context
         check_first(first, ctx.settings.max_page_size)
         after_pk = decode_cursor(after, key_int)[0] if after else None
-        if filter and filter.ids and len(filter.ids) > ctx.settings.max_batch_size:
-            raise ClientError(
-                f"at most {ctx.settings.max_batch_size} ids", field="filter.ids", code="TOO_MANY"
-            )
-        flt = filter.to_filter() if filter else ItemFilter()
-        rows = await ctx.store.items.page(ctx.tenant, flt, first + 1, after_pk)
+        rules = rules_of(filter or ItemFilterInput(), ctx.settings.max_batch_size)
+        rows = await ctx.store.items.matching(ctx.tenant, rules, first + 1, after_pk)
         for r in rows:
             ctx.loaders.items_by_pk.prime(r.pk, r)
         return connection(rows, first, lambda r: [r.pk], Item.of, after is not None)
@@ -199,9 +172,7 @@ class ItemMutations:
         if result.records:
             ctx.engine.items_changed(ctx.tenant)
         if result.errors or not result.records:
-            # one item: report its fields under input.item rather than input.items.0
-            errs = [replace(e, field=("input", "item", *e.field[3:])) for e in result.errors]
-            return ItemUpsertPayload(item=None, user_errors=user_errors(errs))
+            return ItemUpsertPayload(item=None, user_errors=one_row(result.errors, "item"))
         rec, created = result.records[0]
         return ItemUpsertPayload(item=Item.of(rec), created=created, user_errors=[])
 
@@ -229,6 +200,6 @@ class ItemMutations:
         deleted = await ctx.store.catalog.delete_items(ctx.tenant, [ext], ("input",))
         ctx.engine.items_changed(ctx.tenant)
         if not deleted:
-            err = StoredUserError(("input", "id"), f"unknown item {ext!r}", ErrorCode.NOT_FOUND)
+            err = InputError(("input", "id"), f"unknown item {ext!r}", ErrorCode.NOT_FOUND)
             return ItemDeletePayload(deleted_item_id=None, user_errors=user_errors([err]))
         return ItemDeletePayload(deleted_item_id=deleted[0], user_errors=[])

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
+from engines.errors import ErrorCode, InputError
 from gql.context import Context
-from gql.errors import UserError, user_errors
+from gql.errors import UserError, one_row, user_errors
 from gql.relay import (
     Connection,
     Node,
@@ -22,8 +22,6 @@ from gql.relay import (
     key_time,
 )
 from gql.relay import to_global_id as gid
-from storage.errors import ErrorCode
-from storage.errors import UserError as StoredUserError
 from storage.records import UserRecord
 from storage.validation import check_id
 
@@ -123,8 +121,7 @@ class UserMutations:
             row["attributes"] = input.user.attributes or {}
         result = await ctx.store.catalog.upsert_users(ctx.tenant, [row], ("input", "users"))
         if result.errors or not result.records:
-            errs = [replace(e, field=("input", "user", *e.field[3:])) for e in result.errors]
-            return UserUpsertPayload(user=None, user_errors=user_errors(errs))
+            return UserUpsertPayload(user=None, user_errors=one_row(result.errors, "user"))
         rec, created = result.records[0]
         return UserUpsertPayload(user=User.of(rec), created=created, user_errors=[])
 
@@ -136,6 +133,6 @@ class UserMutations:
             return UserDeletePayload(deleted_user_id=None, user_errors=user_errors([err]))
         deleted = await ctx.store.catalog.delete_users(ctx.tenant, [ext])
         if not deleted:
-            err = StoredUserError(("input", "id"), f"unknown user {ext!r}", ErrorCode.NOT_FOUND)
+            err = InputError(("input", "id"), f"unknown user {ext!r}", ErrorCode.NOT_FOUND)
             return UserDeletePayload(deleted_user_id=None, user_errors=user_errors([err]))
         return UserDeletePayload(deleted_user_id=deleted[0], user_errors=[])

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from tqdm import tqdm
 
-from storage.errors import ErrorCode, UserError
+from engines.errors import ErrorCode, InputError
 from storage.events import EventInput
 from storage.store import Store
 from storage.tables import DEFAULT_TENANT
@@ -50,7 +50,7 @@ API_FIELDS = {
 class ImportReport:
     written: int = 0
     duplicates: int = 0
-    errors: list[UserError] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,22 +229,22 @@ M = TypeVar("M", bound=BaseModel)
 
 def parse_row(
     model: type[M], raw: dict[str, Any] | BadLine, path: tuple[str, ...]
-) -> M | UserError:
+) -> M | InputError:
     """``raw`` as a ``model``, or the first reason it is not one (naming the field)."""
     if isinstance(raw, BadLine):
-        return UserError(path, raw.message, ErrorCode.INVALID)
+        return InputError(path, raw.message, ErrorCode.INVALID)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         column = str(first["loc"][0]) if first["loc"] else ""
         where = (*path, API_FIELDS.get(column, column)) if column else path
-        return UserError(where, first["msg"], ErrorCode.INVALID)
+        return InputError(where, first["msg"], ErrorCode.INVALID)
 
 
-def event_of(raw: dict[str, Any] | BadLine) -> EventInput | UserError:
+def event_of(raw: dict[str, Any] | BadLine) -> EventInput | InputError:
     parsed = parse_row(EventRow, raw, ("", "0"))
-    return parsed if isinstance(parsed, UserError) else parsed.event()
+    return parsed if isinstance(parsed, InputError) else parsed.event()
 
 
 def _batches(rows: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
@@ -258,20 +258,20 @@ def _batches(rows: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
         yield batch
 
 
-Writer = Callable[[list[Any]], Awaitable[tuple[int, int, list[UserError]]]]
+Writer = Callable[[list[Any]], Awaitable[tuple[int, int, list[InputError]]]]
 
 
-def _at_row(error: UserError, section: str, row: int) -> UserError:
+def _at_row(error: InputError, section: str, row: int) -> InputError:
     """``error`` (whose path may name a position in a batch) at file row ``row``."""
     rest = error.field[2:] if len(error.field) >= 2 and error.field[1].isdigit() else ()
-    return UserError((section, str(row), *rest), error.message, error.code)
+    return InputError((section, str(row), *rest), error.message, error.code)
 
 
 async def _import(
-    section: str, rows: Iterable[Any | UserError], write: Writer, progress: bool
+    section: str, rows: Iterable[Any | InputError], write: Writer, progress: bool
 ) -> ImportReport:
     """Write ``rows`` in batches through ``write`` (returning written, duplicates and
-    errors). Rows that failed to parse arrive as UserError; every error names the row's
+    errors). Rows that failed to parse arrive as InputError; every error names the row's
     number in the file (counted from 0, header excluded)."""
     report = ImportReport()
     offset = 0
@@ -279,7 +279,7 @@ async def _import(
         for batch in _batches(rows):
             good, where = [], []
             for n, row in enumerate(batch):
-                if isinstance(row, UserError):
+                if isinstance(row, InputError):
                     report.errors.append(_at_row(row, section, offset + n))
                 else:
                     good.append(row)
@@ -297,7 +297,7 @@ async def _import(
     return report
 
 
-def _as(model: type[M], rows: Iterable[dict[str, Any] | BadLine]) -> Iterator[M | UserError]:
+def _as(model: type[M], rows: Iterable[dict[str, Any] | BadLine]) -> Iterator[M | InputError]:
     for raw in rows:
         yield parse_row(model, raw, ("", "0"))
 
@@ -308,7 +308,7 @@ async def import_items(
     tenant: str = DEFAULT_TENANT,
     progress: bool = True,
 ) -> ImportReport:
-    async def write(batch: list[ItemRow]) -> tuple[int, int, list[UserError]]:
+    async def write(batch: list[ItemRow]) -> tuple[int, int, list[InputError]]:
         result = await store.catalog.upsert_items(tenant, [r.row() for r in batch], ("items",))
         return len(result.records), 0, result.errors
 
@@ -321,7 +321,7 @@ async def import_users(
     tenant: str = DEFAULT_TENANT,
     progress: bool = True,
 ) -> ImportReport:
-    async def write(batch: list[UserRow]) -> tuple[int, int, list[UserError]]:
+    async def write(batch: list[UserRow]) -> tuple[int, int, list[InputError]]:
         result = await store.catalog.upsert_users(tenant, [r.row() for r in batch], ("users",))
         return len(result.records), 0, result.errors
 
@@ -330,11 +330,11 @@ async def import_users(
 
 async def import_events(
     store: Store,
-    events: Iterable[EventInput | UserError],
+    events: Iterable[EventInput | InputError],
     tenant: str = DEFAULT_TENANT,
     progress: bool = True,
 ) -> ImportReport:
-    async def write(batch: list[EventInput]) -> tuple[int, int, list[UserError]]:
+    async def write(batch: list[EventInput]) -> tuple[int, int, list[InputError]]:
         result = await store.events.record(tenant, batch, ("interactions",))
         return result.recorded, result.duplicates, result.errors
 
@@ -375,11 +375,11 @@ def movielens_items(directory: Path) -> Iterator[dict[str, Any]]:
         }
 
 
-def movielens_events(directory: Path) -> Iterator[EventInput | UserError]:
+def movielens_events(directory: Path) -> Iterator[EventInput | InputError]:
     """``ratings.csv`` as ``rating`` events, keyed so that a re-import records nothing new."""
     for r in read_rows(directory / "ratings.csv"):
         if isinstance(r, BadLine):
-            yield UserError((), r.message, ErrorCode.INVALID)
+            yield InputError((), r.message, ErrorCode.INVALID)
             continue
         yield event_of(
             {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.records import InteractionRecord
+from storage.sql import any_of
 from storage.tables import Interaction, Item, User
 
 T = Interaction.__table__  # type: ignore[attr-defined]
@@ -92,6 +93,14 @@ class InteractionRepository:
                 for row in (await conn.execute(sql, params)).all():
                     out.setdefault((row.user_id, limit, after), []).append(_record(row))
         return out
+
+    async def by_pks(self, tenant: str, pks: Iterable[int]) -> dict[int, InteractionRecord]:
+        wanted = list(dict.fromkeys(pks))
+        if not wanted:
+            return {}
+        stmt = select(T).where(T.c.tenant_id == tenant, any_of(T.c.id, wanted))
+        async with self.engine.connect() as conn:
+            return {r.id: _record(r) for r in (await conn.execute(stmt)).all()}
 
     async def count(self, tenant: str) -> int:
         stmt = select(func.count()).select_from(T).where(T.c.tenant_id == tenant)

@@ -1,8 +1,12 @@
-"""P3alpha: item scores from three-step random walks on the user-item graph."""
+"""P3alpha: item scores from three-step random walks on the user-item graph.
+
+A complete third-party plugin: it learns in ``fit`` and scores in ``score``; the host does
+candidate filtering, exclusions, top-k selection and blending."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,11 +16,17 @@ from engines import (
     Algorithm,
     AlgorithmConfig,
     Query,
-    Recommended,
+    Scores,
     TrainingData,
+    history_arrays,
+    history_matrix,
     hookimpl,
+    top_per_row,
     training_field,
 )
+
+#: this plugin's section of RECOGRAPH_PLUGIN_CONFIG (``{"plugins": {"p3alpha": {...}}}``)
+SETTINGS: dict[str, Any] = {}
 
 
 class P3alphaConfig(AlgorithmConfig):
@@ -44,30 +54,25 @@ class P3alpha(Algorithm):
         sim = (p_iu @ p_ui).tocsr()
         sim.setdiag(0)
         sim.eliminate_zeros()
-        self.similarity = _top_k(sim, self.config.neighbours)
+        self.similarity = top_per_row(sim, self.config.neighbours)
         self.item_ids = data.item_ids.copy()
         self.fitted = True
 
-    def recommend(self, query: Query, limit: int, exclude: np.ndarray | None = None,
-                  candidates: np.ndarray | None = None) -> Recommended:
-        liked = query.positive_items()
-        pos = np.searchsorted(self.item_ids, list(liked))
-        ok = [p < len(self.item_ids) and self.item_ids[p] == i
-              for p, i in zip(pos, liked, strict=True)]
-        pos = pos[np.array(ok, dtype=bool)] if len(pos) else pos
-        if not len(pos):
-            return Recommended.empty()
-        scores = np.asarray(self.similarity[pos].sum(axis=0)).ravel()
+    def score(self, query: Query) -> Scores | None:
+        _, w = history_arrays(query, self.item_ids)
+        if not (w > 0).any():
+            return None
+        return self.score_batch([query])[0]
+
+    def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
+        liked = (history_matrix(queries, self.item_ids) > 0).astype(np.float32)
+        scores = np.asarray((liked @ self.similarity).todense(), dtype=np.float32)
+        counts = np.asarray(liked.sum(axis=1)).ravel()
         if self.config.normalise_scores:
-            scores = scores / len(pos)
-        keep = scores > 0
-        if exclude is not None:
-            keep &= ~np.isin(self.item_ids, exclude)
-        if candidates is not None:
-            keep &= np.isin(self.item_ids, candidates)
-        idx = np.flatnonzero(keep)
-        top = idx[np.argsort(-scores[idx], kind="stable")[:limit]]
-        return Recommended(self.item_ids[top], scores[top].astype(np.float32))
+            scores /= np.maximum(counts, 1)[:, None]
+        scores[scores <= 0] = -np.inf
+        scores[counts == 0] = -np.inf
+        return scores
 
     def state(self) -> dict[str, np.ndarray]:
         s = self.similarity
@@ -81,23 +86,12 @@ class P3alpha(Algorithm):
                                         shape=(n, n))
 
 
-def _top_k(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    rows, cols, vals = [], [], []
-    for r in range(m.shape[0]):
-        lo, hi = m.indptr[r], m.indptr[r + 1]
-        v, c = m.data[lo:hi], m.indices[lo:hi]
-        if len(v) > k:
-            keep = np.argpartition(-v, k - 1)[:k]
-            v, c = v[keep], c[keep]
-        rows.append(np.full(len(v), r))
-        cols.append(c)
-        vals.append(v)
-    if not rows:
-        return sp.csr_matrix(m.shape, dtype=np.float32)
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=m.shape, dtype=np.float32)
-
-
 @hookimpl
 def register_algorithms() -> list[type[Algorithm]]:
     return [P3alpha]
+
+
+@hookimpl
+def plugin_configured(config: Mapping[str, Any]) -> None:
+    SETTINGS.clear()
+    SETTINGS.update(config)

@@ -1,0 +1,120 @@
+"""The host's half of the split: candidates, masks and top-k over an algorithm's scores.
+
+An algorithm returns a score per item it knows; these functions keep only what may be shown
+(candidates allowed by the request's rules, minus excluded items) and rank the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engines.algorithm import Algorithm, Query, Recommended
+from engines.toolkit import position, positions
+
+
+def allowed(
+    item_ids: np.ndarray, candidates: np.ndarray | None, exclude: np.ndarray | None
+) -> np.ndarray:
+    """Boolean mask over ``item_ids``: in ``candidates`` (when given), not in ``exclude``.
+    Both are item primary keys; ``candidates`` must be sorted."""
+    if candidates is None:
+        keep = np.ones(len(item_ids), dtype=bool)
+    else:
+        keep = np.zeros(len(item_ids), dtype=bool)
+        if len(candidates) and len(item_ids):
+            pos, known = positions(item_ids, candidates)
+            keep[pos[known]] = True
+    if exclude is not None and len(exclude) and len(item_ids):
+        pos, known = positions(item_ids, np.asarray(exclude, np.int64))
+        keep[pos[known]] = False
+    return keep
+
+
+def top_positions(scores: np.ndarray, keep: np.ndarray | None, limit: int) -> np.ndarray:
+    """Positions of the ``limit`` highest finite ``scores`` where ``keep``, best first;
+    ties keep item order, so results are deterministic."""
+    if keep is not None:
+        scores = np.where(keep & np.isfinite(scores), scores, -np.inf)
+    else:
+        scores = np.where(np.isfinite(scores), scores, -np.inf)
+    n_valid = int(np.count_nonzero(scores > -np.inf))
+    k = min(limit, n_valid)
+    if k <= 0:
+        return np.empty(0, np.int64)
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    part = part[scores[part] > -np.inf]
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def recommended(model: Algorithm, query: Query, scores: np.ndarray, top: np.ndarray) -> Recommended:
+    """The ranked positions as item ids, with the algorithm's explanations if it has any."""
+    because: dict[int, int] = {}
+    if len(top):
+        causes = model.explain(query, top)
+        if causes is not None:
+            because = {
+                int(model.item_ids[t]): int(c)
+                for t, c in zip(top.tolist(), np.asarray(causes).tolist(), strict=True)
+                if c >= 0
+            }
+    return Recommended(model.item_ids[top], scores[top].astype(np.float32), because)
+
+
+def rank(
+    model: Algorithm,
+    query: Query,
+    limit: int,
+    exclude: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
+) -> Recommended:
+    """Top ``limit`` items of ``model`` for ``query``: never an id in ``exclude``, only ids
+    in ``candidates`` (or, precomputed, only where ``keep``)."""
+    scores = model.score(query)
+    if scores is None or not len(scores):
+        return Recommended.empty()
+    if keep is None:
+        keep = allowed(model.item_ids, candidates, exclude)
+    elif exclude is not None and len(exclude):
+        keep = keep & allowed(model.item_ids, None, exclude)
+    return recommended(model, query, scores, top_positions(scores, keep, limit))
+
+
+def rank_similar(
+    model: Algorithm,
+    item_id: int,
+    limit: int,
+    candidates: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
+) -> Recommended:
+    """Items most like ``item_id`` according to ``model`` (never the item itself)."""
+    pos = position(model.item_ids, item_id)
+    if pos is None:
+        return Recommended.empty()
+    scores = model.similar(pos)
+    if scores is None:
+        return Recommended.empty()
+    if keep is None:
+        keep = allowed(model.item_ids, candidates, None)
+    keep = keep.copy()
+    keep[pos] = False
+    top = top_positions(scores, keep, limit)
+    return Recommended(model.item_ids[top], scores[top].astype(np.float32))
+
+
+def rank_batch(
+    model: Algorithm, queries: Sequence[Query], limit: int, chunk: int = 1000
+) -> list[list[int]]:
+    """Top ``limit`` item ids for many queries, never an item of a query's own history
+    (evaluation): scored in chunks through the algorithm's ``score_batch``."""
+    out: list[list[int]] = []
+    for start in range(0, len(queries), chunk):
+        batch = queries[start : start + chunk]
+        scores = model.score_batch(batch)
+        for row, query in enumerate(batch):
+            s = scores[row]
+            pos, known = positions(model.item_ids, query.items)
+            s[pos[known]] = -np.inf
+            out.append(model.item_ids[top_positions(s, None, limit)].tolist())
+    return out
