@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's two entry points on a fresh machine with Python 3.11+:
 #   ./dev.sh serve [recograph serve options]   start the API on the embedded PostgreSQL
-#   ./dev.sh test  [pytest options]            run the whole test suite (CI runs exactly this)
+#   ./dev.sh test  [pytest options]            lint, type-check and run every test (CI runs this)
 set -euo pipefail
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}  # implicit (ALS) is slower with threaded BLAS
 cd "$(dirname "$0")"
@@ -72,6 +72,7 @@ case "$command" in
     ensure_redis
     .venv/bin/ruff check .
     .venv/bin/ruff format --check gql engines plugins storage
+    .venv/bin/mypy  # files and settings: [tool.mypy] in pyproject.toml
     exec .venv/bin/python -m pytest "$@"
     ;;
   *)

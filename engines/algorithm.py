@@ -200,7 +200,7 @@ class Algorithm(ABC):
 
     def save(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **self.state())
+        np.savez_compressed(buffer, allow_pickle=False, **self.state())
         return buffer.getvalue()
 
     def load(self, blob: bytes) -> None:

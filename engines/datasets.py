@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,40 +60,73 @@ def gowalla(directory: Path) -> tuple[Events, Events]:
     return out[0], out[1]
 
 
-def movielens(directory: Path) -> Events:
-    """MovieLens ``ratings.csv`` (+ ``movies.csv``, ``tags.csv``) as rating events weighted
-    like the service's default ``rating`` type: rating - 2.5. Rows naming unknown movies
-    are skipped."""
-    tags: dict[int, list[str]] = {}
+@dataclass(frozen=True, slots=True)
+class Movie:
+    """One row of MovieLens ``movies.csv``, with the year split off the title and the
+    free-text tags of ``tags.csv``."""
+
+    id: str
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+def movielens_movies(directory: Path, max_tags: int = 50) -> list[Movie]:
+    """``movies.csv`` (+ ``tags.csv``): the one MovieLens catalogue reader, used by
+    ``recograph import movielens`` and by evaluation alike."""
+    tags: dict[str, list[str]] = {}
     if (directory / "tags.csv").exists():
         with (directory / "tags.csv").open(newline="", encoding="utf-8") as fh:
             for r in csv.DictReader(fh):
-                lst = tags.setdefault(int(r["movieId"]), [])
+                found = tags.setdefault(r["movieId"], [])
                 tag = r["tag"].strip().lower()
-                if tag and tag not in lst:
-                    lst.append(tag)
-    content = []
+                if tag and tag not in found and len(found) < max_tags:
+                    found.append(tag)
+    movies = []
     with (directory / "movies.csv").open(newline="", encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
-            title, attrs = r["title"].strip(), {}
+            title, year = r["title"].strip(), None
             if m := YEAR.search(title):
-                attrs["year"] = int(m.group(1))
+                year = int(m.group(1))
                 title = title[: m.start()]
-            genres = tuple(g for g in r["genres"].split("|") if g != "(no genres listed)")
-            mid = int(r["movieId"])
-            content.append(
-                ItemContent(mid, "movie", title, None, genres, tuple(tags.get(mid, [])), attrs)
+            genres = tuple(g for g in r["genres"].split("|") if g and g != "(no genres listed)")
+            movies.append(
+                Movie(r["movieId"], title, year, genres, tuple(tags.get(r["movieId"], [])))
             )
+    return movies
+
+
+def movielens_ratings(directory: Path) -> Iterator[dict[str, str]]:
+    """``ratings.csv`` rows as read (``userId``, ``movieId``, ``rating``, ``timestamp``)."""
+    with (directory / "ratings.csv").open(newline="", encoding="utf-8") as fh:
+        yield from csv.DictReader(fh)
+
+
+def movielens(directory: Path) -> Events:
+    """MovieLens ratings as events weighted like the service's default ``rating`` type:
+    rating - 2.5. Rows naming unknown movies are skipped."""
+    content = [
+        ItemContent(
+            int(m.id),
+            "movie",
+            m.title,
+            None,
+            m.genres,
+            m.tags,
+            {"year": m.year} if m.year is not None else {},
+        )
+        for m in movielens_movies(directory)
+    ]
     known = {c.item_id for c in content}
     users, items, weights, times = [], [], [], []
-    with (directory / "ratings.csv").open(newline="", encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            if int(r["movieId"]) not in known:
-                continue
-            users.append(int(r["userId"]))
-            items.append(int(r["movieId"]))
-            weights.append(float(r["rating"]) - 2.5)
-            times.append(float(r["timestamp"]))
+    for r in movielens_ratings(directory):
+        if int(r["movieId"]) not in known:
+            continue
+        users.append(int(r["userId"]))
+        items.append(int(r["movieId"]))
+        weights.append(float(r["rating"]) - 2.5)
+        times.append(float(r["timestamp"]))
     return Events(
         np.asarray(users, np.int64),
         np.asarray(items, np.int64),

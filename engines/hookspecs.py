@@ -43,7 +43,7 @@ def interaction_recorded(tenant: str, events: Sequence[RecordedEvent]) -> None:
 
 
 @hookspec(firstresult=True)
-def recommendation_weights(  # type: ignore[empty-body]
+def recommendation_weights(
     tenant: str, user_id: str | None, weights: dict[str, float]
 ) -> dict[str, float] | None:
     """Override the blend of one request (e.g. for an experiment). The first plugin to

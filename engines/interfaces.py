@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -13,11 +14,20 @@ from engines.serving.rules import ItemRules
 
 
 class Artifact(Protocol):
-    algorithm: str
-    version: int
-    params: dict
-    metrics: dict
-    blob: bytes
+    """A stored model version (read-only attributes, as a frozen record provides)."""
+
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def metrics(self) -> dict[str, Any]: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def blob(self) -> bytes: ...
 
 
 class EngineStorage(Protocol):
@@ -49,7 +59,12 @@ class EngineStorage(Protocol):
     ) -> None: ...
 
     async def save_artifact(
-        self, tenant: str, algorithm: str, blob: bytes, params: dict, metrics: dict
+        self,
+        tenant: str,
+        algorithm: str,
+        blob: bytes,
+        params: dict[str, Any],
+        metrics: dict[str, Any],
     ) -> int: ...
 
     async def latest_artifact(

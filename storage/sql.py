@@ -12,4 +12,4 @@ from sqlalchemy.dialects.postgresql import ARRAY
 def any_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """``column = ANY(:values)``: one array parameter however many values there are (an
     ``IN`` list takes one parameter per value, and PostgreSQL's protocol stops at 32,767)."""
-    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))

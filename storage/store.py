@@ -24,7 +24,7 @@ from storage.repositories import (
     VectorRepository,
 )
 from storage.repositories.api_keys import KEYS_CHANNEL, ApiKeyRepository
-from storage.tables import Tenant
+from storage.tables import TENANTS
 from storage.tenancy import enforce_row_level_security
 from storage.validation import Limits
 
@@ -94,7 +94,7 @@ class Store:
         )
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:
-        tenants = Tenant.__table__  # type: ignore[attr-defined]
+        tenants = TENANTS
         async with self.engine.begin() as conn:
             await conn.execute(
                 insert(tenants).values(id=tenant, name=name or tenant).on_conflict_do_nothing()
@@ -111,7 +111,7 @@ class Store:
 
     async def tenant_secret(self, tenant: str) -> str:
         """The secret that signs the tenant's user tokens."""
-        tenants = Tenant.__table__  # type: ignore[attr-defined]
+        tenants = TENANTS
         stmt = select(tenants.c.token_secret).where(tenants.c.id == tenant)
         async with self.engine.connect() as conn:
             secret = (await conn.execute(stmt)).scalar_one_or_none()
@@ -121,7 +121,7 @@ class Store:
 
     async def rotate_tenant_secret(self, tenant: str) -> str:
         """A new user-token secret: every token signed with the old one stops working."""
-        tenants = Tenant.__table__  # type: ignore[attr-defined]
+        tenants = TENANTS
         secret = secrets.token_hex(32)
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -130,7 +130,7 @@ class Store:
         return secret
 
     async def tenants(self) -> list[str]:
-        tenants = Tenant.__table__  # type: ignore[attr-defined]
+        tenants = TENANTS
         async with self.engine.connect() as conn:
             return list((await conn.execute(select(tenants.c.id).order_by(tenants.c.id))).scalars())
 

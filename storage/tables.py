@@ -4,7 +4,7 @@ model matrices compact while clients keep their own string ids (``external_id``)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Identity,
     Index,
     LargeBinary,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -244,3 +245,19 @@ class ApiKey(SQLModel, table=True):
     scopes: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table of a model (SQLModel does not type ``__table__``)."""
+    return cast(Table, vars(model)["__table__"])
+
+
+TENANTS = table_of(Tenant)
+ITEMS = table_of(Item)
+USERS = table_of(User)
+INTERACTIONS = table_of(Interaction)
+INTERACTION_TYPES = table_of(InteractionType)
+ITEM_VECTORS = table_of(ItemVector)
+VECTOR_SPACES = table_of(VectorSpace)
+MODEL_ARTIFACTS = table_of(ModelArtifact)
+API_KEYS = table_of(ApiKey)

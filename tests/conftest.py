@@ -236,3 +236,45 @@ class Socket:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def eventually(check: Any, within: float = 5.0) -> None:
+    """Wait until ``check()`` (sync or async) is true; fail after ``within`` seconds. A
+    condition to wait for, not a sleep that hopes the server got there."""
+    import asyncio
+    import inspect
+    import time
+
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(0.02)
+
+
+def subscribers(store: Store, channel: str) -> int:
+    """Subscribers of ``channel`` in this process (sockets and the event followers)."""
+    return len(store.cache.fanout.channels.get(channel, ()))
+
+
+async def until_subscribed(store: Store, channel: str, count: int = 1) -> None:
+    """Until ``count`` subscribers of ``channel`` listen in this process, and (with Redis)
+    the process's pub/sub connection has subscribed to it."""
+    cache = store.cache
+
+    async def ready() -> bool:
+        if len(cache.fanout.channels.get(channel, ())) < count:
+            return False
+        redis = getattr(cache, "_redis", None)
+        if redis is None:
+            return True
+        name = cache.prefix + channel  # type: ignore[attr-defined]
+        numsub = await redis.pubsub_numsub(name)
+        return bool(numsub and numsub[0][1] > 0)
+
+    await eventually(ready)

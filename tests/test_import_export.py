@@ -12,8 +12,8 @@ SAMPLE = Path(__file__).parent / "data" / "movielens-sample"
 
 async def test_movielens_import_is_complete_and_rerunnable(store, gql):
     items, events = await importing.import_movielens(store, SAMPLE, progress=False)
-    n_movies = sum(1 for _ in importing.read_rows(SAMPLE / "movies.csv"))
-    n_ratings = sum(1 for _ in importing.read_rows(SAMPLE / "ratings.csv"))
+    n_movies = len((SAMPLE / "movies.csv").read_text().splitlines()) - 1  # minus the header
+    n_ratings = len((SAMPLE / "ratings.csv").read_text().splitlines()) - 1
     assert (items.written, events.written, events.errors) == (n_movies, n_ratings, [])
 
     toy = (await gql('{ item(id: "1") { title entityType categories tags attributes } }'))["item"]

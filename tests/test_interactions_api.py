@@ -205,3 +205,20 @@ async def test_user_upsert_keeps_attributes_unless_sent(gql):
         "userErrors": [],
         "user": {"userId": "ann", "attributes": {"plan": "pro"}},
     }
+
+
+async def test_an_event_is_a_node_fetchable_by_its_global_id(gql, secured, keys):
+    from conftest import Caller
+
+    await gql('mutation { itemUpsert(input: {item: {id: "n1"}}) { created } }')
+    await gql('mutation { interactionRecord(input: {interaction: {userId: "nu", itemId: "n1", '
+              'type: "like"}}) { recordedCount } }')
+    history = await gql('{ user(id: "nu") { interactions(first: 1) { nodes { id type } } } }')
+    event = history["user"]["interactions"]["nodes"][0]
+    found = await gql("query($id: ID!) { node(id: $id) { id ... on Interaction { type "
+                      "item { itemId } } } }", {"id": event["id"]})
+    assert found["node"] == {"id": event["id"], "type": "like", "item": {"itemId": "n1"}}
+    # another tenant cannot fetch it
+    other = await Caller(secured, keys["acme:read"])("query($id: ID!) { node(id: $id) { id } }",
+                                                      {"id": event["id"]})
+    assert other["node"] is None

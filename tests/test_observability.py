@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
 from recsys_helpers import RECOMMEND, seed
 
-from gql.server.observability import REQUEST_ID, JsonFormatter
+from gql.server.observability import JsonFormatter
 
 
 async def test_metrics_count_operations_algorithms_models_and_cache(client, gql):
@@ -38,17 +39,29 @@ async def test_request_ids_are_echoed_or_made(client):
     assert len(made) == 32
 
 
-def test_json_log_lines_carry_the_request_id():
-    token = REQUEST_ID.set("req-9")
+async def test_json_log_lines_carry_the_request_id(client, gql):
+    """The access log line of a real request, and a client error logged while it runs,
+    both carry the request's id."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())  # formats at emit time, inside the request
+    loggers = [logging.getLogger("recograph.access"), logging.getLogger("recograph.errors")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     try:
-        record = logging.LogRecord("recograph.access", logging.INFO, __file__, 1, "request",
-                                   None, None)
-        record.status = 200
-        line = json.loads(JsonFormatter().format(record))
+        resp = await client.post("/graphql", json={"query": "{ nope }"},
+                                 headers={"X-Request-Id": "req-9"})
+        assert resp.status == 200
     finally:
-        REQUEST_ID.reset(token)
-    assert line["request_id"] == "req-9" and line["status"] == 200
-    assert line["message"] == "request" and line["level"] == "INFO"
+        for logger in loggers:
+            logger.removeHandler(handler)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    access = [e for e in lines if e["logger"] == "recograph.access"]
+    errors = [e for e in lines if e["logger"] == "recograph.errors"]
+    assert access and access[0]["request_id"] == "req-9" and access[0]["status"] == 200
+    assert access[0]["path"] == "/graphql" and access[0]["level"] == "INFO"
+    assert errors and errors[0]["request_id"] == "req-9"
 
 
 async def test_ready_turns_503_while_draining(client):

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from conftest import eventually
 from recsys_helpers import TRAIN, seed
 
-from engines import hookspecs
+from engines import RecordedEvent, hookspecs
 from engines.errors import RecographError
 from engines.host.loading import DEFAULT_PLUGINS
 from engines.host.registry import DuplicateNameError, Registry
@@ -151,3 +152,26 @@ def test_the_plugins_command_lists_versions_hooks_and_names(site):
     assert "plugins.collaborative" in out and "algorithms: collaborative" in out
     assert "listener 0.1" in out and "hooks: interaction_recorded" in out
     assert "presets: hybrid" in out
+
+
+async def test_interaction_recorded_hook_receives_typed_events(site, store, settings):
+    fake_distribution(site, "tap", "tap_plugin", (
+        "from engines import hookimpl\n"
+        "SEEN = []\n"
+        "@hookimpl\ndef interaction_recorded(tenant, events):\n"
+        "    SEEN.extend((tenant, e) for e in events)\n"))
+    import tap_plugin
+
+    async with TestClient(TestServer(create_app(settings, store=store))) as client:
+        async def q(query):
+            resp = await client.post("/graphql", json={"query": query})
+            assert "errors" not in await resp.json()
+
+        await q('mutation { itemUpsert(input: {item: {id: "i"}}) { created } }')
+        await q('mutation { interactionRecord(input: {interaction: {userId: "u", '
+                'itemId: "i", type: "purchase"}}) { recordedCount } }')
+        await eventually(lambda: tap_plugin.SEEN)
+    tenant, event = tap_plugin.SEEN[0]
+    assert tenant == "default" and isinstance(event, RecordedEvent)
+    assert (event.user, event.item, event.type, event.weight) == ("u", "i", "purchase", 10.0)
+    assert event.timestamp > 1.7e9

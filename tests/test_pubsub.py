@@ -9,7 +9,7 @@ import contextlib
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import REDIS_URL, Socket
+from conftest import REDIS_URL, Socket, eventually, subscribers, until_subscribed
 
 from gql.server.app import create_app
 from gql.server.database import limits_of
@@ -31,15 +31,16 @@ async def pubsub_connections() -> int:
     return sum(1 for c in clients if int(c.get("sub", 0)) + int(c.get("psub", 0)) > 0)
 
 
-async def test_many_subscriptions_share_one_redis_connection(client, gql):
+async def test_many_subscriptions_share_one_redis_connection(client, gql, store):
     await gql('mutation { itemUpsert(input: {item: {id: "i"}}) { userErrors { code } } }')
-    await asyncio.sleep(0.3)
+    await until_subscribed(store, "events:default")  # the event follower
+    listening = subscribers(store, "events:default")
     before = await pubsub_connections()
     sockets = [await (await Socket.open(client)).acked() for _ in range(3)]
     for sock in sockets:
         for n in range(20):
             await sock.subscribe(str(n), EVENTS)
-    await asyncio.sleep(0.5)
+    await until_subscribed(store, "events:default", listening + 60)
     assert await pubsub_connections() - before <= 1
     await gql(RECORD, {"i": {"interactions": [{"userId": "u", "itemId": "i", "type": "view"}]}})
     for sock in sockets:
@@ -60,6 +61,11 @@ async def test_many_subscriptions_share_one_redis_connection(client, gql):
         await cache.close()
 
 
+async def _subscribed(cache: RedisBackend, channel: str) -> bool:
+    numsub = await cache._redis.pubsub_numsub(cache.prefix + channel)
+    return bool(numsub and numsub[0][1] > 0)
+
+
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_a_subscriber_that_falls_behind_is_dropped(backend):
     cache = MemoryBackend() if backend == "memory" else RedisBackend(REDIS_URL, "slowtest:")
@@ -75,11 +81,13 @@ async def test_a_subscriber_that_falls_behind_is_dropped(backend):
     try:
         first = asyncio.ensure_future(slow.__anext__())  # subscribes, then never reads on
         consumer = asyncio.create_task(consume())
-        await asyncio.sleep(0.3)
+        await eventually(lambda: cache.fanout.subscribers() == 2)
+        if isinstance(cache, RedisBackend):
+            await eventually(lambda: _subscribed(cache, "chan"))
         for n in range(120):
             await cache.publish("chan", str(n).encode())
             await asyncio.sleep(0)  # a publisher that lets others run
-        await asyncio.sleep(0.5)
+        await eventually(lambda: len(received) == 120)
         assert (await first) == b"0"
         with pytest.raises(SlowConsumer):
             for _ in range(200):
@@ -103,8 +111,9 @@ async def test_a_slow_socket_is_closed_with_try_again_later(settings, database_u
             await client.post("/graphql", json={"query": 'mutation { itemUpsert(input: {item: '
                                                 '{id: "i"}}) { created } }'})
             sock = await (await Socket.open(client)).acked()
+            listening = subscribers(store, "events:default")
             await sock.subscribe("1", EVENTS)
-            await asyncio.sleep(0.3)
+            await until_subscribed(store, "events:default", listening + 1)
             events = [{"userId": f"u{n}", "itemId": "i", "type": "view"} for n in range(50)]
             await client.post("/graphql", json={"query": RECORD,
                                                 "variables": {"i": {"interactions": events}}})

@@ -7,10 +7,12 @@ import asyncio
 import base64
 import csv
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -61,6 +63,20 @@ def write_events(path: Path, n: int) -> None:
             w.writerow([f"u{k % 997}", f"i{k % 50}", "view", 1_700_000_000 + k, f"evt-{k}"])
 
 
+def rows_written_so_far(proc: subprocess.Popen) -> Iterator[int]:
+    """The import's own progress bar (stderr), as the numbers of rows it reports."""
+    assert proc.stderr is not None
+    buffer = ""
+    while True:
+        chunk = os.read(proc.stderr.fileno(), 4096).decode(errors="replace")
+        if not chunk:
+            raise AssertionError("the import ended before it could be interrupted")
+        buffer = (buffer + chunk)[-2000:]
+        counts = re.findall(r"interactions: (\d+) rows", buffer)
+        if counts:
+            yield int(counts[-1])
+
+
 def test_an_import_killed_half_way_and_retried_loses_and_duplicates_nothing(tmp_path):
     data_dir = tmp_path / "data"
     items, events = tmp_path / "items.csv", tmp_path / "events.csv"
@@ -78,7 +94,9 @@ def test_an_import_killed_half_way_and_retried_loses_and_duplicates_nothing(tmp_
         proc = subprocess.Popen([sys.executable, "-m", "gql.cli", "import", "interactions",
                                  str(events), "--data-dir", str(data_dir)], env=cli_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(4.0)
+        progress = rows_written_so_far(proc)
+        while next(progress) < 10_000:  # kill it once it is well under way, not by a timer
+            pass
         proc.send_signal(signal.SIGKILL)  # no clean-up at all
         proc.wait(10)
         exported = run("export", "interactions")

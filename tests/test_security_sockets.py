@@ -4,10 +4,8 @@ checked again (revoked keys, scopes, rate limits)."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import Caller, Socket
+from conftest import Caller, Socket, subscribers, until_subscribed
 
 from gql.server.app import create_app
 
@@ -69,14 +67,15 @@ async def test_scopes_hold_on_sockets_as_on_http(secured, keys):
     await sock.close()
 
 
-async def test_a_revoked_key_stops_working_on_an_open_socket(secured, keys):
+async def test_a_revoked_key_stops_working_on_an_open_socket(secured, keys, store):
     admin = Caller(secured, keys["acme:admin"])
     await admin('mutation { itemUpsert(input: {item: {id: "i"}}) { userErrors { code } } }')
     made = (await admin('mutation { apiKeyCreate(input: {name: "live", scopes: [READ]}) '
                         "{ secret apiKey { prefix } } }"))["apiKeyCreate"]
     sock = await (await Socket.open(secured, {"apiKey": made["secret"]})).acked()
+    listening = subscribers(store, "events:acme")
     await sock.subscribe("1", EVENTS)
-    await asyncio.sleep(0.3)
+    await until_subscribed(store, "events:acme", listening + 1)
     await admin(RECORD)
     assert (await sock.message())["type"] == "next"
     await admin("mutation($p: String!) { apiKeyRevoke(input: {prefix: $p}) { revokedPrefix } }",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from conftest import subscribers, until_subscribed
 
 SUBSCRIBE = """subscription { interactionRecorded(userId: "watched") {
   userId itemId type weight } }"""
@@ -10,13 +10,14 @@ RECORD = """mutation($i: InteractionsRecordInput!) { interactionsRecord(input: $
   { recordedCount } }"""
 
 
-async def test_subscriber_receives_recorded_events_for_its_user(client, gql):
+async def test_subscriber_receives_recorded_events_for_its_user(client, gql, store):
     await gql('mutation { itemUpsert(input: {item: {id: "i1"}}) { userErrors { code } } }')
     async with client.ws_connect("/graphql", protocols=["graphql-transport-ws"]) as ws:
         await ws.send_json({"type": "connection_init"})
         assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        listening = subscribers(store, "events:default")
         await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
-        await asyncio.sleep(0.3)  # let the server subscribe to the channel
+        await until_subscribed(store, "events:default", listening + 1)
         await gql(RECORD, {"i": {"interactions": [
             {"userId": "someone-else", "itemId": "i1", "type": "view"},
             {"userId": "watched", "itemId": "i1", "type": "purchase"},

@@ -46,8 +46,8 @@ def import_(data_dir: Path | None, kind: str, path: Path, quiet: bool, strict: b
             return [("items", await importing.import_items(store, rows, progress=progress))]
         if kind == "users":
             return [("users", await importing.import_users(store, rows, progress=progress))]
-        events = (importing.event_of(r) for r in rows)
-        return [("interactions", await importing.import_events(store, events, progress=progress))]
+        parsed = (importing.event_of(r) for r in rows)
+        return [("interactions", await importing.import_events(store, parsed, progress=progress))]
 
     reports = with_store(data_dir, work)
     for name, report in reports:

@@ -157,12 +157,12 @@ def verify_integrity(data: bytes, integrity: str, *, what: str = "data") -> None
             expected.setdefault(alg, base64.b64decode(b64.split("?", 1)[0], validate=True))
         except (binascii.Error, ValueError):
             raise IntegrityError(f"malformed integrity value for {what}: {token!r}") from None
-    alg = next((a for a in _SRI_ALGORITHMS if a in expected), None)
-    if alg is None:
+    strongest = next((a for a in _SRI_ALGORITHMS if a in expected), None)
+    if strongest is None:
         raise IntegrityError(f"no supported (sha256/384/512) hash in integrity for {what}")
-    actual = hashlib.new(alg, data).digest()
-    if not hmac.compare_digest(actual, expected[alg]):
-        got = f"{alg}-{base64.b64encode(actual).decode()}"
+    actual = hashlib.new(strongest, data).digest()
+    if not hmac.compare_digest(actual, expected[strongest]):
+        got = f"{strongest}-{base64.b64encode(actual).decode()}"
         raise IntegrityError(f"integrity mismatch for {what}: expected {integrity}, got {got}")
 
 

@@ -68,7 +68,7 @@ class AuthorisedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     key is verified again (a revoked key stops working on an open socket) and the rate
     limits are charged per operation; a key may hold a bounded number of operations."""
 
-    view: RecographView
+    view: RecographView  # the subclass our view installs
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if not self.connection_acknowledged:
@@ -109,7 +109,7 @@ class AuthorisedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         )
 
 
-class RecographView(GraphQLView):  # type: ignore[type-arg]
+class RecographView(GraphQLView[Context, None]):
     graphql_transport_ws_handler_class = AuthorisedTransportWS
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
@@ -139,7 +139,7 @@ class RecographView(GraphQLView):  # type: ignore[type-arg]
             **fields,
         )
 
-    async def get_context(self, request: web.Request, response: Any) -> Context:  # type: ignore[override]
+    async def get_context(self, request: web.Request, response: Any) -> Context:
         if self.is_websocket_request(request):
             # a socket is anonymous until its connection_init authenticates it
             headers = request.headers
@@ -164,7 +164,7 @@ class RecographView(GraphQLView):  # type: ignore[type-arg]
         request.app[ENGINE].follow(auth.tenant)
         return self._context(request, response, auth=auth)
 
-    async def on_ws_connect(self, context: Context) -> None:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> None:
         """Log the socket in: the key comes from the connection_init payload (browsers
         cannot set headers on a WebSocket) or the handshake's Authorization header."""
         params = context.connection_params if isinstance(context.connection_params, dict) else {}

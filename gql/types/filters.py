@@ -96,13 +96,20 @@ def rules_of(
     ):
         if len(values) > limit:
             raise refused(f"at most {limit} entries", f"filter.{name}", ErrorCode.TOO_MANY)
-    listing = isinstance(f, ItemFilterInput)
+    hidden, external_ids = (
+        (f.hidden, tuple(f.ids or ()))
+        if isinstance(f, ItemFilterInput)
+        else (
+            False,
+            (),
+        )
+    )
     return ItemRules(
         entity_type=f.entity_type,
         categories_any=tuple(f.categories or ()),
         categories_exclude=tuple(f.exclude_categories or ()),
         tags_any=tuple(f.tags or ()),
         attributes=_predicates(attributes),
-        hidden=f.hidden if listing else False,  # type: ignore[union-attr]
-        external_ids=tuple(f.ids or ()) if listing else (),  # type: ignore[union-attr]
+        hidden=hidden,
+        external_ids=external_ids,
     )

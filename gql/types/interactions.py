@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import Enum
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -44,7 +45,7 @@ class Interaction(Node):
             weight=r.weight,
             value=r.value,
             timestamp=r.occurred_at,
-            metadata=r.metadata,
+            metadata=JSON(r.metadata),
             idempotency_key=r.idempotency_key,
             user_pk=r.user_pk,
             item_pk=r.item_pk,
@@ -122,7 +123,7 @@ class InteractionInput:
             weight=self.weight,
             value=self.value,
             timestamp=self.timestamp,
-            metadata=self.metadata,
+            metadata=cast(Any, self.metadata),  # the recorder refuses what is not an object
             idempotency_key=self.idempotency_key,
         )
 

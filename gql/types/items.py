@@ -52,7 +52,7 @@ class Item(Node):
             text=r.text,
             categories=r.categories,
             tags=r.tags,
-            attributes=r.attributes,
+            attributes=JSON(r.attributes),
             hidden=r.hidden,
             created_at=r.created_at,
             updated_at=r.updated_at,

@@ -44,7 +44,7 @@ class User(Node):
         return cls(
             id=strawberry.ID(gid("User", r.external_id)),
             user_id=r.external_id,
-            attributes=r.attributes,
+            attributes=JSON(r.attributes),
             created_at=r.created_at,
             updated_at=r.updated_at,
             pk=r.pk,

@@ -219,7 +219,7 @@ class RedisBackend:
             self._failed("get", exc)
             return None
         self.healthy = True
-        return value  # type: ignore[no-any-return]
+        return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         try:

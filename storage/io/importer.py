@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from tqdm import tqdm
 
+from engines.datasets import movielens_movies, movielens_ratings
 from engines.errors import ErrorCode, InputError
 from storage.events import EventInput
 from storage.store import Store
@@ -341,46 +340,23 @@ async def import_events(
     return await _import("interactions", events, write, progress)
 
 
-YEAR = re.compile(r"\s*\((\d{4})\)\s*$")
-
-
 def movielens_items(directory: Path) -> Iterator[dict[str, Any]]:
-    """``movies.csv`` as items: genres become categories, the year an attribute, and the
-    free-text tags of ``tags.csv`` (if present) the item's tags."""
-    tags: dict[str, list[str]] = defaultdict(list)
-    tags_file = directory / "tags.csv"
-    if tags_file.exists():
-        for r in read_rows(tags_file):
-            if isinstance(r, BadLine):
-                continue
-            tag = r["tag"].strip().lower()
-            if tag and tag not in tags[r["movieId"]] and len(tags[r["movieId"]]) < 50:
-                tags[r["movieId"]].append(tag)
-    for r in read_rows(directory / "movies.csv"):
-        if isinstance(r, BadLine):
-            continue
-        title = r["title"].strip()
-        attributes: dict[str, Any] = {}
-        if m := YEAR.search(title):
-            attributes["year"] = int(m.group(1))
-            title = title[: m.start()]
-        genres = [g for g in r["genres"].split("|") if g and g != "(no genres listed)"]
+    """MovieLens movies as items: genres become categories, the year an attribute, and the
+    free-text tags the item's tags."""
+    for movie in movielens_movies(directory):
         yield {
-            "id": r["movieId"],
+            "id": movie.id,
             "entity_type": "movie",
-            "title": title,
-            "categories": genres,
-            "tags": tags.get(r["movieId"], []),
-            "attributes": attributes,
+            "title": movie.title,
+            "categories": list(movie.genres),
+            "tags": list(movie.tags),
+            "attributes": {"year": movie.year} if movie.year is not None else {},
         }
 
 
 def movielens_events(directory: Path) -> Iterator[EventInput | InputError]:
-    """``ratings.csv`` as ``rating`` events, keyed so that a re-import records nothing new."""
-    for r in read_rows(directory / "ratings.csv"):
-        if isinstance(r, BadLine):
-            yield InputError((), r.message, ErrorCode.INVALID)
-            continue
+    """MovieLens ratings as ``rating`` events, keyed so that a re-import records nothing."""
+    for r in movielens_ratings(directory):
         yield event_of(
             {
                 "user_id": r["userId"],

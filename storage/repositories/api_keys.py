@@ -6,14 +6,15 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.tables import ApiKey
+from storage.tables import API_KEYS
 from storage.tenancy import tenant_scope
 
-T = ApiKey.__table__  # type: ignore[attr-defined]
+T = API_KEYS
 SCOPES = ("admin", "write", "read", "recommend")
 #: pub/sub channel of revocations: every replica forgets a revoked key at once
 KEYS_CHANNEL = "keys"
@@ -35,8 +36,8 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _record(r: object) -> ApiKeyRecord:
-    m = r._mapping  # type: ignore[attr-defined]
+def _record(r: Row[Any]) -> ApiKeyRecord:
+    m = r._mapping
     return ApiKeyRecord(
         m["id"],
         m["tenant_id"],

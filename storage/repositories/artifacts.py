@@ -8,9 +8,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.records import ArtifactRecord
-from storage.tables import ModelArtifact
+from storage.tables import MODEL_ARTIFACTS
 
-T = ModelArtifact.__table__  # type: ignore[attr-defined]
+T = MODEL_ARTIFACTS
 
 
 class ArtifactRepository:

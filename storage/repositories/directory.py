@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Table, delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.sql import any_of
 
-R = TypeVar("R")
+
+class Keyed(Protocol):
+    @property
+    def pk(self) -> int: ...
+
+
+R = TypeVar("R", bound=Keyed)
 
 
 class Directory(Generic[R]):
@@ -150,4 +156,4 @@ class Directory(Generic[R]):
                 return
             for rec in page:
                 yield rec
-            after = page[-1].pk  # type: ignore[attr-defined]
+            after = page[-1].pk

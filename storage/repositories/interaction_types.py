@@ -7,9 +7,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.records import InteractionTypeRecord
-from storage.tables import DEFAULT_INTERACTION_TYPES, InteractionType
+from storage.tables import DEFAULT_INTERACTION_TYPES, INTERACTION_TYPES
 
-T = InteractionType.__table__  # type: ignore[attr-defined]
+T = INTERACTION_TYPES
 
 
 class InteractionTypeRepository:

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.records import InteractionRecord
 from storage.sql import any_of
-from storage.tables import Interaction, Item, User
+from storage.tables import INTERACTIONS, ITEMS, USERS
 
-T = Interaction.__table__  # type: ignore[attr-defined]
-ITEMS = Item.__table__  # type: ignore[attr-defined]
-USERS = User.__table__  # type: ignore[attr-defined]
+T = INTERACTIONS
+ITEMS = ITEMS
+USERS = USERS
 
 
 def _record(row: Row[Any]) -> InteractionRecord:

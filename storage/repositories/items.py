@@ -10,11 +10,11 @@ from engines.serving.rules import ItemRules
 from storage.filters import item_conditions
 from storage.records import ItemRecord
 from storage.repositories.directory import Directory
-from storage.tables import Item
+from storage.tables import ITEMS
 
 
 class ItemRepository(Directory[ItemRecord]):
-    table = Item.__table__  # type: ignore[attr-defined]
+    table = ITEMS
     writable = ("entity_type", "title", "text", "categories", "tags", "attributes", "hidden")
 
     @staticmethod

@@ -9,11 +9,11 @@ from sqlalchemy import Row
 
 from storage.records import UserRecord
 from storage.repositories.directory import Directory
-from storage.tables import User
+from storage.tables import USERS
 
 
 class UserRepository(Directory[UserRecord]):
-    table = User.__table__  # type: ignore[attr-defined]
+    table = USERS
     writable = ("attributes",)
 
     @staticmethod

@@ -15,11 +15,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.sql import any_of
-from storage.tables import Item, ItemVector, VectorSpace
+from storage.tables import ITEM_VECTORS, ITEMS, VECTOR_SPACES
 
-T = ItemVector.__table__  # type: ignore[attr-defined]
-SPACES = VectorSpace.__table__  # type: ignore[attr-defined]
-ITEMS = Item.__table__  # type: ignore[attr-defined]
+T = ITEM_VECTORS
+SPACES = VECTOR_SPACES
+ITEMS = ITEMS
 SPACE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 MAX_DIM = 2000  # pgvector's HNSW limit for the ``vector`` type
 
