@@ -37,6 +37,12 @@ def from_global_id(global_id: str) -> tuple[str, str] | None:
 NODE_TYPES = ("Item", "User", "Interaction")
 
 
+def own_id(id_: str, type_name: str) -> str:
+    """Fields that take "your id or the global id": the client's own id either way."""
+    decoded = from_global_id(id_)
+    return decoded[1] if decoded and decoded[0] == type_name else id_
+
+
 def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
 

@@ -17,8 +17,8 @@ from gql.relay import (
     check_first,
     connection,
     decode_cursor,
-    from_global_id,
     key_int,
+    own_id,
 )
 from gql.relay import to_global_id as gid
 from gql.types.filters import ItemFilterInput, rules_of
@@ -58,12 +58,6 @@ class Item(Node):
             updated_at=r.updated_at,
             pk=r.pk,
         )
-
-
-def external_item_id(id_: str) -> str:
-    """``item(id:)`` takes a global id or your own item id."""
-    decoded = from_global_id(id_)
-    return decoded[1] if decoded and decoded[0] == "Item" else id_
 
 
 @strawberry.input(description="An item to create or update. Omitted fields keep their value.")
@@ -140,7 +134,7 @@ class ItemDeletePayload:
 class ItemQueries:
     @strawberry.field(description="One item by your id or its global id.")
     async def item(self, info: Info, id: strawberry.ID) -> Item | None:
-        rec = await info.context.loaders.items_by_id.load(external_item_id(id))
+        rec = await info.context.loaders.items_by_id.load(own_id(id, "Item"))
         return Item.of(rec) if rec else None
 
     @strawberry.field(description="Items in the order they were first stored.")
@@ -194,7 +188,7 @@ class ItemMutations:
     @strawberry.mutation(description="Delete an item and the events that refer to it.")
     async def item_delete(self, info: Info, input: ItemDeleteInput) -> ItemDeletePayload:
         ctx = info.context
-        ext = external_item_id(input.id)
+        ext = own_id(input.id, "Item")
         if err := check_id(ext, ("input", "id"), ctx.store.limits):
             return ItemDeletePayload(deleted_item_id=None, user_errors=user_errors([err]))
         deleted = await ctx.store.catalog.delete_items(ctx.tenant, [ext], ("input",))

@@ -17,9 +17,9 @@ from gql.relay import (
     check_first,
     connection,
     decode_cursor,
-    from_global_id,
     key_int,
     key_time,
+    own_id,
 )
 from gql.relay import to_global_id as gid
 from storage.records import UserRecord
@@ -69,11 +69,6 @@ class User(Node):
         )
 
 
-def external_user_id(id_: str) -> str:
-    decoded = from_global_id(id_)
-    return decoded[1] if decoded and decoded[0] == "User" else id_
-
-
 @strawberry.input
 class UserInput:
     id: str = strawberry.field(description="Your id of the user.")
@@ -107,7 +102,7 @@ class UserDeletePayload:
 class UserQueries:
     @strawberry.field(description="One user by your id or their global id.")
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
-        rec = await info.context.loaders.users_by_id.load(external_user_id(id))
+        rec = await info.context.loaders.users_by_id.load(own_id(id, "User"))
         return User.of(rec) if rec else None
 
 
@@ -128,7 +123,7 @@ class UserMutations:
     @strawberry.mutation(description="Delete a user and every event of theirs (GDPR erasure).")
     async def user_delete(self, info: Info, input: UserDeleteInput) -> UserDeletePayload:
         ctx = info.context
-        ext = external_user_id(input.id)
+        ext = own_id(input.id, "User")
         if err := check_id(ext, ("input", "id"), ctx.store.limits):
             return UserDeletePayload(deleted_user_id=None, user_errors=user_errors([err]))
         deleted = await ctx.store.catalog.delete_users(ctx.tenant, [ext])
