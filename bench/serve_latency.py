@@ -41,8 +41,14 @@ QUERIES = {
 }
 
 
-async def measure(session: ClientSession, url: str, query: str, variables: list[dict],
-                  requests: int, concurrency: int) -> tuple[list[float], float]:
+async def measure(
+    session: ClientSession,
+    url: str,
+    query: str,
+    variables: list[dict],
+    requests: int,
+    concurrency: int,
+) -> tuple[list[float], float]:
     latencies: list[float] = []
     queue = list(range(requests))
 
@@ -50,8 +56,9 @@ async def measure(session: ClientSession, url: str, query: str, variables: list[
         while queue:
             n = queue.pop()
             started = time.perf_counter()
-            async with session.post(url, json={"query": query,
-                                               "variables": variables[n % len(variables)]}) as r:
+            async with session.post(
+                url, json={"query": query, "variables": variables[n % len(variables)]}
+            ) as r:
                 body = await r.json()
                 assert "errors" not in body, body
             latencies.append((time.perf_counter() - started) * 1000)
@@ -78,14 +85,21 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         url = f"http://127.0.0.1:{port}/graphql"
         rng = random.Random(0)
         users = [{"u": str(rng.randint(1, 610))} for _ in range(200)]
-        items = [{"i": str(rng.choice([1, 2, 32, 50, 260, 296, 318, 356, 593, 2571]))}
-                 for _ in range(50)]
+        items = [
+            {"i": str(rng.choice([1, 2, 32, 50, 260, 296, 318, 356, 593, 2571]))} for _ in range(50)
+        ]
         async with ClientSession() as session:
-            train = await session.post(url, json={"query": "mutation { modelTrain(input: {}) "
-                                                           "{ models { algorithm seconds } } }"})
+            train = await session.post(
+                url,
+                json={
+                    "query": "mutation { modelTrain(input: {}) { models { algorithm seconds } } }"
+                },
+            )
             print("trained:", (await train.json())["data"]["modelTrain"]["models"])
-            print(f"\nmachine: {platform.processor() or platform.machine()}, "
-                  f"{os.cpu_count()} cores; {args.requests} requests per row\n")
+            print(
+                f"\nmachine: {platform.processor() or platform.machine()}, "
+                f"{os.cpu_count()} cores; {args.requests} requests per row\n"
+            )
             print("| query | concurrency | p50 ms | p95 ms | p99 ms | req/s |")
             print("| --- | --- | --- | --- | --- | --- |")
             for name, query in QUERIES.items():
@@ -93,8 +107,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
                 await measure(session, url, query, variables, 20, 1)  # warm up
                 for conc in (1, args.concurrency):
                     lat, rps = await measure(session, url, query, variables, args.requests, conc)
-                    print(f"| {name} | {conc} | {pct(lat, 50):.1f} | {pct(lat, 95):.1f} | "
-                          f"{pct(lat, 99):.1f} | {rps:.0f} |")
+                    print(
+                        f"| {name} | {conc} | {pct(lat, 50):.1f} | {pct(lat, 95):.1f} | "
+                        f"{pct(lat, 99):.1f} | {rps:.0f} |"
+                    )
         await runner.cleanup()
 
 
@@ -105,10 +121,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        base = Settings(data_dir=Path(tmp), train_on_start=False, train_interval_seconds=0,
-                        log_level="WARNING",
-                        # measure serving, not the limiter: a load test is one caller
-                        rate_limit_per_key=0, rate_limit_per_tenant=0)
+        base = Settings(
+            data_dir=Path(tmp),
+            train_on_start=False,
+            train_interval_seconds=0,
+            log_level="WARNING",
+            # measure serving, not the limiter: a load test is one caller
+            rate_limit_per_key=0,
+            rate_limit_per_tenant=0,
+        )
         with database(base) as settings:
             asyncio.run(run(args, settings))
 

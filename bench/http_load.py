@@ -1,0 +1,273 @@
+"""Serving throughput under load, measured by ``wrk`` in a separate process.
+
+Starts ``recograph serve`` on a prepared data directory (``bench/prepare.py``), then drives
+each workload with ``wrk`` (installed from Debian's packages if absent) and prints one
+Markdown row per workload: requests per second, latency percentiles, and the ratio to the
+trivial query ``{ __typename }`` measured in the same run (this VM's speed drifts, so only
+ratios from one run compare).
+
+    .venv/bin/python bench/http_load.py --data-dir .recograph/bench/movielens
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Lua for wrk: POST one GraphQL operation, rotating through variable sets
+LUA = r"""
+local bodies = {BODIES}
+local n = 0
+request = function()
+  n = n + 1
+  local body = bodies[(n %% #bodies) + 1]
+  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"}, body)
+end
+response = function(status, headers, body)
+  if status ~= 200 or string.find(body, '"errors"') then
+    io.stderr:write("BAD " .. status .. " " .. string.sub(body, 1, 300) .. "\n")
+  end
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk from Debian's packages", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    return shutil.which("wrk") or "wrk"
+
+
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def workloads(users: list[str], items: list[str], words: list[str]) -> dict[str, list[dict]]:
+    """Name -> request bodies (operation and variables) for wrk to rotate through."""
+
+    def each(query: str, key: str, values: list[str]) -> list[dict]:
+        return [{"query": query, "variables": {key: v}} for v in values]
+
+    return {
+        "{ __typename }": [{"query": "{ __typename }"}],
+        "item(id)": each("query($i: ID!) { item(id: $i) { itemId title } }", "i", items),
+        "recommendations(first: 20), default blend": each(
+            "query($u: String!) { recommendations(userId: $u, first: 20) "
+            "{ score item { itemId title } } }",
+            "u",
+            users,
+        ),
+        "recommendations, only collaborative": each(
+            "query($u: String!) { recommendations(userId: $u, first: 20, algorithms: "
+            '[{name: "collaborative"}]) { score item { itemId title } } }',
+            "u",
+            users,
+        ),
+        "similarItems(first: 20)": each(
+            "query($i: String!) { similarItems(itemId: $i, first: 20) "
+            "{ score item { itemId title } } }",
+            "i",
+            items,
+        ),
+        "trending(first: 20)": [
+            {"query": "{ trending(first: 20) { score item { itemId title } } }"}
+        ],
+        "search(first: 20)": each(
+            "query($t: String!) { search(text: $t, first: 20) { score item { itemId title } } }",
+            "t",
+            words,
+        ),
+    }
+
+
+def run_wrk(
+    wrk: str, url: str, bodies: list[dict], seconds: int, connections: int, threads: int
+) -> dict:
+    script = LUA.replace(
+        "{BODIES}", "{" + ",".join(lua_string(json.dumps(b)) for b in bodies) + "}"
+    )
+    script = script.replace("%%", "%")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+        path = fh.name
+    try:
+        out = subprocess.run(
+            [
+                wrk,
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-s",
+                path,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        os.unlink(path)
+    text = out.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    pct = {}
+    for p in ("50", "90", "99"):
+        m = re.search(rf"\s{p}(?:\.000)?%\s+([\d.]+)(us|ms|s)", text)
+        if m:
+            value, unit = float(m.group(1)), m.group(2)
+            pct[p] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    bad = len([line for line in out.stderr.splitlines() if line.startswith("BAD")])
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    timeouts = re.search(r"timeout (\d+)", text)
+    return {
+        "rps": rps,
+        "p50": pct.get("50"),
+        "p90": pct.get("90"),
+        "p99": pct.get("99"),
+        "bad": bad + (int(errors.group(1)) if errors else 0),
+        "timeouts": int(timeouts.group(1)) if timeouts else 0,
+    }
+
+
+def sample_ids(port: int) -> tuple[list[str], list[str]]:
+    def post(query: str) -> dict:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql",
+            data=json.dumps({"query": query}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read())
+
+    items = [
+        n["itemId"]
+        for n in post("{ items(first: 100) { nodes { itemId } } }")["data"]["items"]["nodes"]
+    ]
+    users = []
+    for r in post("{ trending(first: 50) { item { itemId } } }")["data"]["trending"]:
+        items.append(r["item"]["itemId"])
+    return users, items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".recograph/bench/movielens")
+    parser.add_argument("--users", default="1-610", help="user id range, e.g. 1-610")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--only", default=None, help="comma-separated workload names")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    port = free_port()
+    env = {
+        **os.environ,
+        "RECOGRAPH_RATE_LIMIT_PER_KEY": "0",
+        "RECOGRAPH_RATE_LIMIT_PER_TENANT": "0",
+        "RECOGRAPH_TRAIN_ON_START": "false",
+        "RECOGRAPH_TRAIN_INTERVAL_SECONDS": "0",
+        "RECOGRAPH_LOG_LEVEL": "WARNING",
+    }
+    env.pop("DATABASE_URL", None)
+    command = [
+        sys.executable,
+        "-m",
+        "gql.cli",
+        "serve",
+        "--data-dir",
+        str(args.data_dir),
+        "--port",
+        str(port),
+    ]
+    if args.workers is not None:
+        command += ["--workers", str(args.workers)]
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("server did not start") from None
+                time.sleep(0.3)
+        lo, hi = (int(x) for x in args.users.split("-"))
+        users = [str(u) for u in range(lo, hi + 1)]
+        _, items = sample_ids(port)
+        words = [
+            "toy story",
+            "star wars",
+            "matrix",
+            "godfather",
+            "jumanji",
+            "comedy",
+            "space adventure",
+            "love",
+            "war",
+            "time travel",
+        ]
+        url = f"http://127.0.0.1:{port}/graphql"
+        rows = []
+        chosen = workloads(users, items, words)
+        if args.only:
+            keep = {n.strip() for n in args.only.split(",")} | {"{ __typename }"}
+            chosen = {k: v for k, v in chosen.items() if k in keep}
+        for name, bodies in chosen.items():
+            run_wrk(wrk, url, bodies, 2, args.connections, args.threads)  # warm up
+            result = run_wrk(wrk, url, bodies, args.seconds, args.connections, args.threads)
+            rows.append({"workload": name, **result})
+            print(f"{name}: {result}", file=sys.stderr)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+    trivial = rows[0]["rps"]
+    print(
+        f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; wrk -t{args.threads} -c{args.connections} "
+        f"-d{args.seconds}s in a separate process on the same machine\n"
+    )
+    print("| workload | req/s | p50 ms | p90 ms | p99 ms | ratio to `{ __typename }` | errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['workload']} | {r['rps']:,.0f} | {r['p50'] or 0:.1f} | {r['p90'] or 0:.1f} | "
+            f"{r['p99'] or 0:.1f} | {r['rps'] / trivial:.2f} | {r['bad'] + r['timeouts']} |"
+        )
+    if args.json:
+        args.json.write_text(
+            json.dumps({"rows": rows, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2)
+        )
+
+
+if __name__ == "__main__":
+    main()
