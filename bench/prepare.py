@@ -78,12 +78,10 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             items, events = gowalla_files(DATA / "gowalla", Path(tmp))
-            print(
-                f"import items: {cli('import', '--quiet', 'items', str(items), data_dir=data_dir, env=env):.1f}s"
-            )
-            print(
-                f"import events: {cli('import', '--quiet', 'interactions', str(events), data_dir=data_dir, env=env):.1f}s"
-            )
+            took = cli("import", "--quiet", "items", str(items), data_dir=data_dir, env=env)
+            print(f"import items: {took:.1f}s")
+            took = cli("import", "--quiet", "interactions", str(events), data_dir=data_dir, env=env)
+            print(f"import events: {took:.1f}s")
     if not args.no_train:
         print(f"train: {cli('train', data_dir=data_dir, env=env):.1f}s wall")
 
