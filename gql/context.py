@@ -58,8 +58,8 @@ class Loaders:
     @classmethod
     def build(cls, store: Store, tenant: str) -> Loaders:
         return cls(
-            items_by_pk=_loader(store.items.by_pks, tenant),
-            items_by_id=_loader(store.items.by_external_ids, tenant),
+            items_by_pk=_loader(store.snapshots.records, tenant),
+            items_by_id=_loader(store.snapshots.by_external_ids, tenant),
             users_by_pk=_loader(store.users.by_pks, tenant),
             users_by_id=_loader(store.users.by_external_ids, tenant),
             interactions_by_pk=_loader(store.interactions.by_pks, tenant),

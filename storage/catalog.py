@@ -16,6 +16,7 @@ from engines.errors import ErrorCode, InputError
 from storage.records import ItemRecord, UserRecord
 from storage.repositories import ItemRepository, UserRepository, VectorRepository
 from storage.repositories.vectors import DimensionMismatch
+from storage.snapshot import CatalogSnapshots
 from storage.validation import (
     Limits,
     Path,
@@ -48,11 +49,13 @@ class Catalog:
         users: UserRepository,
         vectors: VectorRepository,
         limits: Limits,
+        snapshots: CatalogSnapshots,
     ) -> None:
         self.items = items
         self.users = users
         self.vectors = vectors
         self.limits = limits
+        self.snapshots = snapshots
 
     def _check_item(self, row: dict[str, Any], path: Path) -> list[InputError]:
         lim = self.limits
@@ -110,6 +113,8 @@ class Catalog:
                 return result
         columns = [{k: v for k, v in r.items() if k != "embedding"} for r in valid.values()]
         result.records = await self.items.upsert_many(tenant, columns)
+        if result.records:
+            await self.snapshots.changed(tenant, [rec for rec, _ in result.records])
         if embedded:
             pks = {rec.external_id: rec.pk for rec, _ in result.records}
             await self.vectors.upsert(
@@ -120,8 +125,12 @@ class Catalog:
             )
         return result
 
-    async def delete_items(self, tenant: str, ids: Sequence[str], path: Path) -> list[str]:
-        return await self.items.delete_many(tenant, ids)
+    async def delete_items(self, tenant: str, ids: Sequence[str]) -> list[str]:
+        """Delete items and the events that refer to them; the ids deleted."""
+        deleted = await self.items.delete_many(tenant, ids)
+        if deleted:
+            await self.snapshots.changed(tenant, [], list(deleted.values()))
+        return list(deleted)
 
     async def upsert_users(
         self, tenant: str, rows: Sequence[dict[str, Any]], path: Path
@@ -148,4 +157,4 @@ class Catalog:
 
     async def delete_users(self, tenant: str, ids: Sequence[str]) -> list[str]:
         """Delete users and, with them, every event they made."""
-        return await self.users.delete_many(tenant, ids)
+        return list(await self.users.delete_many(tenant, ids))

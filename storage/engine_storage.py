@@ -16,13 +16,11 @@ from engines.serving.rules import ItemRules
 from storage.filters import item_conditions
 from storage.records import ArtifactRecord
 from storage.store import Store
-from storage.tables import INTERACTIONS, ITEM_VECTORS, ITEMS, USERS
+from storage.tables import INTERACTIONS as EVENTS
+from storage.tables import ITEMS, USERS
 from storage.tenancy import tenant_scope
 
-ITEMS = ITEMS
-EVENTS = INTERACTIONS
-USERS = USERS
-VECTORS = ITEM_VECTORS
+UNRESTRICTED = ItemRules()
 
 
 class StoreEngineStorage:
@@ -124,9 +122,13 @@ class StoreEngineStorage:
         )
 
     async def item_pks(self, tenant: str, external_ids: list[str]) -> dict[str, int]:
-        return await self.store.items.pks(tenant, external_ids)
+        return await self.store.snapshots.pks(tenant, external_ids)
 
     async def eligible_items(self, tenant: str, rules: ItemRules) -> np.ndarray:
+        if rules == UNRESTRICTED:  # the common case: every visible item, from memory
+            snap = await self.store.snapshots.get(tenant)
+            if snap is not None:
+                return snap.visible()
         stmt = select(ITEMS.c.id).where(*item_conditions(tenant, rules))
         async with self.engine.connect() as conn:
             ids = (await conn.execute(stmt)).scalars().all()

@@ -19,6 +19,7 @@ from storage.repositories import (
     ItemRepository,
     UserRepository,
 )
+from storage.snapshot import CatalogSnapshots
 from storage.validation import (
     Limits,
     Path,
@@ -76,6 +77,7 @@ class EventRecorder:
         self,
         users: UserRepository,
         items: ItemRepository,
+        snapshots: CatalogSnapshots,
         interactions: InteractionRepository,
         types: InteractionTypeRepository,
         cache: CacheBackend,
@@ -85,6 +87,7 @@ class EventRecorder:
     ) -> None:
         self.users = users
         self.items = items
+        self.snapshots = snapshots
         self.interactions = interactions
         self.types = types
         self.cache = cache
@@ -114,7 +117,7 @@ class EventRecorder:
             result.errors.append(err)
             return result
         now = utcnow()
-        types = await self.types.all(tenant)
+        types = await self.types.cached(tenant, names={e.type for e in events})
         ok: list[tuple[int, EventInput]] = []
         for i, e in enumerate(events):
             p = (*path, str(i))
@@ -135,10 +138,13 @@ class EventRecorder:
                 )
             else:
                 ok.append((i, e))
-        if self.auto_create_items:
-            item_pks = await self.items.ensure_many(tenant, (e.item_id for _, e in ok))
-        else:
-            item_pks = await self.items.pks(tenant, (e.item_id for _, e in ok))
+        item_pks = await self.snapshots.pks(tenant, (e.item_id for _, e in ok))
+        unknown = [e.item_id for _, e in ok if e.item_id not in item_pks]
+        if unknown and self.auto_create_items:
+            created = await self.items.ensure_many(tenant, unknown)
+            item_pks |= created
+            fresh = await self.items.by_pks(tenant, created.values())
+            await self.snapshots.changed(tenant, list(fresh.values()))
         rows: list[dict[str, Any]] = []
         seen_keys: set[str] = set()
         pending: list[tuple[int, EventInput]] = []

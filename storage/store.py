@@ -24,6 +24,7 @@ from storage.repositories import (
     VectorRepository,
 )
 from storage.repositories.api_keys import KEYS_CHANNEL, ApiKeyRepository
+from storage.snapshot import CatalogSnapshots
 from storage.tables import TENANTS
 from storage.tenancy import enforce_row_level_security
 from storage.validation import Limits
@@ -43,6 +44,7 @@ class Store:
     artifacts: ArtifactRepository
     vectors: VectorRepository
     catalog: Catalog
+    snapshots: CatalogSnapshots
     events: EventRecorder
     api_keys: ApiKeyRepository
 
@@ -70,6 +72,7 @@ class Store:
         interactions = InteractionRepository(engine)
         types = InteractionTypeRepository(engine)
         vectors = VectorRepository(engine)
+        snapshots = CatalogSnapshots(items, cache)
         return cls(
             engine=engine,
             cache=cache,
@@ -80,10 +83,12 @@ class Store:
             interaction_types=types,
             artifacts=ArtifactRepository(engine, keep_model_versions),
             vectors=vectors,
-            catalog=Catalog(items, users, vectors, limits),
+            catalog=Catalog(items, users, vectors, limits, snapshots),
+            snapshots=snapshots,
             events=EventRecorder(
                 users,
                 items,
+                snapshots,
                 interactions,
                 types,
                 cache,
@@ -144,5 +149,6 @@ class Store:
         return True
 
     async def close(self) -> None:
+        await self.snapshots.stop()
         await self.cache.close()
         await self.engine.dispose()

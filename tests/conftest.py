@@ -78,6 +78,8 @@ async def reset(store: Store) -> None:
         for (name,) in indexes.all():
             await conn.execute(text(f'DROP INDEX "{name}"'))
     store.vectors._dims.clear()
+    store.snapshots.forget()  # in-process copies of what was just truncated
+    store.interaction_types._cached.clear()
     await store.interaction_types.seed_defaults("default")
     redis = getattr(store.cache, "_redis", None)
     if redis is not None:

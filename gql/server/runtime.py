@@ -89,6 +89,7 @@ class EngineRuntime:
             self.tasks.append(asyncio.create_task(self._follow_events(tenant)))
 
     async def start(self, settings: Settings) -> None:
+        self.store.snapshots.follow()
         tenants = await self.store.tenants()
         self.tasks.append(asyncio.create_task(self._follow_models()))
         for tenant in tenants:

@@ -191,7 +191,7 @@ class ItemMutations:
         ext = own_id(input.id, "Item")
         if err := check_id(ext, ("input", "id"), ctx.store.limits):
             return ItemDeletePayload(deleted_item_id=None, user_errors=user_errors([err]))
-        deleted = await ctx.store.catalog.delete_items(ctx.tenant, [ext], ("input",))
+        deleted = await ctx.store.catalog.delete_items(ctx.tenant, [ext])
         ctx.engine.items_changed(ctx.tenant)
         if not deleted:
             err = InputError(("input", "id"), f"unknown item {ext!r}", ErrorCode.NOT_FOUND)

@@ -111,19 +111,20 @@ class Directory(Generic[R]):
             )
             return {r.external_id: r.id for r in rows}
 
-    async def delete_many(self, tenant: str, external_ids: Iterable[str]) -> list[str]:
-        """Delete rows; what refers to them goes too (``ON DELETE CASCADE``)."""
+    async def delete_many(self, tenant: str, external_ids: Iterable[str]) -> dict[str, int]:
+        """Delete rows (what refers to them goes too, ``ON DELETE CASCADE``); the external
+        ids deleted, with their primary keys."""
         t = self.table
         wanted = list(dict.fromkeys(external_ids))
         if not wanted:
-            return []
+            return {}
         stmt = (
             delete(t)
             .where(t.c.tenant_id == tenant, any_of(t.c.external_id, wanted))
-            .returning(t.c.external_id)
+            .returning(t.c.external_id, t.c.id)
         )
         async with self.engine.begin() as conn:
-            return list((await conn.execute(stmt)).scalars())
+            return {r.external_id: r.id for r in (await conn.execute(stmt)).all()}
 
     async def count(self, tenant: str) -> int:
         t = self.table

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from cachetools import TTLCache
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,8 +16,22 @@ T = INTERACTION_TYPES
 
 
 class InteractionTypeRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, cache_seconds: float = 5.0) -> None:
         self.engine = engine
+        self._cached: TTLCache[str, dict[str, InteractionTypeRecord]] = TTLCache(
+            10_000, cache_seconds
+        )
+
+    async def cached(
+        self, tenant: str, *, names: Iterable[str] = ()
+    ) -> dict[str, InteractionTypeRecord]:
+        """The tenant's types, cached for a few seconds (a changed weight reaches every
+        process within that); a name the cache lacks is looked up at once."""
+        types = self._cached.get(tenant)
+        if types is None or any(n not in types for n in names):
+            types = await self.all(tenant)
+            self._cached[tenant] = types
+        return types
 
     async def all(self, tenant: str) -> dict[str, InteractionTypeRecord]:
         stmt = select(T).where(T.c.tenant_id == tenant).order_by(T.c.name)
@@ -52,6 +69,7 @@ class InteractionTypeRepository:
         )
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
+        self._cached.pop(tenant, None)
         return rec
 
     async def seed_defaults(self, tenant: str) -> None:

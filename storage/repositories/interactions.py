@@ -15,8 +15,6 @@ from storage.sql import any_of
 from storage.tables import INTERACTIONS, ITEMS, USERS
 
 T = INTERACTIONS
-ITEMS = ITEMS
-USERS = USERS
 
 
 def _record(row: Row[Any]) -> InteractionRecord:

@@ -19,7 +19,6 @@ from storage.tables import ITEM_VECTORS, ITEMS, VECTOR_SPACES
 
 T = ITEM_VECTORS
 SPACES = VECTOR_SPACES
-ITEMS = ITEMS
 SPACE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 MAX_DIM = 2000  # pgvector's HNSW limit for the ``vector`` type
 
