@@ -114,6 +114,8 @@ class Recommended:
     ids: Ids
     scores: Scores
     because: dict[int, int] = field(default_factory=dict)
+    #: where ``ids`` sit in the algorithm's ``item_ids`` (so explanations can come later)
+    positions: np.ndarray | None = None
 
     @classmethod
     def empty(cls) -> Recommended:
@@ -184,6 +186,11 @@ class Algorithm(ABC):
     def popularity(self) -> Scores | None:
         """How popular each item is, if the algorithm knows: the host fills pages with the
         most popular eligible items when the algorithms propose too few."""
+        return None
+
+    def text_vector(self, text: str) -> tuple[str, np.ndarray] | None:
+        """For search: ``(space, vector)`` of a query text, when the algorithm embeds
+        content with an embedder fitted on this tenant's catalogue."""
         return None
 
     def item_vectors(self) -> tuple[str, Ids, np.ndarray] | None:

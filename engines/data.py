@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
-Embed = Callable[[Sequence["ItemContent"]], np.ndarray]
+if TYPE_CHECKING:
+    from engines.embedders import Embedder
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +43,10 @@ class TrainingData:
     event_times: np.ndarray
     content: list[ItemContent]
     now: float
-    embed: Embed | None = None
-    embed_space: str = "content_hashing"
+    #: the configured embedder (fitted embedders are fitted on ``content`` once)
+    embedder: Embedder | None = None
     _matrix: sp.csr_matrix | None = field(default=None, repr=False)
+    _vectors: tuple[Embedder, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def from_events(
@@ -56,8 +58,7 @@ class TrainingData:
         content: Sequence[ItemContent] = (),
         *,
         now: float | None = None,
-        embed: Embed | None = None,
-        embed_space: str = "content_hashing",
+        embedder: Embedder | None = None,
     ) -> TrainingData:
         """Index raw ``(user pk, item pk, weight, time)`` events. Every item of ``content``
         is part of the catalogue, including items nobody has touched yet."""
@@ -78,9 +79,19 @@ class TrainingData:
             event_times=times,
             content=aligned,
             now=float(now if now is not None else (times.max() if len(times) else 0.0)),
-            embed=embed,
-            embed_space=embed_space,
+            embedder=embedder,
         )
+
+    def content_vectors(self, fallback: Callable[[], Embedder]) -> tuple[Embedder, np.ndarray]:
+        """Each item's content vector and the embedder that made them, computed once per
+        training and shared by every algorithm that reads content. A fitted embedder is
+        fitted here, on this catalogue; ``fallback`` makes one when none is configured."""
+        if self._vectors is None:
+            embedder = self.embedder.fresh() if self.embedder is not None else fallback()
+            if embedder.fitted:
+                embedder.fit(self.content)
+            self._vectors = (embedder, np.asarray(embedder.embed_items(self.content), np.float32))
+        return self._vectors
 
     @property
     def n_users(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -13,13 +13,33 @@ from engines.toolkit import normalise_rows  # noqa: F401 (re-exported for embedd
 
 
 class Embedder(ABC):
-    """Maps items and query texts into one vector space of ``dim`` dimensions."""
+    """Maps items and query texts into one vector space of ``dim`` dimensions.
+
+    A *fitted* embedder learns from each tenant's own catalogue when models are trained
+    (``fit``), and its learned state is saved with the content model (``state`` /
+    ``set_state``); a fixed one (a hosted or local sentence model, feature hashing) maps
+    text the same way for everyone."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    fitted: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options
+
+    def fresh(self) -> Embedder:
+        """A new, unfitted embedder with the same options (one per tenant and training)."""
+        return type(self)(**self.options)
+
+    def fit(self, items: Sequence[ItemContent]) -> None:  # noqa: B027
+        """Learn from a tenant's catalogue (fitted embedders only)."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What ``fit`` learned, as arrays (fitted embedders only)."""
+        return {}
+
+    def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:  # noqa: B027
+        """Restore what ``fit`` learned."""
 
     @property
     @abstractmethod

@@ -53,8 +53,7 @@ class ColdStart(Algorithm):
         self.categories = sp.csr_matrix(
             (np.ones(len(rows), np.float32), (rows, cols)), shape=(data.n_items, len(names))
         )
-        embed = data.embed or HashingEmbedder().embed_items
-        self.vectors = normalise_rows(np.asarray(embed(data.content), dtype=np.float32))
+        self.vectors = normalise_rows(data.content_vectors(HashingEmbedder)[1])
         self.item_ids = data.item_ids.copy()
         self.fitted = True
 

@@ -209,8 +209,8 @@ class Collaborative(Algorithm):
     def _similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.config.method == "als":
             return self.item_factors[a] @ self.item_factors[b].T
-        cols_a = self.norm[:, a].T.tocsr()
-        return np.asarray((cols_a @ self.norm[:, b]).todense())
+        # rows of R̃ᵀ are items: slicing rows of a CSR matrix is cheap, columns are not
+        return np.asarray((self.norm_t[a] @ self.norm_t[b].T).todense())
 
     def similar(self, position: int) -> Scores | None:
         if self.config.method == "als":

@@ -20,7 +20,10 @@ from engines import (
     hookimpl,
     normalise_rows,
 )
-from plugins.embedders import HashingEmbedder
+from plugins.embedders import HashingEmbedder, TfidfEmbedder
+
+#: explanations look for the cause among the user's most weighty items
+EXPLAIN_FROM = 100
 
 
 class ContentConfig(AlgorithmConfig):
@@ -37,13 +40,26 @@ class Content(Algorithm):
 
     config: ContentConfig
     space = "content_hashing"
+    #: the fitted embedder of the catalogue (to embed search texts alike), if fitted
+    embedder: TfidfEmbedder | None = None
 
     def fit(self, data: TrainingData) -> None:
-        embed = data.embed or HashingEmbedder().embed_items
-        self.vectors = normalise_rows(np.asarray(embed(data.content), dtype=np.float32))
+        embedder, vectors = data.content_vectors(HashingEmbedder)
+        self.vectors = normalise_rows(vectors)
         self.item_ids = data.item_ids.copy()
-        self.space = data.embed_space if data.embed else HashingEmbedder.space_name()
+        self.space = embedder.space
+        self.embedder = embedder if isinstance(embedder, TfidfEmbedder) else None
+        self._prepare()
         self.fitted = True
+
+    def _prepare(self) -> None:
+        # a catalogue without content (ids only) has nothing to compare: answer nothing
+        self.has_content = bool(len(self.vectors) and np.any(self.vectors))
+
+    def text_vector(self, text: str) -> tuple[str, np.ndarray] | None:
+        if self.embedder is None:
+            return None
+        return self.space, self.embedder.embed_text(text)
 
     def profile(self, query: Query) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(unit profile vector, history positions, their weights)."""
@@ -59,6 +75,8 @@ class Content(Algorithm):
         return vec / np.linalg.norm(vec), pos, w
 
     def score(self, query: Query) -> Scores | None:
+        if not self.has_content:
+            return None
         prof = self.profile(query)
         return None if prof is None else self.vectors @ prof[0]
 
@@ -77,22 +95,34 @@ class Content(Algorithm):
         liked = pos[w > 0]
         if not len(liked):
             return None
+        liked = liked[np.argsort(-w[w > 0])[:EXPLAIN_FROM]]
         sims = self.vectors[positions] @ self.vectors[liked].T
         return self.item_ids[liked[sims.argmax(axis=1)]]
 
     def similar(self, position: int) -> Scores | None:
+        if not self.has_content:
+            return None
         return self.vectors @ self.vectors[position]
 
     def item_vectors(self) -> tuple[str, np.ndarray, np.ndarray] | None:
         return self.space, self.item_ids, self.vectors
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"item_ids": self.item_ids, "vectors": self.vectors, "space": np.array(self.space)}
+        out = {"item_ids": self.item_ids, "vectors": self.vectors, "space": np.array(self.space)}
+        if self.embedder is not None:
+            out |= {f"embedder_{k}": v for k, v in self.embedder.state().items()}
+        return out
 
     def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.item_ids = arrays["item_ids"]
         self.vectors = arrays["vectors"]
         self.space = str(arrays["space"])
+        fitted = {k[len("embedder_") :]: v for k, v in arrays.items() if k.startswith("embedder_")}
+        self.embedder = None
+        if fitted:
+            self.embedder = TfidfEmbedder()
+            self.embedder.set_state(fitted)
+        self._prepare()
 
 
 @hookimpl

@@ -8,10 +8,11 @@ import json
 import math
 import re
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from engines import Embedder, ItemContent, hookimpl, item_text, normalise_rows
 
@@ -62,12 +63,7 @@ class HashingEmbedder(Embedder):
         return self._dim
 
     def _tokens(self, item: ItemContent) -> list[tuple[str, float]]:
-        toks = [(f"w:{w}", FIELD_WEIGHTS["title"]) for w in _words(item.title)]
-        toks += [(f"w:{w}", FIELD_WEIGHTS["text"]) for w in _words(item.text)]
-        toks += [(f"c:{c.lower()}", FIELD_WEIGHTS["cat"]) for c in item.categories]
-        toks += [(f"t:{t.lower()}", FIELD_WEIGHTS["tag"]) for t in item.tags]
-        toks += [(f"a:{a}", FIELD_WEIGHTS["attr"]) for a in _attribute_tokens(item.attributes)]
-        return toks
+        return item_tokens(item)
 
     def _vector(self, tokens: list[tuple[str, float]]) -> np.ndarray:
         counts: dict[str, float] = {}
@@ -85,13 +81,127 @@ class HashingEmbedder(Embedder):
         return normalise_rows(np.stack([self._vector(self._tokens(i)) for i in items]))
 
     def embed_text(self, text: str) -> np.ndarray:
-        # a query word may name a title word, a category or a tag: look in all three
-        tokens: list[tuple[str, float]] = []
-        for w in _words(text):
-            tokens += [(f"w:{w}", 1.0), (f"c:{w}", 1.0), (f"t:{w}", 1.0)]
-        if text.strip():
-            tokens += [(f"c:{text.strip().lower()}", 1.0), (f"t:{text.strip().lower()}", 1.0)]
-        return normalise_rows(self._vector(tokens)[None, :])[0]
+        return normalise_rows(self._vector(query_tokens(text))[None, :])[0]
+
+
+def item_tokens(item: ItemContent) -> list[tuple[str, float]]:
+    """An item's weighted tokens: words of its title and text, its categories, tags,
+    entity type and attributes, each field weighted by how much it says about the item."""
+    toks = [(f"w:{w}", FIELD_WEIGHTS["title"]) for w in _words(item.title)]
+    toks += [(f"w:{w}", FIELD_WEIGHTS["text"]) for w in _words(item.text)]
+    toks += [(f"c:{c.lower()}", FIELD_WEIGHTS["cat"]) for c in item.categories]
+    toks += [(f"t:{t.lower()}", FIELD_WEIGHTS["tag"]) for t in item.tags]
+    toks += [(f"a:{a}", FIELD_WEIGHTS["attr"]) for a in _attribute_tokens(item.attributes)]
+    return toks
+
+
+def query_tokens(text: str) -> list[tuple[str, float]]:
+    """A search text's tokens: each word may name a title word, a category or a tag."""
+    tokens: list[tuple[str, float]] = []
+    for w in _words(text):
+        tokens += [(f"w:{w}", 1.0), (f"c:{w}", 1.0), (f"t:{w}", 1.0)]
+    if text.strip():
+        tokens += [(f"c:{text.strip().lower()}", 1.0), (f"t:{text.strip().lower()}", 1.0)]
+    return tokens
+
+
+class TfidfEmbedder(Embedder):
+    """TF-IDF over each tenant's own catalogue, compressed by truncated SVD (latent semantic
+    analysis): fitted when models are trained, so rare, telling words weigh more than common
+    ones in that catalogue, and items sharing no word can still be close. The default."""
+
+    name = "tfidf"
+    description = "TF-IDF + truncated SVD fitted on the tenant's catalogue at training."
+    fitted = True
+
+    def __init__(self, dim: int = 128, max_terms: int = 100_000, **options: Any) -> None:
+        super().__init__(dim=dim, max_terms=max_terms, **options)
+        self.target_dim = int(dim)
+        self.max_terms = int(max_terms)
+        self.vocabulary: dict[str, int] = {}
+        self.idf = np.zeros(0, np.float32)
+        self.components = np.zeros((0, 0), np.float32)
+
+    @property
+    def dim(self) -> int:
+        return int(self.components.shape[0]) or self.target_dim
+
+    def fit(self, items: Sequence[ItemContent]) -> None:
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        docs = [item_tokens(i) for i in items]
+        vectorizer = TfidfVectorizer(
+            analyzer=_expand, sublinear_tf=True, max_features=self.max_terms, dtype=np.float32
+        )
+        try:
+            matrix = vectorizer.fit_transform(docs)
+        except ValueError:  # no tokens in the whole catalogue
+            self.vocabulary, self.idf = {}, np.zeros(0, np.float32)
+            self.components = np.zeros((0, 0), np.float32)
+            return
+        self.vocabulary = {t: int(i) for t, i in vectorizer.vocabulary_.items()}
+        self.idf = vectorizer.idf_.astype(np.float32)
+        k = min(self.target_dim, matrix.shape[1] - 1, matrix.shape[0] - 1)
+        if k >= 2:
+            svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=5, random_state=0)
+            svd.fit(matrix)
+            self.components = svd.components_.astype(np.float32)
+        else:  # too few items or words to compress: the TF-IDF space itself
+            self.components = np.eye(matrix.shape[1], dtype=np.float32)
+
+    def _tfidf(self, token_lists: Sequence[list[tuple[str, float]]]) -> sp.csr_matrix:
+        rows, cols, vals = [], [], []
+        for r, tokens in enumerate(token_lists):
+            counts: dict[int, float] = {}
+            for tok, weight in tokens:
+                col = self.vocabulary.get(tok)
+                if col is not None:
+                    counts[col] = counts.get(col, 0.0) + weight
+            for col, count in counts.items():
+                rows.append(r)
+                cols.append(col)
+                vals.append((1.0 + math.log(count)) if count >= 1 else count)
+        m = sp.csr_matrix(
+            (np.asarray(vals, np.float32), (rows, cols)),
+            shape=(len(token_lists), len(self.vocabulary)),
+        )
+        m = sp.csr_matrix(m.multiply(self.idf[None, :]))
+        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return sp.csr_matrix(sp.diags(1.0 / norms) @ m)
+
+    def _project(self, token_lists: Sequence[list[tuple[str, float]]]) -> np.ndarray:
+        if not len(self.components):
+            return np.zeros((len(token_lists), self.target_dim), np.float32)
+        return normalise_rows(np.asarray(self._tfidf(token_lists) @ self.components.T))
+
+    def embed_items(self, items: Sequence[ItemContent]) -> np.ndarray:
+        return self._project([item_tokens(i) for i in items])
+
+    def embed_text(self, text: str) -> np.ndarray:
+        return self._project([query_tokens(text)])[0]
+
+    def state(self) -> dict[str, np.ndarray]:
+        terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        return {
+            "terms": np.array(terms, dtype=np.str_),
+            "idf": self.idf,
+            "components": self.components,
+        }
+
+    def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.vocabulary = {str(t): i for i, t in enumerate(arrays["terms"].tolist())}
+        self.idf = np.asarray(arrays["idf"], np.float32)
+        self.components = np.asarray(arrays["components"], np.float32)
+
+
+def _expand(tokens: list[tuple[str, float]]) -> list[str]:
+    """Weighted tokens as repeated terms (weights are small multiples of 0.5)."""
+    out = []
+    for tok, weight in tokens:
+        out += [tok] * max(1, round(weight * 2))
+    return out
 
 
 class HttpEmbedder(Embedder):
@@ -192,4 +302,4 @@ class SentenceEmbedder(Embedder):
 
 @hookimpl
 def register_embedders() -> list[type[Embedder]]:
-    return [HashingEmbedder, HttpEmbedder, SentenceEmbedder]
+    return [TfidfEmbedder, HashingEmbedder, HttpEmbedder, SentenceEmbedder]

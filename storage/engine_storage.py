@@ -17,10 +17,18 @@ from storage.filters import item_conditions
 from storage.records import ArtifactRecord
 from storage.store import Store
 from storage.tables import INTERACTIONS as EVENTS
-from storage.tables import ITEMS, USERS
+from storage.tables import ITEMS
 from storage.tenancy import tenant_scope
 
 UNRESTRICTED = ItemRules()
+HISTORY = text(
+    "SELECT u.id, h.items, h.weights, h.times FROM users u "
+    "LEFT JOIN LATERAL (SELECT array_agg(e.item_id) AS items, array_agg(e.weight) AS weights, "
+    "array_agg(e.ts) AS times FROM (SELECT item_id, weight, "
+    "extract(epoch FROM occurred_at)::float8 AS ts FROM interactions "
+    "WHERE user_id = u.id ORDER BY occurred_at DESC, id DESC LIMIT :n) e) h ON true "
+    "WHERE u.tenant_id = :t AND u.external_id = :u"
+)
 
 
 class StoreEngineStorage:
@@ -93,31 +101,17 @@ class StoreEngineStorage:
         ]
 
     async def user_history(self, tenant: str, user_id: str, limit: int) -> Query:
-        """One round trip: the user's pk and newest events (an empty query for an unknown
-        user), as the arrays algorithms read."""
-        stmt = (
-            select(
-                USERS.c.id,
-                EVENTS.c.item_id,
-                EVENTS.c.weight,
-                text("extract(epoch from interactions.occurred_at)::float8 AS ts"),
-            )
-            .select_from(USERS.outerjoin(EVENTS, EVENTS.c.user_id == USERS.c.id))
-            .where(USERS.c.tenant_id == tenant, USERS.c.external_id == user_id)
-            .order_by(EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc())
-            .limit(limit)
-        )
+        """One round trip, one row: the user's pk and newest events as arrays (an empty
+        query for an unknown user), ready for the algorithms."""
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        if not rows:
+            row = (await conn.execute(HISTORY, {"t": tenant, "u": user_id, "n": limit})).first()
+        if row is None:
             return Query(now=time.time())
-        events = [r for r in rows if r[1] is not None]
-        n = len(events)
         return Query(
-            int(rows[0][0]),
-            np.fromiter((r[1] for r in events), np.int64, n),
-            np.fromiter((r[2] for r in events), np.float32, n),
-            np.fromiter((r[3] for r in events), np.float64, n),
+            int(row.id),
+            np.asarray(row.items or (), np.int64),
+            np.asarray(row.weights or (), np.float32),
+            np.asarray(row.times or (), np.float64),
             time.time(),
         )
 

@@ -16,6 +16,7 @@ import numpy as np
 from engines.algorithm import Algorithm, Query, Recommended
 from engines.data import TrainingData
 from engines.datasets import Events
+from engines.embedders import Embedder
 from engines.evaluation.metrics import (
     average_precision_at_k,
     coverage,
@@ -27,8 +28,6 @@ from engines.evaluation.metrics import (
 from engines.serving.blending import blend
 from engines.serving.ranking import rank_batch, top_positions
 from engines.toolkit import positions
-
-Embed = Callable[..., np.ndarray] | None
 
 
 @dataclass
@@ -102,9 +101,9 @@ def with_cold_users(
     ), cold.tolist()
 
 
-def training_data(events: Events, embed: Embed = None) -> TrainingData:
+def training_data(events: Events, embedder: Embedder | None = None) -> TrainingData:
     return TrainingData.from_events(
-        events.users, events.items, events.weights, events.times, events.content, embed=embed
+        events.users, events.items, events.weights, events.times, events.content, embedder=embedder
     )
 
 
@@ -235,7 +234,7 @@ def evaluate(
     k: int = 20,
     blends: Mapping[str, Mapping[str, float]] | None = None,
     users: list[int] | None = None,
-    embed: Embed = None,
+    embedder: Embedder | None = None,
     progress: Callable[[str], None] | None = None,
     cold_items_below: int | None = None,
 ) -> list[Result]:
@@ -243,7 +242,7 @@ def evaluate(
 
     With ``cold_items_below`` only test items with fewer training events than that count as
     relevant (and only users who have such items are scored): the cold-item protocol."""
-    data = training_data(split.train, embed)
+    data = training_data(split.train, embedder)
     relevant = relevant_sets(split.test)
     if cold_items_below is not None:
         counts = dict(zip(*np.unique(split.train.items, return_counts=True), strict=True))
@@ -304,13 +303,13 @@ def tune_blend(
     trials: int = 60,
     seed: int = 0,
     pool: int = 200,
-    embed: Embed = None,
+    embedder: Embedder | None = None,
     users: list[int] | None = None,
 ) -> tuple[dict[str, float], float, list[tuple[dict[str, float], float]]]:
     """Random search of blend weights on ``split`` (which must be carved from training data
     only). Each algorithm ranks once; the trials only re-blend the cached lists. Returns the
     best weights, their NDCG@k, and every trial."""
-    data = training_data(split.train, embed)
+    data = training_data(split.train, embedder)
     relevant = relevant_sets(split.test)
     users = [u for u in users if u in relevant] if users is not None else sorted(relevant)
     ranker = Ranker(data)

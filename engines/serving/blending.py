@@ -64,11 +64,13 @@ def blend(results: dict[str, tuple[float, Recommended]], limit: int) -> list[Ble
     # best first; ties by id so that results are deterministic
     order = np.lexsort((unique, -totals))[:limit]
     chosen = {int(unique[i]): Blended(int(unique[i]), float(totals[i])) for i in order}
+    final = unique[order]
     for name, weight, rec, norm in parts:
-        for item, value in zip(rec.ids.tolist(), norm.tolist(), strict=True):
-            entry = chosen.get(item)
-            if entry is not None:
-                entry.contributions.append(Contribution(name, weight, value, rec.because.get(item)))
+        hits = np.flatnonzero(np.isin(rec.ids, final))  # only the returned items' entries
+        for item, value in zip(rec.ids[hits].tolist(), norm[hits].tolist(), strict=True):
+            chosen[item].contributions.append(
+                Contribution(name, weight, value, rec.because.get(item))
+            )
     ranked = [chosen[int(unique[i])] for i in order]
     for b in ranked:
         b.contributions.sort(key=lambda c: -c.value)

@@ -5,11 +5,13 @@ An algorithm returns a score per item it knows; these functions keep only what m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from engines.algorithm import Algorithm, Query, Recommended
+from engines.serving.blending import Blended
 from engines.toolkit import position, positions
 
 
@@ -68,17 +70,63 @@ def rank(
     exclude: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
     keep: np.ndarray | None = None,
+    explain: bool = True,
 ) -> Recommended:
     """Top ``limit`` items of ``model`` for ``query``: never an id in ``exclude``, only ids
-    in ``candidates`` (or, precomputed, only where ``keep``)."""
+    in ``candidates`` (or, precomputed, only where ``keep``). Without ``explain`` the
+    explanations are left to ``explain_blend``."""
     scores = model.score(query)
     if scores is None or not len(scores):
         return Recommended.empty()
     if keep is None:
         keep = allowed(model.item_ids, candidates, exclude)
     elif exclude is not None and len(exclude):
-        keep = keep & allowed(model.item_ids, None, exclude)
-    return recommended(model, query, scores, top_positions(scores, keep, limit))
+        keep = keep.copy()
+        pos, known = positions(model.item_ids, np.asarray(exclude, np.int64))
+        keep[pos[known]] = False
+    top = top_positions(scores, keep, limit)
+    if explain:
+        return recommended(model, query, scores, top)
+    return Recommended(model.item_ids[top], scores[top].astype(np.float32), positions=top)
+
+
+def explain_blend(
+    models: Mapping[str, Algorithm], query: Query, blended: Sequence[Blended]
+) -> list[Blended]:
+    """Fill in each contribution's ``because_item`` for the final items only (an
+    algorithm explains a handful of items, not its whole candidate pool)."""
+    wanted: dict[str, list[int]] = {}
+    for b in blended:
+        for c in b.contributions:
+            if c.algorithm in models:
+                wanted.setdefault(c.algorithm, []).append(b.item_id)
+    causes: dict[tuple[str, int], int] = {}
+    for name, ids in wanted.items():
+        model = models[name]
+        pos, known = positions(model.item_ids, np.asarray(ids, np.int64))
+        if not known.any():
+            continue
+        found = model.explain(query, pos[known])
+        if found is None:
+            continue
+        for item, cause in zip(
+            np.asarray(ids)[known].tolist(), np.asarray(found).tolist(), strict=True
+        ):
+            if cause >= 0:
+                causes[(name, item)] = int(cause)
+    if not causes:
+        return list(blended)
+    return [
+        Blended(
+            b.item_id,
+            b.score,
+            [
+                replace(c, because_item=causes.get((c.algorithm, b.item_id), c.because_item))
+                for c in b.contributions
+            ],
+        )
+        for b in blended
+    ]
 
 
 def rank_similar(

@@ -7,25 +7,26 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
-from engines.algorithm import Algorithm, Query, Recommended, RecordedEvent
+from engines.algorithm import Algorithm, Query, RecordedEvent
 from engines.data import TrainingData
 from engines.embedders import Embedder
 from engines.errors import ErrorCode, RecographError
 from engines.host.registry import Registry, training_fields
 from engines.interfaces import EngineStorage
 from engines.serving.blending import Blended, Contribution, blend
-from engines.serving.ranking import allowed, rank, rank_similar, top_positions
+from engines.serving.ranking import allowed, explain_blend, rank, rank_similar, top_positions
 from engines.serving.rules import ItemRules
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 #: largest weight of one algorithm in a request (weighted sums must stay finite)
 MAX_WEIGHT = 1e6
 
@@ -59,6 +60,8 @@ class EngineSettings:
     eligible_ttl_seconds: float = 5.0
     eligible_cache_size: int = 1000
     model_check_seconds: float = 30.0
+    #: scoring over at most this many items (summed over algorithms) runs inline
+    inline_scoring_items: int = 60_000
 
 
 class RecommendationService:
@@ -77,6 +80,9 @@ class RecommendationService:
         self._checked: dict[str, float] = {}
         self._eligible: TTLCache[tuple[str, ItemRules], np.ndarray] = TTLCache(
             maxsize=self.settings.eligible_cache_size, ttl=self.settings.eligible_ttl_seconds
+        )
+        self._masks: LRUCache[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = (
+            LRUCache(maxsize=256)
         )
         self._load_lock = asyncio.Lock()
         #: instrumentation hooks (metrics); no-ops unless the host sets them
@@ -140,8 +146,7 @@ class RecommendationService:
             times,
             content,
             now=float(times.max()) if len(times) else time.time(),
-            embed=self.embedder.embed_items,
-            embed_space=self.embedder.space,
+            embedder=self.embedder,
         )
 
     # --- requests --------------------------------------------------------------------------
@@ -257,21 +262,44 @@ class RecommendationService:
             excluded.append(np.fromiter(pks.values(), np.int64, len(pks)))
         exclude = np.unique(np.concatenate(excluded)) if excluded else None
         pool = max(limit * 3, self.settings.candidate_pool)
+        active = {n: m for n, m in serving.items() if m is not None}
 
-        def run() -> dict[str, tuple[float, Recommended]]:
+        def run() -> list[Blended]:
             out = {}
-            for name, model in serving.items():
-                if model is not None:
-                    started = time.perf_counter()
-                    out[name] = (weights[name], rank(model, query, pool, exclude, candidates))
-                    self.observe(name, time.perf_counter() - started)
-            return out
+            for name, model in active.items():
+                started = time.perf_counter()
+                keep = self.mask(model, candidates)
+                out[name] = (
+                    weights[name],
+                    rank(model, query, pool, exclude, keep=keep, explain=False),
+                )
+                self.observe(name, time.perf_counter() - started)
+            return explain_blend(active, query, blend(out, limit))
 
-        results = await asyncio.to_thread(run)
-        blended = blend(results, limit)
+        blended = await self._compute(run, active.values())
         if fill and len(blended) < limit:  # N results whenever N items qualify
             blended += self._backfill(models, candidates, exclude, blended, limit)
         return blended
+
+    def mask(self, model: Algorithm, candidates: np.ndarray) -> np.ndarray:
+        """Which of the model's items are candidates, cached while both arrays live (the
+        catalogue snapshot and a loaded model keep them until they change)."""
+        key = (id(model.item_ids), id(candidates))
+        hit = self._masks.get(key)
+        if hit is not None and hit[0] is model.item_ids and hit[1] is candidates:
+            return hit[2]
+        keep = allowed(model.item_ids, candidates, None)
+        keep.setflags(write=False)
+        self._masks[key] = (model.item_ids, candidates, keep)
+        return keep
+
+    async def _compute(self, work: Callable[[], T], models: Iterable[Algorithm]) -> T:
+        """Run scoring inline when it is small (a thread hop would cost more than it
+        saves), in a worker thread otherwise, so the event loop never waits on math."""
+        size = sum(len(m.item_ids) for m in models)
+        if size <= self.settings.inline_scoring_items:
+            return work()
+        return await asyncio.to_thread(work)
 
     def _backfill(
         self,
@@ -318,23 +346,36 @@ class RecommendationService:
         pool = max(limit * 3, self.settings.candidate_pool)
         serving = {n: self._serving_model(n, models.get(n), configs.get(n)) for n in weights}
 
-        def run() -> dict[str, tuple[float, Recommended]]:
-            return {
-                n: (weights[n], rank_similar(m, pks[item_id], pool, candidates))
-                for n, m in serving.items()
-                if m is not None
-            }
+        active = {n: m for n, m in serving.items() if m is not None}
 
-        return blend(await asyncio.to_thread(run), limit)
+        def run() -> list[Blended]:
+            return blend(
+                {
+                    n: (
+                        weights[n],
+                        rank_similar(m, pks[item_id], pool, keep=self.mask(m, candidates)),
+                    )
+                    for n, m in active.items()
+                },
+                limit,
+            )
+
+        return await self._compute(run, active.values())
 
     async def search(
         self, tenant: str, text: str, limit: int, rules: ItemRules | None = None
     ) -> list[tuple[int, float]]:
-        """Semantic search: the query text through the embedder, nearest items in pgvector."""
-        vector = await asyncio.to_thread(self.embedder.embed_text, text)
+        """Semantic search: the query text through the embedder of the tenant's content
+        model (fitted on its catalogue) or the configured one, nearest items in pgvector."""
+        space, vector = self.embedder.space, None
+        for loaded in (await self.models(tenant)).values():
+            found = loaded.algorithm.text_vector(text)
+            if found is not None:
+                space, vector = found
+                break
+        if vector is None:
+            vector = await asyncio.to_thread(self.embedder.embed_text, text)
         if not np.any(vector):
             return []
-        hits = await self.storage.nearest(
-            tenant, self.embedder.space, vector, limit, rules or ItemRules()
-        )
+        hits = await self.storage.nearest(tenant, space, vector, limit, rules or ItemRules())
         return [(pk, 1.0 - d) for pk, d in hits]

@@ -140,7 +140,11 @@ class Settings(BaseSettings):
         '`{"algorithms": {"collaborative": {"rank": 256}}, "embedders": {...}, '
         '"plugins": {"<plugin>": {...}}}`.',
     )
-    embedder: str = Field(default="hashing", description="Embedder for content vectors and search.")
+    embedder: str = Field(
+        default="tfidf",
+        description="Embedder for content vectors and search: `tfidf` (fitted on each "
+        "tenant's catalogue), `hashing`, `http` or `sentence`.",
+    )
     embedder_url: str | None = Field(
         default=None, description="Base URL of an OpenAI-compatible API (embedder `http`)."
     )

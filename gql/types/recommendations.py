@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
@@ -28,38 +29,25 @@ class Reason:
     weight: float = strawberry.field(description="The algorithm's weight in this request.")
     score: float = strawberry.field(description="Its score for the item, scaled to [0, 1].")
     contribution: float = strawberry.field(description="weight * score: its share of the total.")
-    because_pk: strawberry.Private[int | None]
-
-    @strawberry.field(description="The item of the user's history that caused it, if known.")
-    async def because_item(self, info: Info) -> Item | None:
-        if self.because_pk is None:
-            return None
-        rec = await info.context.loaders.items_by_pk.load(self.because_pk)
-        return Item.of(rec) if rec else None
+    because_item: Item | None = strawberry.field(
+        description="The item of the user's history that caused it, if known."
+    )
 
 
+# Items are fetched for a whole list at once (from the catalogue snapshot) and set as
+# plain fields: resolving 20 items then costs no awaitable per item.
 @strawberry.type
 class Recommendation:
     rank: int
     score: float = strawberry.field(description="Blended score: the sum of contributions.")
     reasons: list[Reason]
-    pk: strawberry.Private[int]
-
-    @strawberry.field
-    async def item(self, info: Info) -> Item | None:
-        rec = await info.context.loaders.items_by_pk.load(self.pk)
-        return Item.of(rec) if rec else None
+    item: Item | None
 
 
 @strawberry.type
 class SearchHit:
     score: float = strawberry.field(description="Cosine similarity to the query.")
-    pk: strawberry.Private[int]
-
-    @strawberry.field
-    async def item(self, info: Info) -> Item | None:
-        rec = await info.context.loaders.items_by_pk.load(self.pk)
-        return Item.of(rec) if rec else None
+    item: Item | None
 
 
 @strawberry.input(description="An algorithm or preset to use, its weight and config changes.")
@@ -88,19 +76,31 @@ def selection_of(algorithms: list[AlgorithmInput] | None) -> list[Selection] | N
     return [Selection(a.name, a.weight, a.config_dict()) for a in algorithms]
 
 
-def recommendations_of(blended: list[Blended], explain: bool = True) -> list[Recommendation]:
+async def items_of(info: Info, pks: Iterable[int]) -> dict[int, Item]:
+    ctx = info.context
+    records = await ctx.store.snapshots.records(ctx.tenant, pks)
+    return {pk: Item.of(rec) for pk, rec in records.items()}
+
+
+async def recommendations_of(
+    info: Info, blended: list[Blended], explain: bool = True
+) -> list[Recommendation]:
+    pks = {b.item_id for b in blended}
+    if explain:
+        pks |= {c.because_item for b in blended for c in b.contributions if c.because_item}
+    items = await items_of(info, pks)
     return [
         Recommendation(
             rank=n + 1,
             score=b.score,
-            pk=b.item_id,
+            item=items.get(b.item_id),
             reasons=[
                 Reason(
                     algorithm=c.algorithm,
                     weight=c.weight,
                     score=c.normalised,
                     contribution=c.value,
-                    because_pk=c.because_item,
+                    because_item=items.get(c.because_item) if c.because_item else None,
                 )
                 for c in b.contributions
             ]
@@ -137,7 +137,7 @@ class RecommendationQueries:
             exclude_seen=exclude_seen,
             exclude_items=(filter.exclude_ids if filter else None),
         )
-        return recommendations_of(blended, explain)
+        return await recommendations_of(info, blended, explain)
 
     @strawberry.field(description="Items like this one (also bought, similar content).")
     async def similar_items(
@@ -157,7 +157,7 @@ class RecommendationQueries:
             selection_of(algorithms),
             rules_of(filter, ctx.settings.max_batch_size),
         )
-        return recommendations_of(blended)
+        return await recommendations_of(info, blended)
 
     @strawberry.field(description="Most popular items lately, by time-decayed event weight.")
     async def trending(
@@ -184,7 +184,7 @@ class RecommendationQueries:
             exclude_items=(filter.exclude_ids if filter else None),
             fill=False,
         )
-        return recommendations_of(blended)
+        return await recommendations_of(info, blended)
 
     @strawberry.field(description="Items whose content is closest in meaning to `text`.")
     async def search(
@@ -200,4 +200,5 @@ class RecommendationQueries:
             raise refused("text must have 1..1000 characters", "text")
         rules = rules_of(filter, ctx.settings.max_batch_size)
         hits = await ctx.engine.search(ctx.tenant, text, first, rules)
-        return [SearchHit(score=s, pk=pk) for pk, s in hits]
+        items = await items_of(info, [pk for pk, _ in hits])
+        return [SearchHit(score=s, item=items.get(pk)) for pk, s in hits]
