@@ -57,19 +57,26 @@ def events_channel(tenant: str) -> str:
     return f"events:{tenant}"
 
 
-def decode_event(raw: bytes | str) -> RecordedEvent:
-    """An event as published on ``events_channel`` (see ``EventRecorder._announce``)."""
-    msg = json.loads(raw)
-    return RecordedEvent(
-        user=msg["userId"],
-        item=msg["itemId"],
-        user_pk=int(msg["userPk"]),
-        item_pk=int(msg["itemPk"]),
-        type=msg["type"],
-        weight=float(msg["weight"]),
-        value=msg["value"],
-        timestamp=datetime.fromisoformat(msg["timestamp"]).timestamp(),
-    )
+#: events per published message (a PostgreSQL NOTIFY carries at most 8,000 bytes)
+EVENTS_PER_MESSAGE = 30
+
+
+def encode_events(rows: Sequence[RecordedEvent]) -> bytes:
+    return json.dumps(
+        [
+            [e.user, e.item, e.user_pk, e.item_pk, e.type, e.weight, e.value, e.timestamp]
+            for e in rows
+        ],
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_events(raw: bytes | str) -> list[RecordedEvent]:
+    """The events of one message on ``events_channel`` (see ``EventRecorder._announce``)."""
+    return [
+        RecordedEvent(str(u), str(i), int(up), int(ip), str(t), float(w), v, float(ts))
+        for u, i, up, ip, t, w, v, ts in json.loads(raw)
+    ]
 
 
 class EventRecorder:
@@ -190,21 +197,24 @@ class EventRecorder:
     async def _announce(
         self, tenant: str, events: list[EventInput], rows: list[dict[str, Any]]
     ) -> None:
-        """Publish stored events for subscriptions and other replicas (best effort)."""
-        if not events:
-            return
+        """Publish stored events, a few per message, for subscriptions, online updates and
+        other replicas (best effort: PostgreSQL stays the source of truth)."""
+        recorded = [
+            RecordedEvent(
+                e.user_id,
+                e.item_id,
+                row["user_id"],
+                row["item_id"],
+                e.type,
+                float(row["weight"]),
+                e.value,
+                row["occurred_at"].timestamp(),
+            )
+            for e, row in zip(events, rows, strict=True)
+        ]
         channel = events_channel(tenant)
-        for n, (e, row) in enumerate(zip(events[:1000], rows[:1000], strict=False)):
-            if n and n % 100 == 0:
+        for n, start in enumerate(range(0, len(recorded), EVENTS_PER_MESSAGE)):
+            if n and n % 20 == 0:
                 await asyncio.sleep(0)  # subscribers drain between slices of a big batch
-            message = {
-                "userId": e.user_id,
-                "itemId": e.item_id,
-                "userPk": row["user_id"],
-                "itemPk": row["item_id"],
-                "type": e.type,
-                "weight": row["weight"],
-                "value": e.value,
-                "timestamp": row["occurred_at"].isoformat(),
-            }
-            await self.cache.publish(channel, json.dumps(message).encode())
+            chunk = recorded[start : start + EVENTS_PER_MESSAGE]
+            await self.cache.publish(channel, encode_events(chunk))

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.backends import CacheBackend, make_backend
 from storage.catalog import Catalog
-from storage.database import make_engine, upgrade_database
+from storage.database import libpq_url, make_engine, upgrade_database
 from storage.events import EventRecorder
 from storage.repositories import (
     ArtifactRepository,
@@ -61,13 +61,21 @@ class Store:
         cache_prefix: str = "recograph:",
         keep_model_versions: int = 3,
         subscription_queue_size: int = 1000,
+        cross_process_bus: bool = True,
     ) -> Store:
+        """Open the database (migrating it) and the cache. Without Redis, messages cross
+        processes through PostgreSQL unless ``cross_process_bus`` is off."""
         engine = make_engine(database_url, pool_size=pool_size)
         if migrate:
             await upgrade_database(engine)
         enforce_row_level_security(engine)
         limits = limits or Limits()
-        cache = make_backend(redis_url, cache_prefix, subscription_queue_size)
+        cache = make_backend(
+            redis_url,
+            cache_prefix,
+            subscription_queue_size,
+            libpq_url(database_url) if cross_process_bus else None,
+        )
         items, users = ItemRepository(engine), UserRepository(engine)
         interactions = InteractionRepository(engine)
         types = InteractionTypeRepository(engine)

@@ -104,8 +104,9 @@ async def test_a_subscriber_that_falls_behind_is_dropped(backend):
 
 
 async def test_a_slow_socket_is_closed_with_try_again_later(settings, database_url):
+    # in-process delivery, so that a burst arrives before the subscriber can read
     store = await Store.open(database_url, None, limits=limits_of(settings),
-                             subscription_queue_size=3)
+                             subscription_queue_size=3, cross_process_bus=False)
     try:
         async with TestClient(TestServer(create_app(settings, store=store))) as client:
             await client.post("/graphql", json={"query": 'mutation { itemUpsert(input: {item: '
@@ -114,7 +115,7 @@ async def test_a_slow_socket_is_closed_with_try_again_later(settings, database_u
             listening = subscribers(store, "events:default")
             await sock.subscribe("1", EVENTS)
             await until_subscribed(store, "events:default", listening + 1)
-            events = [{"userId": f"u{n}", "itemId": "i", "type": "view"} for n in range(50)]
+            events = [{"userId": f"u{n}", "itemId": "i", "type": "view"} for n in range(600)]
             await client.post("/graphql", json={"query": RECORD,
                                                 "variables": {"i": {"interactions": events}}})
             while True:
@@ -124,3 +125,26 @@ async def test_a_slow_socket_is_closed_with_try_again_later(settings, database_u
             assert (msg["code"], msg["reason"]) == (1013, "slow consumer")
     finally:
         await store.close()
+
+
+async def test_without_redis_processes_share_messages_through_postgresql(database_url):
+    """Several workers of `recograph serve` on the embedded default have no Redis: live
+    events, model swaps and catalogue changes cross processes by LISTEN/NOTIFY."""
+    from storage.backends.pgbus import PostgresBusBackend
+    from storage.database import libpq_url
+
+    one, two = PostgresBusBackend(libpq_url(database_url)), PostgresBusBackend(
+        libpq_url(database_url))
+    listener = two.subscribe("events:x")
+    try:
+        first = asyncio.ensure_future(listener.__anext__())
+        await eventually(lambda: two._listener is not None and two.fanout.subscribers() == 1)
+        await one.publish("events:x", b'{"hello": "world"}')
+        await one.publish("events:y", b"not for this subscriber")
+        await one.publish("events:x", b"second")
+        assert await asyncio.wait_for(first, 5) == b'{"hello": "world"}'
+        assert await asyncio.wait_for(listener.__anext__(), 5) == b"second"
+    finally:
+        await listener.aclose()
+        await one.close()
+        await two.close()

@@ -18,7 +18,7 @@ from engines.training.trainer import Trainer
 from gql.server.settings import Settings
 from storage.backends import SlowConsumer
 from storage.engine_storage import StoreEngineStorage
-from storage.events import decode_event, events_channel
+from storage.events import decode_events, events_channel
 from storage.store import Store
 from storage.tenancy import set_tenant, tenant_scope
 
@@ -131,7 +131,7 @@ class EngineRuntime:
             try:
                 async for raw in self.store.cache.subscribe(events_channel(tenant)):
                     try:
-                        events = [decode_event(raw)]
+                        events = decode_events(raw)
                         self.service.learn(tenant, events)
                         self.registry.pm.hook.interaction_recorded(tenant=tenant, events=events)
                     except Exception:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, cast
 
@@ -19,7 +18,7 @@ from gql.relay import to_global_id as gid
 from gql.types.items import Item
 from gql.types.users import User
 from storage.backends import SlowConsumer
-from storage.events import EventInput, events_channel
+from storage.events import EventInput, decode_events, events_channel
 from storage.records import InteractionRecord, InteractionTypeRecord
 from storage.validation import check_finite, check_id, check_text
 
@@ -248,16 +247,16 @@ class InteractionSubscriptions:
         ctx = info.context
         try:
             async for raw in ctx.store.cache.subscribe(events_channel(ctx.tenant)):
-                msg = json.loads(raw)
-                if user_id is not None and msg["userId"] != user_id:
-                    continue
-                yield InteractionEvent(
-                    user_id=msg["userId"],
-                    item_id=msg["itemId"],
-                    type=msg["type"],
-                    weight=msg["weight"],
-                    value=msg["value"],
-                    timestamp=datetime.fromisoformat(msg["timestamp"]),
-                )
+                for e in decode_events(raw):
+                    if user_id is not None and e.user != user_id:
+                        continue
+                    yield InteractionEvent(
+                        user_id=e.user,
+                        item_id=e.item,
+                        type=e.type,
+                        weight=e.weight,
+                        value=e.value,
+                        timestamp=datetime.fromtimestamp(e.timestamp, UTC),
+                    )
         except SlowConsumer:
             await drop_slow_consumer(ctx)

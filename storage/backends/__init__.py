@@ -357,8 +357,21 @@ class RedisBackend:
 
 
 def make_backend(
-    redis_url: str | None, prefix: str = "recograph:", queue_size: int = QUEUE_SIZE
+    redis_url: str | None,
+    prefix: str = "recograph:",
+    queue_size: int = QUEUE_SIZE,
+    database_url: str | None = None,
 ) -> CacheBackend:
-    backend = RedisBackend(redis_url, prefix) if redis_url else MemoryBackend()
+    """Redis when configured; otherwise in-process caches, with messages between processes
+    through PostgreSQL's LISTEN/NOTIFY when a database is given."""
+    backend: CacheBackend
+    if redis_url:
+        backend = RedisBackend(redis_url, prefix)
+    elif database_url:
+        from storage.backends.pgbus import PostgresBusBackend
+
+        backend = PostgresBusBackend(database_url)
+    else:
+        backend = MemoryBackend()
     backend.fanout.queue_size = queue_size
     return backend
