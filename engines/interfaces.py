@@ -30,6 +30,25 @@ class Artifact(Protocol):
     def blob(self) -> bytes: ...
 
 
+class TrainingJob(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def algorithms(self) -> list[str] | None: ...
+    @property
+    def configs(self) -> dict[str, Any]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def result(self) -> list[Any] | None: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def error(self) -> str | None: ...
+
+
 class EngineStorage(Protocol):
     async def training_events(
         self, tenant: str
@@ -70,6 +89,24 @@ class EngineStorage(Protocol):
     async def latest_artifact(
         self, tenant: str, algorithm: str, *, with_blob: bool = True
     ) -> Artifact | None: ...
+
+    async def enqueue_training(
+        self, tenant: str, algorithms: list[str] | None, configs: dict[str, Any]
+    ) -> int:
+        """Record a training request; its job id."""
+
+    async def training_job(self, tenant: str, job_id: int) -> TrainingJob | None: ...
+
+    async def claim_training(self) -> TrainingJob | None:
+        """The oldest pending training request of any tenant, now marked running."""
+
+    async def finish_training(
+        self,
+        job_id: int,
+        result: list[Any] | None,
+        error_code: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
 
     def tenant_scope(self, tenant: str) -> AbstractContextManager[None]:
         """Work inside runs with only ``tenant``'s rows visible (row-level security)."""

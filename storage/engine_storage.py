@@ -15,6 +15,7 @@ from engines.data import ItemContent
 from engines.serving.rules import ItemRules
 from storage.filters import item_conditions
 from storage.records import ArtifactRecord
+from storage.repositories.training_jobs import JobRecord
 from storage.store import Store
 from storage.tables import INTERACTIONS as EVENTS
 from storage.tables import ITEMS
@@ -154,6 +155,26 @@ class StoreEngineStorage:
         self, tenant: str, algorithm: str, *, with_blob: bool = True
     ) -> ArtifactRecord | None:
         return await self.store.artifacts.latest(tenant, algorithm, with_blob=with_blob)
+
+    async def enqueue_training(
+        self, tenant: str, algorithms: list[str] | None, configs: dict[str, Any]
+    ) -> int:
+        return await self.store.training_jobs.enqueue(tenant, algorithms, configs)
+
+    async def training_job(self, tenant: str, job_id: int) -> JobRecord | None:
+        return await self.store.training_jobs.get(tenant, job_id)
+
+    async def claim_training(self) -> JobRecord | None:
+        return await self.store.training_jobs.claim()
+
+    async def finish_training(
+        self,
+        job_id: int,
+        result: list[Any] | None,
+        error_code: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        await self.store.training_jobs.finish(job_id, result, error_code, error)
 
     def tenant_scope(self, tenant: str) -> AbstractContextManager[None]:
         return tenant_scope(tenant)

@@ -24,6 +24,7 @@ from storage.repositories import (
     VectorRepository,
 )
 from storage.repositories.api_keys import KEYS_CHANNEL, ApiKeyRepository
+from storage.repositories.training_jobs import TrainingJobRepository
 from storage.snapshot import CatalogSnapshots
 from storage.tables import TENANTS
 from storage.tenancy import enforce_row_level_security
@@ -47,6 +48,7 @@ class Store:
     snapshots: CatalogSnapshots
     events: EventRecorder
     api_keys: ApiKeyRepository
+    training_jobs: TrainingJobRepository
 
     @classmethod
     async def open(
@@ -104,6 +106,7 @@ class Store:
                 auto_create_items=auto_create_items,
             ),
             api_keys=ApiKeyRepository(engine),
+            training_jobs=TrainingJobRepository(engine),
         )
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:

@@ -218,6 +218,29 @@ class ModelArtifact(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
+class TrainingJob(SQLModel, table=True):
+    """A training asked for through the API, carried out by the trainer process (API
+    workers never train); the requester polls its row for the result."""
+
+    __tablename__ = "training_jobs"
+    __table_args__ = (Index("ix_training_jobs_pending", "status", "id"),)
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    tenant_id: str = Field(sa_column=_tenant_column())
+    algorithms: list[str] | None = Field(default=None, sa_column=Column(ARRAY(Text)))
+    configs: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONB, nullable=False, server_default=sql("'{}'::jsonb")),
+    )
+    status: str = Field(sa_column=Column(Text, nullable=False, server_default="pending"))
+    result: list[Any] | None = Field(default=None, sa_column=Column(JSONB))
+    error_code: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
 metadata = SQLModel.metadata
 
 DEFAULT_INTERACTION_TYPES: tuple[tuple[str, float, bool, float], ...] = (
@@ -261,3 +284,4 @@ ITEM_VECTORS = table_of(ItemVector)
 VECTOR_SPACES = table_of(VectorSpace)
 MODEL_ARTIFACTS = table_of(ModelArtifact)
 API_KEYS = table_of(ApiKey)
+TRAINING_JOBS = table_of(TrainingJob)

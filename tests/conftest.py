@@ -24,7 +24,7 @@ from storage.store import Store
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 RESET_SQL = (
     "TRUNCATE items, users, interactions, item_vectors, vector_spaces, model_artifacts, "
-    "api_keys, interaction_types RESTART IDENTITY CASCADE",
+    "api_keys, interaction_types, training_jobs RESTART IDENTITY CASCADE",
     "DELETE FROM tenants WHERE id <> 'default'",
 )
 

@@ -170,3 +170,32 @@ def test_a_quick_restart_after_sigkill_leaves_no_postgresql_behind(data_dir: Pat
         assert second.stop() == 0
     first.proc.wait(timeout=10)
     assert postgres_processes(data_dir) == [], "embedded PostgreSQL left running"
+
+
+def test_serve_runs_workers_and_trains_in_its_trainer_process(data_dir: Path):
+    """Two API workers share one port; `modelTrain` is carried out by the trainer process
+    and its model is then served by every worker."""
+    server = Server(data_dir)
+    try:
+        children = psutil.Process(server.proc.pid).children()
+        names = sorted(" ".join(c.cmdline()) for c in children)
+        assert sum("multiprocessing" in n for n in names) >= 3, names  # 2 workers + trainer
+        items = [{"id": f"i{k}", "categories": ["a" if k < 5 else "b"]} for k in range(10)]
+        events = [{"userId": f"u{u}", "itemId": f"i{(u + k) % 10}", "type": "view"}
+                  for u in range(20) for k in range(3)]
+        post(server.port, """mutation($i: ItemsBulkUpsertInput!, $e: InteractionsRecordInput!) {
+            itemsBulkUpsert(input: $i) { upsertedCount }
+            interactionsRecord(input: $e) { recordedCount } }""",
+             {"i": {"items": items}, "e": {"interactions": events}})
+        trained = post(server.port, 'mutation { modelTrain(input: {algorithms: ["item_knn"]}) '
+                                    "{ models { algorithm version } userErrors { code } } }")
+        assert trained["data"]["modelTrain"] == {
+            "models": [{"algorithm": "item_knn", "version": 1}], "userErrors": []}
+        for _ in range(20):  # whichever worker answers has the new model
+            body = post(server.port, '{ recommendations(userId: "u1", first: 3, algorithms: '
+                                     '[{name: "item_knn"}]) { item { itemId } } }')
+            assert "errors" not in body, body
+            assert len(body["data"]["recommendations"]) == 3
+    finally:
+        assert server.stop() == 0
+    assert postgres_processes(data_dir) == []

@@ -78,6 +78,7 @@ class RecommendationService:
         self.settings = settings or EngineSettings()
         self._models: dict[str, dict[str, LoadedModel]] = {}
         self._checked: dict[str, float] = {}
+        self._looked: dict[str, float] = {}
         self._eligible: TTLCache[tuple[str, ItemRules], np.ndarray] = TTLCache(
             maxsize=self.settings.eligible_cache_size, ttl=self.settings.eligible_ttl_seconds
         )
@@ -139,7 +140,8 @@ class RecommendationService:
     async def training_data(self, tenant: str) -> TrainingData:
         users, items, weights, times = await self.storage.training_events(tenant)
         content = await self.storage.item_content(tenant)
-        return TrainingData.from_events(
+        return await asyncio.to_thread(  # indexing millions of events is CPU work
+            TrainingData.from_events,
             users,
             items,
             weights,
@@ -241,6 +243,13 @@ class RecommendationService:
             tenant, user_id, selection, self.settings.default_algorithms
         )
         models = await self.models(tenant)
+        if selection and any(n not in models for n in weights):
+            # a model trained elsewhere may not be announced here yet: look (once a second)
+            now = time.monotonic()
+            if now - self._looked.get(tenant, -1e9) > 1.0:
+                self._looked[tenant] = now
+                await self.refresh(tenant)
+                models = self._models.get(tenant, {})
         serving = {n: self._serving_model(n, models.get(n), configs.get(n)) for n in weights}
         missing = [n for n, m in serving.items() if m is None]
         if selection and missing and all(s.name in missing for s in selection):

@@ -4,10 +4,11 @@ periodic background trainer of which only one runs at a time across all replicas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,8 @@ class Trainer:
         self.service = service
         self.storage = service.storage
         self.announce = announce
+        #: tells the trainer process that a job waits (pub/sub); polling covers a miss
+        self.wake: Callable[[], Awaitable[None]] | None = None
 
     async def train(
         self,
@@ -60,6 +63,8 @@ class Trainer:
                 "another trainer is running for this tenant", ErrorCode.BUSY, "algorithms"
             )
         try:
+            marker = list(await self.storage.change_marker(tenant))  # before reading: a
+            # change made while training is seen by the next round
             data = await self.service.training_data(tenant)
             results = []
             for name in names:
@@ -74,9 +79,8 @@ class Trainer:
                     "items": data.n_items,
                     "events": len(data.event_users),
                 }
-                version = await self.storage.save_artifact(
-                    tenant, name, blob, {"config": parsed[name].model_dump()}, metrics
-                )
+                params = {"config": parsed[name].model_dump(), "marker": marker}
+                version = await self.storage.save_artifact(tenant, name, blob, params, metrics)
                 vectors = model.item_vectors()
                 if vectors is not None and len(vectors[1]):
                     await self.storage.store_vectors(tenant, *vectors)
@@ -95,25 +99,106 @@ class Trainer:
             await self.announce(tenant)
         return results
 
+    async def stale(self, tenant: str) -> list[str]:
+        """The algorithms whose stored model was trained on data other than today's (all
+        of them for a tenant never trained; none for a tenant without events). The marker
+        is kept with each model, so a restarted process does not retrain what is current."""
+        with self.storage.tenant_scope(tenant):
+            marker = list(await self.storage.change_marker(tenant))
+            if marker[0] == 0:
+                return []
+            out = []
+            for name in self.service.registry.algorithms:
+                head = await self.storage.latest_artifact(tenant, name, with_blob=False)
+                if head is None or head.params.get("marker") != marker:
+                    out.append(name)
+            return out
+
+    async def train_stale(self, tenant: str, missing_only: bool = False) -> None:
+        """Train what is stale (or only what was never trained); busy tenants are left to
+        the trainer that holds them."""
+        try:
+            names = await self.stale(tenant)
+            if missing_only:
+                with self.storage.tenant_scope(tenant):
+                    names = [
+                        n
+                        for n in names
+                        if await self.storage.latest_artifact(tenant, n, with_blob=False) is None
+                    ]
+            if names:
+                await self.train(tenant, names)
+        except RecographError as exc:
+            if exc.code is not ErrorCode.BUSY:
+                log.warning("background training refused for %s: %s", tenant, exc)
+        except Exception:
+            log.exception("background training failed for %s", tenant)
+
     async def run_periodically(
         self, tenants: Callable[[], Awaitable[list[str]]], interval_seconds: float
     ) -> None:
-        """Retrain every tenant every ``interval_seconds``. A tenant without events, one
-        whose events and items did not change since its last training here, or one another
-        replica is training is skipped this round."""
-        trained_at_marker: dict[str, tuple[int, ...]] = {}
+        """Every ``interval_seconds``, retrain each tenant whose events or items changed
+        since its models were trained (skipping one another trainer is busy with)."""
         while True:
             for tenant in await tenants():
-                with self.storage.tenant_scope(tenant):
-                    marker = await self.storage.change_marker(tenant)
-                if marker[0] == 0 or trained_at_marker.get(tenant) == marker:
-                    continue
-                try:
-                    await self.train(tenant)
-                    trained_at_marker[tenant] = marker
-                except RecographError as exc:
-                    if exc.code is not ErrorCode.BUSY:
-                        log.warning("background training refused for %s: %s", tenant, exc)
-                except Exception:
-                    log.exception("background training failed for %s", tenant)
+                await self.train_stale(tenant)
             await asyncio.sleep(interval_seconds)
+
+    # --- jobs: the API asks, the trainer process trains ----------------------------------
+    async def request(
+        self,
+        tenant: str,
+        algorithms: list[str] | None,
+        configs: Mapping[str, Mapping[str, Any]] | None,
+        wait_seconds: float,
+    ) -> list[TrainResult]:
+        """Ask the trainer process to train, and wait for its answer (API workers never
+        train themselves)."""
+        registry = self.service.registry
+        names = algorithms or list(registry.algorithms)
+        parsed = {n: registry.config(n, (configs or {}).get(n)).model_dump() for n in names}
+        job_id = await self.storage.enqueue_training(tenant, algorithms, parsed)
+        if self.wake is not None:
+            await self.wake()
+        deadline = time.monotonic() + wait_seconds
+        delay = 0.05
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+            job = await self.storage.training_job(tenant, job_id)
+            if job is None or job.status in ("pending", "running"):
+                continue
+            if job.status == "failed":
+                raise RecographError(
+                    job.error or "training failed",
+                    ErrorCode(job.error_code or ErrorCode.INVALID),
+                    "algorithms",
+                )
+            with self.storage.tenant_scope(tenant):
+                await self.service.refresh(tenant)  # serve the new versions here at once
+            return [TrainResult(**r) for r in job.result or []]
+        raise RecographError(
+            f"training did not finish within {wait_seconds:g}s; it goes on in the trainer",
+            ErrorCode.BUSY,
+            "algorithms",
+        )
+
+    async def serve_jobs(self, woken: asyncio.Event, poll_seconds: float = 2.0) -> None:
+        """Carry out requested trainings, oldest first, one at a time."""
+        while True:
+            job = await self.storage.claim_training()
+            if job is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), poll_seconds)
+                woken.clear()
+                continue
+            try:
+                results = await self.train(job.tenant, job.algorithms, job.configs)
+                await self.storage.finish_training(job.id, [asdict(r) for r in results])
+            except RecographError as exc:
+                await self.storage.finish_training(job.id, None, exc.code.value, str(exc))
+            except Exception as exc:
+                log.exception("training job %s failed", job.id)
+                await self.storage.finish_training(
+                    job.id, None, ErrorCode.INVALID.value, f"training failed: {type(exc).__name__}"
+                )

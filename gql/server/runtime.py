@@ -24,6 +24,7 @@ from storage.tenancy import set_tenant, tenant_scope
 
 log = logging.getLogger(__name__)
 MODELS_CHANNEL = "models"
+TRAINING_CHANNEL = "training"  # wakes the trainer when a training is requested
 
 
 def make_embedder(registry: Registry, settings: Settings) -> Embedder:
@@ -76,7 +77,11 @@ class EngineRuntime:
 
         runtime = cls(store, registry, service, Trainer(service))
         runtime.trainer.announce = runtime.announce
+        runtime.trainer.wake = runtime.wake_trainer
         return runtime
+
+    async def wake_trainer(self) -> None:
+        await self.store.cache.publish(TRAINING_CHANNEL, b"{}")
 
     async def announce(self, tenant: str) -> None:
         """Tell every replica that new model versions exist."""
@@ -89,11 +94,24 @@ class EngineRuntime:
             self.tasks.append(asyncio.create_task(self._follow_events(tenant)))
 
     async def start(self, settings: Settings) -> None:
+        """The background work of an API process: follow catalogue changes, new models and
+        events; train here too only when ``RECOGRAPH_TRAIN_IN_PROCESS`` says so."""
         self.store.snapshots.follow()
         tenants = await self.store.tenants()
         self.tasks.append(asyncio.create_task(self._follow_models()))
         for tenant in tenants:
             self.follow(tenant)
+        if settings.train_in_process:
+            await self.start_training(settings, tenants)
+
+    async def start_training(self, settings: Settings, tenants: list[str] | None = None) -> None:
+        """The trainer's work: requested trainings, models missing at start-up, and
+        retraining every tenant whose data changed, periodically."""
+        if tenants is None:
+            tenants = await self.store.tenants()
+        woken = asyncio.Event()
+        self.tasks.append(asyncio.create_task(self._follow_training_requests(woken)))
+        self.tasks.append(asyncio.create_task(self.trainer.serve_jobs(woken)))
         if settings.train_on_start:
             self.tasks.append(asyncio.create_task(self._train_missing(tenants)))
         if settings.train_interval_seconds > 0:
@@ -104,6 +122,12 @@ class EngineRuntime:
                     )
                 )
             )
+
+    async def _follow_training_requests(self, woken: asyncio.Event) -> None:
+        while True:
+            with contextlib.suppress(SlowConsumer):
+                async for _ in self.store.cache.subscribe(TRAINING_CHANNEL):
+                    woken.set()
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -141,14 +165,7 @@ class EngineRuntime:
 
     async def _train_missing(self, tenants: list[str]) -> None:
         for tenant in tenants:
-            try:
-                with tenant_scope(tenant):
-                    models = await self.service.models(tenant)
-                    missing = [n for n in self.registry.algorithms if n not in models]
-                    if missing and await self.store.interactions.count(tenant):
-                        await self.trainer.train(tenant, missing)
-            except Exception:
-                log.exception("start-up training failed for %s", tenant)
+            await self.trainer.train_stale(tenant, missing_only=True)
 
 
 @contextlib.asynccontextmanager

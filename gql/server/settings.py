@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ class Settings(BaseSettings):
         description="Where the embedded PostgreSQL keeps its files.",
     )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="API worker processes of `recograph serve` (unset: one per core; 0: one "
+        "process that also trains).",
+    )
     port: int = Field(default=8000, description="Port the HTTP server binds.")
     max_page_size: int = Field(default=100, ge=1, description="Largest `first` of a connection.")
     max_batch_size: int = Field(
@@ -153,6 +160,17 @@ class Settings(BaseSettings):
     train_interval_seconds: float = Field(
         default=3600, ge=0, description="Background retraining period; 0 turns it off."
     )
+    train_in_process: bool = Field(
+        default=True,
+        description="Train in this API process (one-process runs and tests). `recograph "
+        "serve` turns it off in its workers and trains in a trainer process of its own; "
+        "with a dedicated `recograph trainer`, turn it off in the API replicas.",
+    )
+    train_wait_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long `modelTrain` waits for the trainer process to finish.",
+    )
     train_on_start: bool = Field(
         default=True, description="Train at start-up when events exist but a model does not."
     )
@@ -163,6 +181,9 @@ class Settings(BaseSettings):
     @cached_property
     def embedded(self) -> bool:
         return not self.database_url
+
+    def worker_count(self) -> int:
+        return self.workers if self.workers is not None else (os.cpu_count() or 1)
 
     def keys_required(self) -> bool:
         return self.require_api_key if self.require_api_key is not None else not self.embedded

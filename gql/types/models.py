@@ -102,7 +102,12 @@ class ModelMutations:
         ctx = info.context
         try:
             configs = {c.name: c.config_dict() or {} for c in input.configs or ()}
-            results = await ctx.trainer.train(ctx.tenant, input.algorithms, configs)
+            if ctx.settings.train_in_process:
+                results = await ctx.trainer.train(ctx.tenant, input.algorithms, configs)
+            else:  # API workers never train: the trainer process does, and answers
+                results = await ctx.trainer.request(
+                    ctx.tenant, input.algorithms, configs, ctx.settings.train_wait_seconds
+                )
         except RecographError as exc:
             err = InputError(("input", *exc.field), exc.message, exc.code)
             return ModelTrainPayload(models=[], user_errors=user_errors([err]))
