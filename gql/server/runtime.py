@@ -101,7 +101,7 @@ class EngineRuntime:
         self.tasks.append(asyncio.create_task(self._follow_models()))
         for tenant in tenants:
             self.follow(tenant)
-        if settings.train_in_process:
+        if settings.trains_here():
             await self.start_training(settings, tenants)
 
     async def start_training(self, settings: Settings, tenants: list[str] | None = None) -> None:

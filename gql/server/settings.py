@@ -6,7 +6,7 @@ import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field
@@ -160,11 +160,16 @@ class Settings(BaseSettings):
     train_interval_seconds: float = Field(
         default=3600, ge=0, description="Background retraining period; 0 turns it off."
     )
+    trainer: Literal["auto", "external"] = Field(
+        default="auto",
+        description="`auto`: `recograph serve` trains in a trainer process of its own (a "
+        "one-process run trains in process); `external`: a dedicated `recograph trainer` "
+        "does, and the API only hands it `modelTrain` jobs.",
+    )
     train_in_process: bool = Field(
         default=True,
-        description="Train in this API process (one-process runs and tests). `recograph "
-        "serve` turns it off in its workers and trains in a trainer process of its own; "
-        "with a dedicated `recograph trainer`, turn it off in the API replicas.",
+        description="Whether this process may train (set by `recograph serve` for its "
+        "workers, which never do).",
     )
     train_wait_seconds: float = Field(
         default=900.0,
@@ -184,6 +189,9 @@ class Settings(BaseSettings):
 
     def worker_count(self) -> int:
         return self.workers if self.workers is not None else (os.cpu_count() or 1)
+
+    def trains_here(self) -> bool:
+        return self.train_in_process and self.trainer == "auto"
 
     def keys_required(self) -> bool:
         return self.require_api_key if self.require_api_key is not None else not self.embedded

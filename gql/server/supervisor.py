@@ -121,7 +121,8 @@ class Supervisor:
         try:
             for n in range(self.workers):
                 self._start(f"worker-{n + 1}")
-            self._start("trainer")
+            if self.values.get("trainer") == "auto":
+                self._start("trainer")
             restarts: dict[str, float] = {}
             while not self.stopping:
                 time.sleep(0.2)

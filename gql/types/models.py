@@ -102,7 +102,7 @@ class ModelMutations:
         ctx = info.context
         try:
             configs = {c.name: c.config_dict() or {} for c in input.configs or ()}
-            if ctx.settings.train_in_process:
+            if ctx.settings.trains_here():
                 results = await ctx.trainer.train(ctx.tenant, input.algorithms, configs)
             else:  # API workers never train: the trainer process does, and answers
                 results = await ctx.trainer.request(
