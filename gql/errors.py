@@ -88,6 +88,8 @@ def should_mask(error: GraphQLError) -> bool:
 log = logging.getLogger("recograph.errors")
 #: longest error message written to the log (an SQL error can quote a huge statement)
 LOGGED_MESSAGE = 300
+#: faults of one request logged in full
+LOGGED_FAULTS = 3
 
 
 def is_client_error(error: GraphQLError) -> bool:
@@ -96,13 +98,19 @@ def is_client_error(error: GraphQLError) -> bool:
 
 
 def log_errors(errors: list[GraphQLError]) -> None:
-    """Client errors: one INFO line each. Faults: ERROR with the exception type, a
-    shortened message and the traceback's frames (never bound parameters or bodies)."""
-    for error in errors:
+    """Client errors: one INFO line per request, however many there are (a request with
+    10,000 bad ids must not write 10,000 lines). Faults: ERROR with the exception type, a
+    shortened message and the traceback's frames (never bound parameters or bodies), for
+    the first few; the rest are counted."""
+    client = [e for e in errors if is_client_error(e)]
+    if client:
+        first = client[0]
+        path = ".".join(str(p) for p in first.path or ()) or "-"
+        more = f" (and {len(client) - 1} more)" if len(client) > 1 else ""
+        log.info("client error at %s: %s%s", path, first.message[:LOGGED_MESSAGE], more)
+    faults = [e for e in errors if not is_client_error(e)]
+    for error in faults[:LOGGED_FAULTS]:
         path = ".".join(str(p) for p in error.path or ()) or "-"
-        if is_client_error(error):
-            log.info("client error at %s: %s", path, error.message[:LOGGED_MESSAGE])
-            continue
         original = error.original_error
         assert original is not None
         frames = "".join(traceback.format_tb(original.__traceback__))
@@ -113,3 +121,5 @@ def log_errors(errors: list[GraphQLError]) -> None:
             str(original)[:LOGGED_MESSAGE],
             frames,
         )
+    if len(faults) > LOGGED_FAULTS:
+        log.error("%d more faults in the same request", len(faults) - LOGGED_FAULTS)

@@ -39,8 +39,10 @@ def extensions(
         max_depth=settings.max_query_depth,
         max_aliases=settings.max_aliases,
         max_cost=settings.max_query_cost,
+        # a query names at most a batch of ids (and a filter of a few thousand values)
+        max_query_values=2 * settings.max_batch_size + 10_000,
     )
-    validated: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=1024)
+    validated: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=512)
 
     def count(result: str) -> None:
         if metrics is not None:
@@ -48,7 +50,7 @@ def extensions(
 
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ParserCache(maxsize=512),
+        lambda: ParserCache(maxsize=256),
         lambda: QueryGuard(limits, authorise_context, validated, count),
         FreshLoaders,
         lambda: MaskErrors(should_mask_error=should_mask),

@@ -14,7 +14,6 @@ costs over 10,000.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +41,7 @@ from graphql import (
     VariableNode,
     get_named_type,
     get_operation_ast,
+    value_from_ast_untyped,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -59,7 +59,9 @@ class QueryLimits:
     max_aliases: int = 30
     max_cost: int = 20_000
     max_input_depth: int = 32
-    max_repeated_branches: int = 10
+    #: values in a query's variables (a query names at most a batch of ids, and a few more)
+    max_query_values: int = 50_000
+    max_repeated_branches: int = 30
 
 
 @dataclass(slots=True)
@@ -78,8 +80,9 @@ class _Shape:
     depth: int = 0
     cost: int = 0
     names: frozenset[str] = frozenset()
-    #: response names of fields with sub-selections, and how often each is selected here
-    branches: Counter[str] = field(default_factory=Counter)
+    #: response names of fields with sub-selections: how often each is selected here, and
+    #: the largest merge load below it (repeats nested in repeats multiply)
+    branches: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class _Walker:
@@ -87,10 +90,20 @@ class _Walker:
     visited once."""
 
     def __init__(
-        self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
     ) -> None:
         self.schema = schema
         self.variables = variables
+        #: defaults of the operation's variables (`query($n: Int = 100)`), as values
+        self.defaults = {
+            d.variable.name.value: value_from_ast_untyped(d.default_value)
+            for d in operation.variable_definitions or ()
+            if d.default_value is not None
+        }
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -102,13 +115,19 @@ class _Walker:
     def selection(self, node: SelectionSetNode | None, parent: GraphQLNamedType | None) -> _Shape:
         if node is None:
             return _Shape()
-        depth, cost, names, branches = 0, 0, set(), Counter[str]()
+        depth, cost, names = 0, 0, set()
+        branches: dict[str, tuple[int, int]] = {}
+
+        def add(name: str, count: int, below: int) -> None:
+            had, deepest = branches.get(name, (0, 1))
+            branches[name] = (had + count, max(deepest, below))
+
         for sel in node.selections or ():
             if isinstance(sel, FieldNode):
-                d, c = self.field(sel, parent)
+                d, c, below = self.field(sel, parent)
                 names.add(sel.name.value)
                 if sel.selection_set is not None:
-                    branches[(sel.alias or sel.name).value] += 1
+                    add((sel.alias or sel.name).value, 1, below)
             else:
                 if isinstance(sel, InlineFragmentNode):
                     target = parent
@@ -121,13 +140,18 @@ class _Walker:
                     continue
                 d, c = inner.depth, inner.cost
                 names |= inner.names
-                branches.update(inner.branches)
+                for name, (count, below) in inner.branches.items():
+                    add(name, count, below)
             depth = max(depth, d)
             cost = min(cost + c, COST_CEILING)
-        if branches:
-            name, count = branches.most_common(1)[0]
-            self.most_repeated = max(self.most_repeated, (count, name))
+        for name, (count, below) in branches.items():
+            self.most_repeated = max(self.most_repeated, (min(count * below, COST_CEILING), name))
         return _Shape(depth, cost, frozenset(names), branches)
+
+    @staticmethod
+    def load(shape: _Shape) -> int:
+        """How many same-named selections meet in validation's merge check below here."""
+        return max((min(c * b, COST_CEILING) for c, b in shape.branches.values()), default=1)
 
     def fragment(self, name: str) -> _Shape:
         if name in self.memo:
@@ -145,7 +169,8 @@ class _Walker:
         self.memo[name] = result
         return result
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType | None) -> tuple[int, int]:
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None) -> tuple[int, int, int]:
+        """(depth, cost, merge load) of one field and what it selects."""
         definition = None
         if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             definition = parent.fields.get(node.name.value)
@@ -154,7 +179,7 @@ class _Walker:
         times = 1
         if definition is not None and "first" in definition.args:
             times = max(1, self.first_of(node, definition.args["first"].default_value))
-        return inner.depth + 1, min(1 + times * inner.cost, COST_CEILING)
+        return inner.depth + 1, min(1 + times * inner.cost, COST_CEILING), self.load(inner)
 
     def first_of(self, node: FieldNode, default: Any) -> int:
         for arg in node.arguments or ():
@@ -164,7 +189,10 @@ class _Walker:
             if isinstance(value, IntValueNode):
                 return _as_int(value.value)
             if isinstance(value, VariableNode):
-                return _as_int(self.variables.get(value.name.value, default))
+                name = value.name.value
+                if name in self.variables:
+                    return _as_int(self.variables[name])
+                return _as_int(self.defaults.get(name, default))
         return _as_int(default)
 
 
@@ -236,13 +264,26 @@ def _literal_depth(node: Node) -> int:
 
 
 def variable_problems(
-    variables: Mapping[str, Any] | None, max_depth: int, strings: bool = True
+    variables: Any, max_depth: int, max_values: int = 100_000
 ) -> list[GraphQLError]:
-    """Strings PostgreSQL cannot store, and JSON nested too deep, named by their path."""
+    """Strings PostgreSQL cannot store, JSON nested too deep, and more values than a query
+    may carry, named by their path."""
     if not variables:
         return []
+    if not isinstance(variables, Mapping):
+        return [_error("variables must be an object", field="variables")]
     stack: list[tuple[Any, tuple[str, ...]]] = [(v, ("$" + k,)) for k, v in variables.items()]
+    seen = 0
     while stack:
+        seen += 1
+        if seen > max_values:
+            return [
+                _error(
+                    f"the variables of a query hold more than {max_values:,} values",
+                    ErrorCode.TOO_MANY,
+                    "variables",
+                )
+            ]
         value, path = stack.pop()
         where = ".".join(path)
         if len(path) > max_depth + 1:
@@ -254,12 +295,12 @@ def variable_problems(
                 )
             ]
         if isinstance(value, str):
-            why = bad_string(value) if strings else None
+            why = bad_string(value)
             if why is not None:
                 return [_error(f"variable {where} {why}", field=where)]
         elif isinstance(value, dict):
             for k, v in value.items():
-                why = bad_string(k) if strings else None
+                why = bad_string(k)
                 if why is not None:
                     return [_error(f"a key of variable {where} {why}", field=where)]
                 stack.append((v, (*path, k)))
@@ -275,7 +316,7 @@ def analyse(
     variables: Mapping[str, Any] | None,
     limits: QueryLimits,
 ) -> Analysis:
-    walker = _Walker(schema, document, variables or {})
+    walker = _Walker(schema, document, operation, variables or {})
     root = schema.get_root_type(operation.operation)
     shape = walker.selection(operation.selection_set, root)
     depth, cost = shape.depth, shape.cost
@@ -293,11 +334,12 @@ def analyse(
         )
     repeats, name = walker.most_repeated
     if repeats > limits.max_repeated_branches:
-        # merging same-named selections is quadratic in graphql-core's validation
+        # merging same-named selections is quadratic in graphql-core's validation, and
+        # repeats nested in repeats multiply
         out.problems.append(
             _error(
-                f"{name} is selected {repeats} times in one place (at most "
-                f"{limits.max_repeated_branches}); select it once",
+                f"{name} is selected {repeats} times over, counting repeats nested in "
+                f"repeats (at most {limits.max_repeated_branches}); select it once",
                 RequestCode.GRAPHQL_VALIDATION_FAILED,
             )
         )
@@ -317,13 +359,14 @@ def analyse(
                 RequestCode.QUERY_TOO_COSTLY,
             )
         )
-    # Mutations check what they store row by row (a bad row of a bulk call is reported
-    # in userErrors while the others are written); their inputs are only kept from
-    # nesting so deep that walking them would be a hazard.
+    # Mutations check what they store row by row (a bad row of a bulk call is reported in
+    # userErrors while the others are written), and their variables may be large; a query's
+    # variables are walked here, within a budget.
     query = operation.operation.value != "mutation"
     depth_limit = limits.max_input_depth if query else limits.max_input_depth * 4
     out.problems += _literal_problems(document, depth_limit, strings=query)
-    out.problems += variable_problems(variables, depth_limit, strings=query)
+    if query:
+        out.problems += variable_problems(variables, depth_limit, limits.max_query_values)
     return out
 
 

@@ -201,7 +201,61 @@ async def test_repeating_one_branch_many_times_is_refused_before_validation(gql)
                       + " }" for j in range(10))
     query = "query { " + " ".join(f"...G{j}" for j in range(10)) + " } " + fragments + groups
     body = await gql(query, expect_errors=True)
-    assert "items is selected 100 times" in body["errors"][0]["message"]
+    assert "items is selected 100 times over" in body["errors"][0]["message"]
     ok = await gql("{ a: items(first: 1) { nodes { itemId } } "
                    "items(first: 1) { nodes { title } } }")
     assert set(ok) == {"a", "items"}
+
+
+async def test_repeats_nested_in_repeats_are_counted_together(gql):
+    """Five repeats of a branch inside five repeats of its parent make 25 selections to
+    merge in each of five places; seven by seven by seven is refused."""
+    def nested(width: int, levels: int) -> str:
+        inner = "itemId"
+        for _ in range(levels):
+            inner = " ".join(["nodes { " + inner + " }"] * width)
+        return "{ items(first: 2) { " + inner + " } }"
+
+    assert "items" in await gql(nested(5, 1))
+    body = await gql(nested(7, 3), expect_errors=True)
+    assert "times over" in body["errors"][0]["message"]
+
+
+async def test_a_variable_default_counts_in_the_cost(gql):
+    query = ("query($n: Int = 100) { user(id: \"u0\") { interactions(first: $n) { nodes { "
+             "user { interactions(first: $n) { nodes { user { interactions(first: $n) { "
+             "nodes { type } } } } } } } } } }")
+    assert codes(await gql(query, expect_errors=True)) == ["QUERY_TOO_COSTLY"]
+    assert codes(await gql(query, {"n": 2}, expect_errors=True)) == []
+
+
+async def test_huge_variables_of_a_query_are_refused_before_they_are_walked(gql):
+    """Unused or not, a query's variables are bounded (a mutation's are checked row by
+    row)."""
+    body = await gql("query($x: JSON) { __typename }", {"x": list(range(200_000))},
+                     expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "TOO_MANY"
+    assert body["errors"][0]["extensions"]["field"] == "variables"
+
+
+async def test_attribute_filters_take_a_bounded_number_of_values_in_all(gql):
+    await seed(gql)
+    query = """query($f: RecommendationFilterInput) { trending(first: 5, filter: $f) {
+        item { itemId } } }"""
+    many = [{"key": f"k{n}", "in": list(range(900))} for n in range(5)]
+    body = await gql(query, {"f": {"attributes": many}}, expect_errors=True)
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "TOO_MANY"
+    assert error["extensions"]["field"] == "filter.attributes.1"
+    assert "across all attributes" in error["message"]
+
+
+async def test_many_errors_in_one_request_are_logged_as_one_line(gql, caplog):
+    import logging
+
+    fields = " ".join(f"nope{n}" for n in range(25))
+    with caplog.at_level(logging.INFO, logger="recograph.errors"):
+        body = await gql("{ " + fields + " }", expect_errors=True)
+    assert len(body["errors"]) == 25
+    lines = [r.getMessage() for r in caplog.records if r.name == "recograph.errors"]
+    assert len(lines) == 1 and "and 24 more" in lines[0], lines

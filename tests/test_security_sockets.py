@@ -113,3 +113,29 @@ async def test_operations_per_socket_are_capped(secured, keys):
     assert msg["type"] == "error" and msg["id"] == "20"
     assert "limit" in msg["payload"][0]["message"].lower()
     await sock.close()
+
+
+async def test_malformed_socket_messages_close_with_4400_and_a_reason(secured, keys):
+    """Whatever a client sends on a socket, the answer is a protocol close naming what is
+    wrong, never a server error."""
+    bad = [
+        [1, 2, 3],
+        "just a string",
+        {"type": 5},
+        {"type": "subscribe", "id": 7, "payload": {"query": "{ __typename }"}},
+        {"type": "subscribe", "id": "1", "payload": "{ __typename }"},
+        {"type": "subscribe", "id": "1", "payload": {"query": None}},
+        {"type": "subscribe", "id": "1", "payload": {"query": "{ __typename }", "variables": []}},
+        {"type": "subscribe", "id": "1", "payload": {"query": "{ __typename }",
+                                                     "operationName": {"x": 1}}},
+        {"type": "subscribe", "id": "1", "payload": {"query": "{ __typename }" * 10_000}},
+    ]
+    for message in bad:
+        sock = await (await Socket.open(secured, {"apiKey": keys["acme:read"]})).acked()
+        await sock.ws.send_json(message)
+        msg = await sock.message()
+        assert msg["type"] == "closed" and msg["code"] == 4400, (message, msg)
+    sock = await (await Socket.open(secured, {"apiKey": keys["acme:read"]})).acked()
+    await sock.subscribe("ok", "{ __typename }")
+    assert (await sock.result("ok"))["payload"]["data"] == {"__typename": "Query"}
+    await sock.close()

@@ -77,3 +77,19 @@ async def test_tokens_work_on_sockets_and_bad_ttls_are_user_errors(secured, keys
     assert msg["type"] == "next" and msg["payload"]["errors"][0]["extensions"]["code"] == (
         "FORBIDDEN")
     await sock.close()
+
+
+async def test_a_browser_key_cannot_learn_that_a_hidden_item_exists(secured, keys):
+    admin = Caller(secured, keys["acme:admin"])
+    await seed(admin)
+    await admin('mutation { itemUpsert(input: {item: {id: "scifi-1", hidden: true}}) '
+                "{ userErrors { code } } }")
+    similar = '{ similarItems(itemId: "scifi-1", first: 3) { item { itemId } } }'
+    bare = Caller(secured, keys["acme:recommend"])
+    hidden = await bare(similar, expect_errors=True)
+    missing = await bare(similar.replace("scifi-1", "no-such-item"), expect_errors=True)
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert hidden["errors"][0]["message"].replace("scifi-1", "x") == missing["errors"][0][
+        "message"].replace("no-such-item", "x")
+    # the back end (a read key) may still ask about it
+    assert (await Caller(secured, keys["acme:read"])(similar))["similarItems"] is not None

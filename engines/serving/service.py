@@ -31,6 +31,25 @@ T = TypeVar("T")
 MAX_WEIGHT = 1e6
 
 
+@dataclass(frozen=True, slots=True)
+class _Sized:
+    """A cached candidate set and what it costs in memory."""
+
+    ids: np.ndarray
+    nbytes: int
+
+
+def _rules_bytes(rules: ItemRules) -> int:
+    """About what the rules keeping a cache entry take (a filter may name 20,000 ids)."""
+    strings = (
+        *rules.categories_any,
+        *rules.categories_exclude,
+        *rules.tags_any,
+        *rules.external_ids,
+    )
+    return 200 + sum(len(s) + 60 for s in strings) + 500 * len(rules.attributes)
+
+
 @dataclass
 class LoadedModel:
     algorithm: Algorithm
@@ -58,7 +77,8 @@ class EngineSettings:
     candidate_pool: int = 200
     history_limit: int = 500
     eligible_ttl_seconds: float = 5.0
-    eligible_cache_size: int = 1000
+    #: memory the cached candidate sets may take (their arrays and the rules naming them)
+    eligible_cache_bytes: int = 64 * 2**20
     model_check_seconds: float = 30.0
     #: scoring over at most this many items (summed over algorithms) runs inline
     inline_scoring_items: int = 60_000
@@ -79,8 +99,10 @@ class RecommendationService:
         self._models: dict[str, dict[str, LoadedModel]] = {}
         self._checked: dict[str, float] = {}
         self._looked: dict[str, float] = {}
-        self._eligible: TTLCache[tuple[str, ItemRules], np.ndarray] = TTLCache(
-            maxsize=self.settings.eligible_cache_size, ttl=self.settings.eligible_ttl_seconds
+        self._eligible: TTLCache[tuple[str, ItemRules], _Sized] = TTLCache(
+            maxsize=self.settings.eligible_cache_bytes,
+            ttl=self.settings.eligible_ttl_seconds,
+            getsizeof=lambda entry: entry.nbytes,
         )
         self._masks: LRUCache[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = (
             LRUCache(maxsize=256)
@@ -212,10 +234,12 @@ class RecommendationService:
         hit = self._eligible.get(key)
         if hit is not None:
             self.on_cache("hit")
-            return hit
+            return hit.ids
         self.on_cache("miss")
         ids = await self.storage.eligible_items(tenant, rules)
-        self._eligible[key] = ids
+        entry = _Sized(ids, ids.nbytes + _rules_bytes(rules))
+        if entry.nbytes <= self.settings.eligible_cache_bytes // 4:
+            self._eligible[key] = entry
         return ids
 
     def items_changed(self, tenant: str) -> None:

@@ -13,7 +13,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aiohttp import WSCloseCode, web
+from aiohttp import ClientConnectionResetError, WSCloseCode, web
 
 from gql.server import graphiql as graphiql_assets
 from gql.server.auth import Authenticator, RateLimited, Unauthorized
@@ -21,18 +21,30 @@ from gql.server.database import open_store
 from gql.server.observability import Metrics, metrics_handler, request_middleware
 from gql.server.runtime import running
 from gql.server.settings import Settings
-from gql.server.state import AUTH, DRAINING, ENGINE, METRICS, SETTINGS, SOCKETS, STORE
+from gql.server.state import (
+    AUTH,
+    DRAINING,
+    ENGINE,
+    METRICS,
+    SETTINGS,
+    SOCKETS,
+    STORE,
+    WEBSOCKET,
+)
 from gql.server.view import (
     CLOSE_FORBIDDEN,
     STATIC_PREFIX,
     BadRequestBody,
     RecographView,
     RequestTimeout,
+    authenticate_request,
 )
 from storage.repositories.api_keys import KEYS_CHANNEL
 from storage.store import Store
 
 log = logging.getLogger(__name__)
+#: nginx's status for a request whose client closed the connection before the answer
+CLIENT_CLOSED_REQUEST = 499
 
 
 def _error(status: int, message: str, code: str) -> web.Response:
@@ -49,6 +61,9 @@ async def error_middleware(
     """Turn HTTP-level failures into GraphQL-shaped JSON; never send a traceback."""
     try:
         if request.method == "POST" and request.path == "/graphql":
+            # the key is checked before the body is read: an anonymous sender cannot make
+            # the server take in 64 MiB
+            await authenticate_request(request)
             # a slow sender is cut off instead of holding a connection forever
             timeout = request.app[SETTINGS].request_read_timeout_seconds
             try:
@@ -75,7 +90,19 @@ async def error_middleware(
         return response
     except web.HTTPException:
         raise
+    except (ConnectionResetError, ClientConnectionResetError):
+        # the client went away: nothing to answer, nothing wrong with the server
+        log.info("client disconnected during %s %s", request.method, request.path)
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
     except Exception as exc:
+        socket = request.get(WEBSOCKET)
+        if isinstance(socket, web.WebSocketResponse) and socket.prepared:
+            # the socket's handshake is answered: a response cannot be written over it
+            log.error("unhandled %s on a WebSocket at %s", type(exc).__name__, request.path)
+            log.debug("traceback", exc_info=True)
+            with contextlib.suppress(Exception):
+                await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+            return socket
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
         log.debug("traceback", exc_info=True)
         return _error(500, "internal server error", "INTERNAL_SERVER_ERROR")

@@ -4,6 +4,7 @@ tenant never comes from a client-supplied field."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +25,7 @@ ADMIN_QUERIES = frozenset({"apiKeys"})
 KEY_CACHE_SECONDS = 10.0
 USER_TOKEN_AUDIENCE = "recograph"
 USER_TOKEN_ALGORITHM = "HS256"
+KEY_FORMAT = re.compile(r"^rg_([0-9a-f]{8})_[A-Za-z0-9_-]{20,100}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,21 +151,47 @@ class Authenticator:
             max_cached_keys, KEY_CACHE_SECONDS
         )
         self._secrets: TTLCache[str, str] = TTLCache(10_000, 60.0)
+        self._prefixes: set[str] = set()
+        self._prefixes_loaded = -1e9
+        self._blocked: TTLCache[str, float] = TTLCache(100_000, 60.0)
 
     async def _key(self, secret: str, address: str | None) -> ApiKeyRecord | None:
+        """The key behind ``secret``. A malformed key is refused without a lookup. Failed
+        lookups are limited per client address and key prefix (prefixes no active key has
+        share one bucket), so guessing costs the guesser, not the database, and a sprayer
+        sharing an address (behind a proxy or NAT) does not lock other keys out."""
         if secret in self._keys:
             return self._keys[secret]
-        if self.lookups_per_address > 0 and address:
-            rate = self.lookups_per_address
-            wait = await self.store.cache.take(f"auth:{address}", rate, rate * 2)
-            if wait > 0:
-                raise RateLimited(wait, "client address (API key lookups)")
+        match = KEY_FORMAT.match(secret)
+        if match is None:
+            return None
+        prefix = match.group(1) if await self._prefix_known(match.group(1)) else "?"
+        bucket = f"authfail:{address}:{prefix}"
+        blocked = self._blocked.get(bucket)
+        if blocked is not None and blocked > time.monotonic():
+            raise RateLimited(blocked - time.monotonic(), "key prefix from this address")
         record = await self.store.api_keys.verify(secret)
         self._keys[secret] = record
+        if record is None and self.lookups_per_address > 0 and address:
+            rate = self.lookups_per_address
+            wait = await self.store.cache.take(bucket, rate, rate * 2)
+            if wait > 0:
+                self._blocked[bucket] = time.monotonic() + wait
         return record
+
+    async def _prefix_known(self, prefix: str) -> bool:
+        """Whether an active key has ``prefix`` (the set is reloaded at most once a second,
+        when a prefix it lacks is asked for)."""
+        if prefix in self._prefixes:
+            return True
+        if time.monotonic() - self._prefixes_loaded > 1.0:
+            self._prefixes_loaded = time.monotonic()
+            self._prefixes = await self.store.api_keys.active_prefixes()
+        return prefix in self._prefixes
 
     def forget(self, key_id: int | None = None) -> None:
         """Drop cached keys (one key by id, or all)."""
+        self._prefixes_loaded = -1e9  # a revoked key's prefix must be looked up again
         if key_id is None:
             self._keys.clear()
             return

@@ -150,12 +150,13 @@ class OperationNames:
         self.limit = limit
         self.known: set[str] = set()
 
-    def label(self, name: str | None) -> str:
+    def label(self, name: str | None, may_add: bool = True) -> str:
+        """The label of ``name``; only trusted callers (``may_add``) add new names."""
         if not name:
             return "anonymous"
         if name in self.known:
             return name
-        if len(self.known) >= self.limit or not OPERATION_NAME.match(name):
+        if not may_add or len(self.known) >= self.limit or not OPERATION_NAME.match(name):
             return "other"
         self.known.add(name)
         return name
@@ -174,7 +175,10 @@ class OperationMetrics(SchemaExtension):
         metrics = self.metrics
         ctx = self.execution_context
         kind = ctx.operation_type.value if ctx.operation_type else "unknown"
-        name = metrics.operation_names.label(ctx.operation_name)
+        # browser keys are public: their callers must not take up the label budget
+        auth = getattr(ctx.context, "auth", None)
+        trusted = auth is not None and not auth.browser_only
+        name = metrics.operation_names.label(ctx.operation_name, trusted)
         result = ctx.result
         outcome = "error" if (ctx.pre_execution_errors or getattr(result, "errors", None)) else "ok"
         metrics.operations.labels(kind, name, outcome).inc()

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=1, description="Deepest accepted GraphQL query.")
     max_aliases: int = Field(default=30, ge=1, description="Most aliases in one GraphQL query.")
     max_tokens: int = Field(default=4_000, ge=10, description="Most tokens in one GraphQL query.")
+    max_query_length: int = Field(
+        default=100_000, ge=100, description="Longest GraphQL document, characters."
+    )
     max_query_cost: int = Field(
         default=20_000,
         ge=10,

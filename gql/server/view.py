@@ -12,19 +12,23 @@ from typing import Any
 from aiohttp import web
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message,
+    SubscribeMessage,
+)
 
 from gql.context import Context
 from gql.schema import build_schema
 from gql.server import graphiql
-from gql.server.auth import ANONYMOUS, RateLimited, Unauthorized
+from gql.server.auth import ANONYMOUS, Auth, RateLimited, Unauthorized
 from gql.server.observability import Metrics
 from gql.server.settings import Settings
-from gql.server.state import AUTH, ENGINE, SOCKETS, STORE
+from gql.server.state import AUTH, ENGINE, REQUEST_AUTH, SOCKETS, STORE, WEBSOCKET
 
 STATIC_PREFIX = "/graphiql-static"
 USER_TOKEN_HEADER = "X-User-Token"
@@ -69,6 +73,15 @@ class AuthorisedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     limits are charged per operation; a key may hold a bounded number of operations."""
 
     view: RecographView  # the subclass our view installs
+
+    async def handle_message(self, message: Message) -> None:
+        """Messages are checked before strawberry reads them: anything but the protocol's
+        shapes closes the socket with 4400, naming what is wrong."""
+        problem = _message_problem(message, self.view.settings.max_query_length)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if not self.connection_acknowledged:
@@ -139,9 +152,23 @@ class RecographView(GraphQLView[Context, None]):
             **fields,
         )
 
+    async def parse_http_body(
+        self,
+        request: Any,  # strawberry's request adapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        limit = self.settings.max_query_length
+        for item in data if isinstance(data, list) else [data]:
+            if item.query is not None and len(item.query) > limit:
+                raise BadRequestBody(f"query is longer than {limit:,} characters")
+            if item.operation_name is not None and not isinstance(item.operation_name, str):
+                raise BadRequestBody("operationName must be a string or null")
+        return data
+
     async def get_context(self, request: web.Request, response: Any) -> Context:
         if self.is_websocket_request(request):
             # a socket is anonymous until its connection_init authenticates it
+            request[WEBSOCKET] = response
             headers = request.headers
             return self._context(
                 request,
@@ -152,11 +179,7 @@ class RecographView(GraphQLView[Context, None]):
             )
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             return self._context(request, response, auth=ANONYMOUS)  # the page runs nothing
-        auth = await request.app[AUTH].authenticate(
-            request.headers.get("Authorization"),
-            request.headers.get(USER_TOKEN_HEADER),
-            request.remote,
-        )
+        auth = request.get(REQUEST_AUTH) or await authenticate_request(request)
         s = self.settings
         await request.app[AUTH].charge(
             auth, s.rate_limit_per_key, s.rate_limit_per_tenant, s.rate_limit_burst_seconds
@@ -210,6 +233,46 @@ class RecographView(GraphQLView[Context, None]):
     async def render_graphql_ide(self, request: web.Request) -> web.Response:
         html = graphiql.render_graphiql_html(graphql_path="/graphql", static_prefix=STATIC_PREFIX)
         return web.Response(text=html, content_type="text/html")
+
+
+async def authenticate_request(request: web.Request) -> Auth:
+    """The caller of an HTTP request, from its headers (kept on the request, so that the
+    body of a request without a valid key is never read)."""
+    auth = await request.app[AUTH].authenticate(
+        request.headers.get("Authorization"),
+        request.headers.get(USER_TOKEN_HEADER),
+        request.remote,
+    )
+    request[REQUEST_AUTH] = auth
+    return auth
+
+
+def _message_problem(message: object, max_query_length: int) -> str | None:
+    """What is wrong with a graphql-transport-ws message, if anything."""
+    if not isinstance(message, dict):
+        return "a message must be a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "a message must have a string type"
+    if kind != "subscribe":
+        return None
+    ident, payload = message.get("id"), message.get("payload")
+    if not isinstance(ident, str) or not 0 < len(ident) <= 256:
+        return "subscribe: id must be a string of 1 to 256 characters"
+    if not isinstance(payload, dict):
+        return "subscribe: payload must be an object"
+    query = payload.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return "subscribe: payload.query must be a non-empty string"
+    if len(query) > max_query_length:
+        return f"subscribe: payload.query is longer than {max_query_length:,} characters"
+    if not isinstance(payload.get("variables"), dict | None):
+        return "subscribe: payload.variables must be an object or null"
+    if not isinstance(payload.get("operationName"), str | None):
+        return "subscribe: payload.operationName must be a string or null"
+    if not isinstance(payload.get("extensions"), dict | None):
+        return "subscribe: payload.extensions must be an object or null"
+    return None
 
 
 def _credentials(params: dict[str, Any]) -> str | None:

@@ -62,15 +62,18 @@ class ItemFilterInput:
 
 
 def _predicates(attributes: Sequence[AttributeFilterInput]) -> tuple[AttributePredicate, ...]:
-    preds = []
+    preds, total = [], 0
     for n, a in enumerate(attributes):
         where = f"filter.attributes.{n}"
         for bound in (a.lt, a.lte, a.gt, a.gte):
             if bound is not None and not math.isfinite(bound):
                 raise refused("attribute bounds must be finite", where, ErrorCode.NOT_FINITE)
-        if a.in_ is not None and len(a.in_) > MAX_FILTER_TERMS:
+        total += len(a.in_ or ())
+        if total > MAX_FILTER_TERMS:
             raise refused(
-                f"`in` takes at most {MAX_FILTER_TERMS} values", where, ErrorCode.TOO_MANY
+                f"`in` takes at most {MAX_FILTER_TERMS} values across all attributes",
+                where,
+                ErrorCode.TOO_MANY,
             )
         try:
             preds.append(AttributePredicate.of(a.key, a.eq, a.in_, a.lt, a.lte, a.gt, a.gte))

@@ -150,6 +150,11 @@ class RecommendationQueries:
     ) -> list[Recommendation]:
         ctx = info.context
         check_first(first, ctx.settings.max_page_size)
+        if ctx.auth.browser_only:
+            # a key shipped in web pages must not learn that a hidden item exists
+            record = await ctx.loaders.items_by_id.load(item_id)
+            if record is None or record.hidden:
+                raise refused(f"unknown item {item_id!r}", "itemId", ErrorCode.NOT_FOUND)
         blended = await ctx.engine.similar_items(
             ctx.tenant,
             item_id,

@@ -82,6 +82,14 @@ class ApiKeyRepository:
                 row = (await conn.execute(stmt)).first()
         return _record(row) if row is not None else None
 
+    async def active_prefixes(self) -> set[str]:
+        """Prefixes of every tenant's active keys (not secrets: they only say a key may
+        exist, so that obviously unknown keys cost no lookup)."""
+        with tenant_scope(None):
+            async with self.engine.connect() as conn:
+                rows = await conn.execute(select(T.c.prefix).where(T.c.revoked_at.is_(None)))
+                return set(rows.scalars())
+
     async def list(self, tenant: str) -> list[ApiKeyRecord]:
         stmt = select(T).where(T.c.tenant_id == tenant).order_by(T.c.id)
         async with self.engine.connect() as conn:
