@@ -46,6 +46,18 @@ end
 """
 
 
+#: workload name -> what it sends (the table's first column)
+LABELS = {
+    "typename": "`{ __typename }`",
+    "item": "`item(id) { itemId title }`",
+    "recommend": "`recommendations(userId, first: 20)`, default blend",
+    "recommend-collaborative": "… only `collaborative`",
+    "similar": "`similarItems(itemId, first: 20)`",
+    "trending": "`trending(first: 20)`",
+    "search": "`search(text, first: 20)`",
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -74,30 +86,28 @@ def workloads(users: list[str], items: list[str], words: list[str]) -> dict[str,
         return [{"query": query, "variables": {key: v}} for v in values]
 
     return {
-        "{ __typename }": [{"query": "{ __typename }"}],
-        "item(id)": each("query($i: ID!) { item(id: $i) { itemId title } }", "i", items),
-        "recommendations(first: 20), default blend": each(
+        "typename": [{"query": "{ __typename }"}],
+        "item": each("query($i: ID!) { item(id: $i) { itemId title } }", "i", items),
+        "recommend": each(
             "query($u: String!) { recommendations(userId: $u, first: 20) "
             "{ score item { itemId title } } }",
             "u",
             users,
         ),
-        "recommendations, only collaborative": each(
+        "recommend-collaborative": each(
             "query($u: String!) { recommendations(userId: $u, first: 20, algorithms: "
             '[{name: "collaborative"}]) { score item { itemId title } } }',
             "u",
             users,
         ),
-        "similarItems(first: 20)": each(
+        "similar": each(
             "query($i: String!) { similarItems(itemId: $i, first: 20) "
             "{ score item { itemId title } } }",
             "i",
             items,
         ),
-        "trending(first: 20)": [
-            {"query": "{ trending(first: 20) { score item { itemId title } } }"}
-        ],
-        "search(first: 20)": each(
+        "trending": [{"query": "{ trending(first: 20) { score item { itemId title } } }"}],
+        "search": each(
             "query($t: String!) { search(text: $t, first: 20) { score item { itemId title } } }",
             "t",
             words,
@@ -184,7 +194,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--only", default=None, help="comma-separated workload names")
+    parser.add_argument(
+        "--only", default=None, help=f"comma-separated workloads of: {', '.join(LABELS)}"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     wrk = ensure_wrk()
@@ -240,7 +252,7 @@ def main() -> None:
         rows = []
         chosen = workloads(users, items, words)
         if args.only:
-            keep = {n.strip() for n in args.only.split(",")} | {"{ __typename }"}
+            keep = {n.strip() for n in args.only.split(",")} | {"typename"}
             chosen = {k: v for k, v in chosen.items() if k in keep}
         for name, bodies in chosen.items():
             run_wrk(wrk, url, bodies, 2, args.connections, args.threads)  # warm up
@@ -256,11 +268,12 @@ def main() -> None:
         f"Python {platform.python_version()}; wrk -t{args.threads} -c{args.connections} "
         f"-d{args.seconds}s in a separate process on the same machine\n"
     )
-    print("| workload | req/s | p50 ms | p90 ms | p99 ms | ratio to `{ __typename }` | errors |")
+    print("| request | req/s | p50 ms | p90 ms | p99 ms | ratio to `{ __typename }` | errors |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| {r['workload']} | {r['rps']:,.0f} | {r['p50'] or 0:.1f} | {r['p90'] or 0:.1f} | "
+            f"| {LABELS[r['workload']]} | {r['rps']:,.0f} | {r['p50'] or 0:.1f} | "
+            f"{r['p90'] or 0:.1f} | "
             f"{r['p99'] or 0:.1f} | {r['rps'] / trivial:.2f} | {r['bad'] + r['timeouts']} |"
         )
     if args.json:

@@ -13,6 +13,7 @@ pytest then checks the contract every Recograph algorithm must keep.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +21,7 @@ import pytest
 
 from engines.algorithm import Algorithm, HistoryEvent, Query
 from engines.data import ItemContent, TrainingData
+from engines.serving.batching import ScoreBatcher
 from engines.serving.ranking import rank, rank_similar
 
 
@@ -155,6 +157,31 @@ class AlgorithmConformance:
             finite = np.isfinite(one)
             assert np.array_equal(finite, np.isfinite(batch[row]))
             np.testing.assert_allclose(one[finite], batch[row][finite], rtol=1e-4, atol=1e-5)
+
+    def test_concurrent_requests_scored_together_get_their_own_answers(
+        self, model: Algorithm
+    ) -> None:
+        """The server scores concurrent requests in one ``score_batch``: each request must
+        get the answer it would have had alone."""
+        queries = [self.query(0), Query(), self.query(1, 2), history([987654321])]
+        queries += [self.query(k % 3, 1 + k % 3) for k in range(6)]
+        sizes: list[int] = []
+
+        async def together() -> list[np.ndarray | None]:
+            batcher = ScoreBatcher(inline_items=0)  # big enough for a worker thread
+            batcher.on_batch = lambda name, size: sizes.append(size)
+            return await asyncio.gather(*(batcher.score(model, q) for q in queries))
+
+        for query, got in zip(queries, asyncio.run(together()), strict=True):
+            alone = model.score(query)
+            if alone is None or not np.isfinite(alone).any():
+                assert got is None or not np.isfinite(got).any()
+                continue
+            assert got is not None
+            finite = np.isfinite(alone)
+            assert np.array_equal(finite, np.isfinite(got))
+            np.testing.assert_allclose(alone[finite], got[finite], rtol=1e-4, atol=1e-5)
+        assert sizes == [len(queries)]
 
     def test_save_and_load_give_the_same_answers(self, model: Algorithm) -> None:
         blob = model.save()

@@ -203,14 +203,13 @@ class Collaborative(Algorithm):
         liked = pos[w > 0]
         if not len(liked):
             return None
-        sims = self._similarity(positions, liked)
-        return self.item_ids[liked[sims.argmax(axis=1)]]
-
-    def _similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.config.method == "als":
-            return self.item_factors[a] @ self.item_factors[b].T
-        # rows of R̃ᵀ are items: slicing rows of a CSR matrix is cheap, columns are not
-        return np.asarray((self.norm_t[a] @ self.norm_t[b].T).todense())
+            sims = self.item_factors[positions] @ self.item_factors[liked].T
+        else:
+            # rows of R̃ᵀ are items (row slices of CSR are cheap, columns are not); the few
+            # recommended rows go dense, so one sparse-dense product does the rest
+            sims = np.asarray(self.norm_t[liked] @ self.norm_t[positions].toarray().T).T
+        return self.item_ids[liked[sims.argmax(axis=1)]]
 
     def similar(self, position: int) -> Scores | None:
         if self.config.method == "als":

@@ -63,22 +63,16 @@ class ItemKnn(Algorithm):
         )
         self.similarity = top_per_row(full, c.neighbours)
         self.item_ids = data.item_ids.copy()
+        self._prepare()
         self.fitted = True
 
-    def _contributions(self, query: Query) -> tuple[np.ndarray, sp.csc_matrix] | None:
-        pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
-        if not len(pos):
-            return None
-        return pos, self.similarity[pos].multiply(w[:, None]).tocsc()  # (history, items)
+    def _prepare(self) -> None:
+        self.pointed_from = self.similarity.T.tocsr()
 
     def score(self, query: Query) -> Scores | None:
-        found = self._contributions(query)
-        if found is None:
+        if not len(query):
             return None
-        contrib = found[1]
-        scores = np.asarray(contrib.sum(axis=0)).ravel().astype(np.float32)
-        touched = np.diff(contrib.indptr) > 0  # items some history item points to
-        return np.where(touched, scores, -np.inf).astype(np.float32)
+        return self.score_batch([query])[0]
 
     def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
         h = history_matrix(queries, self.item_ids, self.config.half_life_days)
@@ -89,12 +83,13 @@ class ItemKnn(Algorithm):
         return out
 
     def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
-        found = self._contributions(query)
-        if found is None:
+        pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
+        if not len(pos):
             return None
-        pos, contrib = found
-        dense = contrib[:, positions].toarray()
-        return self.item_ids[pos[dense.argmax(axis=0)]]
+        # rows of the transposed similarity are "who points here": 20 short rows, not the
+        # whole history's neighbourhoods
+        contrib = self.pointed_from[positions].toarray()[:, pos] * w[None, :]
+        return self.item_ids[pos[contrib.argmax(axis=1)]]
 
     def similar(self, position: int) -> Scores | None:
         row = self.similarity[position]
@@ -112,6 +107,7 @@ class ItemKnn(Algorithm):
         self.similarity = sp.csr_matrix(
             (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n)
         )
+        self._prepare()
 
 
 @hookimpl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -210,3 +211,13 @@ async def test_trending_counts_new_events_online_without_retraining(gql):
             break
         await asyncio.sleep(0.1)
     assert now[0] == "horror-19"
+
+
+async def test_concurrent_requests_get_the_answers_they_get_alone(gql):
+    # concurrent requests are scored together in one batch per algorithm: nobody may get
+    # someone else's row
+    users = [f"{g}-fan-{n}" for g in GENRES for n in range(3)]
+    alone = [await recommend(gql, u, 8) for u in users]
+    together = await asyncio.gather(*(recommend(gql, u, 8) for u in users))
+    for user, a, b in zip(users, alone, together, strict=True):
+        assert [r["item"]["itemId"] for r in a] == [r["item"]["itemId"] for r in b], user

@@ -75,7 +75,20 @@ def rank(
     """Top ``limit`` items of ``model`` for ``query``: never an id in ``exclude``, only ids
     in ``candidates`` (or, precomputed, only where ``keep``). Without ``explain`` the
     explanations are left to ``explain_blend``."""
-    scores = model.score(query)
+    return rank_scores(model, query, model.score(query), limit, exclude, candidates, keep, explain)
+
+
+def rank_scores(
+    model: Algorithm,
+    query: Query,
+    scores: np.ndarray | None,
+    limit: int,
+    exclude: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
+    explain: bool = True,
+) -> Recommended:
+    """``rank`` over scores already computed (by a batch, say)."""
     if scores is None or not len(scores):
         return Recommended.empty()
     if keep is None:

@@ -21,8 +21,15 @@ from engines.embedders import Embedder
 from engines.errors import ErrorCode, RecographError
 from engines.host.registry import Registry, training_fields
 from engines.interfaces import EngineStorage
+from engines.serving.batching import ScoreBatcher
 from engines.serving.blending import Blended, Contribution, blend
-from engines.serving.ranking import allowed, explain_blend, rank, rank_similar, top_positions
+from engines.serving.ranking import (
+    allowed,
+    explain_blend,
+    rank_scores,
+    rank_similar,
+    top_positions,
+)
 from engines.serving.rules import ItemRules
 
 log = logging.getLogger(__name__)
@@ -108,6 +115,7 @@ class RecommendationService:
             LRUCache(maxsize=256)
         )
         self._load_lock = asyncio.Lock()
+        self.batcher = ScoreBatcher(self.settings.inline_scoring_items)
         #: instrumentation hooks (metrics); no-ops unless the host sets them
         self.observe: Callable[[str, float], None] = lambda name, seconds: None
         self.on_cache: Callable[[str], None] = lambda result: None
@@ -296,17 +304,21 @@ class RecommendationService:
         exclude = np.unique(np.concatenate(excluded)) if excluded else None
         pool = max(limit * 3, self.settings.candidate_pool)
         active = {n: m for n, m in serving.items() if m is not None}
+        started = time.perf_counter()
+        scored = await asyncio.gather(*(self.batcher.score(m, query) for m in active.values()))
+        scores = dict(zip(active, scored, strict=True))
+        waited = time.perf_counter() - started
 
         def run() -> list[Blended]:
             out = {}
             for name, model in active.items():
                 started = time.perf_counter()
                 keep = self.mask(model, candidates)
-                out[name] = (
-                    weights[name],
-                    rank(model, query, pool, exclude, keep=keep, explain=False),
+                ranked = rank_scores(
+                    model, query, scores[name], pool, exclude, keep=keep, explain=False
                 )
-                self.observe(name, time.perf_counter() - started)
+                out[name] = (weights[name], ranked)
+                self.observe(name, waited + time.perf_counter() - started)
             return explain_blend(active, query, blend(out, limit))
 
         blended = await self._compute(run, active.values())

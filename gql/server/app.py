@@ -194,6 +194,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
                 runtime.service.observe = lambda name, seconds: metrics.algorithm_seconds.labels(
                     name
                 ).observe(seconds)
+                runtime.service.batcher.on_batch = lambda name, size: (
+                    metrics.score_batch_size.labels(name).observe(size)
+                )
                 runtime.service.on_cache = lambda result: metrics.cache.labels(
                     "candidates", result
                 ).inc()

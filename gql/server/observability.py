@@ -55,6 +55,13 @@ class Metrics:
             buckets=BUCKETS,
             registry=r,
         )
+        self.score_batch_size = Histogram(
+            "recograph_score_batch_size",
+            "Requests scored together in one batch, per algorithm",
+            ["algorithm"],
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=r,
+        )
         self.cache = Counter("recograph_cache", "Cache lookups", ["cache", "result"], registry=r)
         self.models_loaded = Gauge(
             "recograph_models_loaded",

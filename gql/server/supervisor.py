@@ -42,6 +42,14 @@ def _child_settings(values: dict[str, Any]) -> Settings:
     return settings
 
 
+def _share_cores(workers: int) -> None:
+    """Give each API worker its share of the cores for BLAS: N workers each running an
+    all-core thread pool would fight over the same cores on every matrix product."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(max(1, (os.cpu_count() or 1) // max(1, workers)))
+
+
 def run_worker(values: dict[str, Any], host: str, port: int) -> None:
     """One API worker (in its own process)."""
     _die_with_parent()
@@ -50,6 +58,7 @@ def run_worker(values: dict[str, Any], host: str, port: int) -> None:
     from gql.server.app import create_app
 
     settings = _child_settings(values)
+    _share_cores(settings.worker_count())
     web.run_app(
         create_app(settings),
         host=host,
