@@ -16,16 +16,14 @@ import json
 import os
 import platform
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+from server import ensure_wrk, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,23 +54,6 @@ LABELS = {
     "trending": "`trending(first: 20)`",
     "search": "`search(text, first: 20)`",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("installing wrk from Debian's packages", file=sys.stderr)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True)
-    return shutil.which("wrk") or "wrk"
 
 
 def lua_string(text: str) -> str:
@@ -200,39 +181,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     wrk = ensure_wrk()
-    port = free_port()
-    env = {
-        **os.environ,
-        "RECOGRAPH_RATE_LIMIT_PER_KEY": "0",
-        "RECOGRAPH_RATE_LIMIT_PER_TENANT": "0",
-        "RECOGRAPH_TRAIN_ON_START": "false",
-        "RECOGRAPH_TRAIN_INTERVAL_SECONDS": "0",
-        "RECOGRAPH_LOG_LEVEL": "WARNING",
-    }
-    env.pop("DATABASE_URL", None)
-    command = [
-        sys.executable,
-        "-m",
-        "gql.cli",
-        "serve",
-        "--data-dir",
-        str(args.data_dir),
-        "--port",
-        str(port),
-    ]
-    if args.workers is not None:
-        command += ["--workers", str(args.workers)]
-    server = subprocess.Popen(command, env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("server did not start") from None
-                time.sleep(0.3)
+    with serving(args.data_dir, args.workers) as (_, port):
         lo, hi = (int(x) for x in args.users.split("-"))
         users = [str(u) for u in range(lo, hi + 1)]
         _, items = sample_ids(port)
@@ -259,9 +208,6 @@ def main() -> None:
             result = run_wrk(wrk, url, bodies, args.seconds, args.connections, args.threads)
             rows.append({"workload": name, **result})
             print(f"{name}: {result}", file=sys.stderr)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(60)
     trivial = rows[0]["rps"]
     print(
         f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, "

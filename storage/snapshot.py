@@ -75,6 +75,7 @@ class CatalogSnapshots:
         self._snapshots: dict[str, Snapshot | None] = {}
         self._building: dict[str, asyncio.Future[Snapshot | None]] = {}
         self._follower: asyncio.Task[None] | None = None
+        self._rebuilds: set[asyncio.Task[None]] = set()
         self.origin = uuid.uuid4().hex  # tells this process's own messages apart
 
     async def records(self, tenant: str, pks: Iterable[int]) -> dict[int, ItemRecord]:
@@ -109,14 +110,28 @@ class CatalogSnapshots:
 
     async def get(self, tenant: str) -> Snapshot | None:
         """The tenant's snapshot (built once, by one caller, while others wait), or None
-        when the catalogue is too large to copy."""
+        when the catalogue is too large to copy. An old copy keeps serving while its
+        replacement is built in the background (changes keep reaching it meanwhile)."""
         if tenant in self._snapshots:
             snap = self._snapshots[tenant]
-            if snap is None or time.monotonic() - snap.built < self.max_age:
-                return snap
+            if snap is not None and time.monotonic() - snap.built >= self.max_age:
+                if tenant not in self._building:
+                    task = asyncio.create_task(self._refresh(tenant), name="catalog-rebuild")
+                    self._rebuilds.add(task)
+                    task.add_done_callback(self._rebuilds.discard)
+            return snap
         pending = self._building.get(tenant)
         if pending is not None:
             return await asyncio.shield(pending)
+        return await self._rebuild(tenant)
+
+    async def _refresh(self, tenant: str) -> None:
+        try:
+            await self._rebuild(tenant)
+        except Exception:  # the old copy keeps serving; the next request tries again
+            log.warning("could not refresh the catalogue copy of %s", tenant, exc_info=True)
+
+    async def _rebuild(self, tenant: str) -> Snapshot | None:
         future: asyncio.Future[Snapshot | None] = asyncio.get_running_loop().create_future()
         self._building[tenant] = future
         try:
@@ -144,7 +159,8 @@ class CatalogSnapshots:
             snap = Snapshot()
             after: int | None = None
             while True:
-                page = await self.items.page(tenant, 20_000, after)
+                # small pages: the loop serves requests between them
+                page = await self.items.page(tenant, 2_000, after)
                 if not page:
                     break
                 snap.apply(page)

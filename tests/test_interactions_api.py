@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
@@ -112,6 +114,32 @@ async def test_ten_thousand_events_in_one_call_are_idempotent_by_key(gql, store)
         res["interactionsRecord"]["recordedCount"],
         res["interactionsRecord"]["duplicateCount"],
     ) == (1, 1)
+
+
+async def test_concurrent_batches_of_new_users_and_shared_keys_all_land(gql, store):
+    # batches racing to create the same new users (in different orders) and to store the
+    # same idempotency keys must wait for each other, not deadlock into a fault
+    await items(gql, 50)
+    rng = random.Random(3)
+
+    def batch(n: int) -> list[dict]:
+        users = [f"new{k}" for k in range(800)]
+        rng.shuffle(users)
+        keys = [f"shared{k}" for k in range(400)] + [f"own{n}-{k}" for k in range(400)]
+        rng.shuffle(keys)
+        return [
+            {"userId": u, "itemId": f"i{k % 50}", "type": "view", "idempotencyKey": key}
+            for k, (u, key) in enumerate(zip(users, keys, strict=True))
+        ]
+
+    results = await asyncio.gather(
+        *(gql(RECORD, {"i": {"interactions": batch(n)}}) for n in range(4))
+    )
+    assert all(r["interactionsRecord"]["userErrors"] == [] for r in results)
+    recorded = sum(r["interactionsRecord"]["recordedCount"] for r in results)
+    assert recorded == 400 + 4 * 400
+    assert await store.interactions.count("default") == recorded
+    assert await store.users.count("default") == 800
 
 
 async def test_unknown_items_are_rejected_per_row_and_the_rest_stored(gql, store):

@@ -15,6 +15,7 @@ from gql.context import Context, drop_slow_consumer
 from gql.errors import UserError, one_row, user_errors
 from gql.relay import Node
 from gql.relay import to_global_id as gid
+from gql.types.flat_inputs import flat_input
 from gql.types.items import Item
 from gql.types.users import User
 from storage.backends import SlowConsumer
@@ -97,6 +98,7 @@ class InteractionType:
         )
 
 
+@flat_input
 @strawberry.input(description="One event. Users are created on their first event.")
 class InteractionInput:
     user_id: str

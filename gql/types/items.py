@@ -22,6 +22,7 @@ from gql.relay import (
 )
 from gql.relay import to_global_id as gid
 from gql.types.filters import ItemFilterInput, rules_of
+from gql.types.flat_inputs import flat_input
 from storage.records import ItemRecord
 from storage.validation import check_id
 
@@ -60,6 +61,7 @@ class Item(Node):
         )
 
 
+@flat_input
 @strawberry.input(description="An item to create or update. Omitted fields keep their value.")
 class ItemInput:
     id: str = strawberry.field(description="Your id of the item.")

@@ -81,7 +81,7 @@ class Directory(Generic[R]):
             for cols, group in groups.items():
                 values = [
                     {"tenant_id": tenant, "external_id": r["external_id"]} | {c: r[c] for c in cols}
-                    for r in group
+                    for r in sorted(group, key=lambda r: str(r["external_id"]))  # lock order
                 ]
                 stmt = insert(t)
                 update = {c: stmt.excluded[c] for c in cols} | {"updated_at": func.now()}
@@ -96,7 +96,8 @@ class Directory(Generic[R]):
         """Primary keys for ``external_ids``, creating bare rows for unknown ones (users on
         their first event; items too when ``RECOGRAPH_AUTO_CREATE_ITEMS`` is on)."""
         t = self.table
-        wanted = list(dict.fromkeys(external_ids))
+        # sorted: concurrent writers then lock new keys in one order, so they cannot deadlock
+        wanted = sorted(set(external_ids))
         if not wanted:
             return {}
         async with self.engine.begin() as conn:

@@ -57,8 +57,13 @@ class InteractionRepository:
             )
             .returning(T.c.idempotency_key)
         )
+        # keys in one order: concurrent batches sharing keys wait for each other, never
+        # deadlock
+        ordered = sorted(
+            rows, key=lambda r: (r.get("idempotency_key") is None, r.get("idempotency_key") or "")
+        )
         async with self.engine.begin() as conn:
-            result = await conn.execute(stmt, [{"tenant_id": tenant, **r} for r in rows])
+            result = await conn.execute(stmt, [{"tenant_id": tenant, **r} for r in ordered])
             new_keys = set(result.scalars())
         for i, r in enumerate(rows):
             key = r.get("idempotency_key")

@@ -1,0 +1,209 @@
+"""Write throughput through the API, measured from a separate process.
+
+Starts ``recograph serve`` on a fresh data directory, then measures, in one run:
+
+- ``itemsBulkUpsert``: items per second, in batches of ``--item-batch``, each item with a
+  title, text, categories, attributes and its own ``--dims``-dimensional embedding;
+- ``interactionsRecord``: events per second, in batches of ``--event-batch`` (10,000 by
+  default), end to end into PostgreSQL (the answer comes after the commit);
+- ``interactionRecord``: single events per second from ``wrk`` at 32 connections;
+- ``{ __typename }`` from ``wrk`` for the ratio.
+
+    .venv/bin/python bench/ingest.py            # 50,000 items, 1,000,000 events
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import ClientSession, ClientTimeout
+from server import ROOT, ensure_wrk, serving
+
+ITEMS = """mutation($i: ItemsBulkUpsertInput!) { itemsBulkUpsert(input: $i) {
+  upsertedCount userErrors { field message code } } }"""
+EVENTS = """mutation($i: InteractionsRecordInput!) { interactionsRecord(input: $i) {
+  recordedCount duplicateCount userErrors { field message code } } }"""
+ONE = (
+    "mutation($i: InteractionRecordInput!) { interactionRecord(input: $i) "
+    "{ recordedCount userErrors { code } } }"
+)
+
+#: wrk Lua: each request a new event (own user, item and idempotency key)
+LUA_ONE = r"""
+local n = 0
+local thread_id = 0
+setup = function(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
+request = function()
+  n = n + 1
+  local body = '{"query": QUERY, "variables": {"i": {"interaction": {"userId": "w' .. tid
+    .. '-' .. (n % 5000) .. '", "itemId": "i' .. (n * 7919 % ITEMS) .. '", "type": "view", '
+    .. '"idempotencyKey": "one-' .. tid .. '-' .. n .. '"}}}}'
+  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"}, body)
+end
+response = function(status, headers, body)
+  if status ~= 200 or not string.find(body, '"recordedCount":1') then
+    io.stderr:write("BAD " .. status .. " " .. string.sub(body, 1, 200) .. "\n")
+  end
+end
+"""
+LUA_TRIVIAL = r"""
+request = function()
+  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"},
+    '{"query": "{ __typename }"}')
+end
+"""
+
+WORDS = (
+    "red blue green light dark small large classic modern soft warm cold fast slow quiet "
+    "bright simple deluxe travel garden kitchen office sport music book film game"
+).split()
+
+
+def item(n: int, dims: int, rng: random.Random) -> dict:
+    words = rng.sample(WORDS, 6)
+    return {
+        "id": f"i{n}",
+        "title": " ".join(words[:3]).title(),
+        "text": " ".join(words),
+        "categories": [f"c{n % 40}"],
+        "attributes": {"price": round(rng.uniform(1, 100), 2), "stock": n % 17},
+        "embedding": [round(rng.gauss(0, 1), 4) for _ in range(dims)],
+    }
+
+
+async def post(session: ClientSession, url: str, query: str, variables: dict) -> dict:
+    async with session.post(url, json={"query": query, "variables": variables}) as resp:
+        body = await resp.json()
+        if resp.status != 200 or "errors" in body:
+            raise SystemExit(f"{resp.status}: {json.dumps(body)[:500]}")
+        return dict(body["data"])
+
+
+async def send_all(url: str, query: str, batches: list[dict], clients: int) -> tuple[float, int]:
+    """Send ``batches`` from ``clients`` concurrent senders; (seconds, rows written)."""
+    queue: asyncio.Queue[dict] = asyncio.Queue()
+    for b in batches:
+        queue.put_nowait(b)
+    written = 0
+
+    async def sender(session: ClientSession) -> None:
+        nonlocal written
+        while not queue.empty():
+            data = next(iter((await post(session, url, query, queue.get_nowait())).values()))
+            if data["userErrors"]:
+                raise SystemExit(f"refused: {data['userErrors'][:3]}")
+            written += int(data.get("upsertedCount", data.get("recordedCount", 0)))
+
+    async with ClientSession(timeout=ClientTimeout(total=600)) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(session) for _ in range(clients)))
+        return time.perf_counter() - started, written
+
+
+def run_wrk(wrk: str, port: int, lua: str, seconds: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(lua)
+        path = fh.name
+    try:
+        out = subprocess.run(
+            [wrk, "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", path,
+             f"http://127.0.0.1:{port}/graphql"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        os.unlink(path)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
+    m = re.search(r"\s99(?:\.000)?%\s+([\d.]+)(us|ms|s)", out.stdout)
+    p99 = 0.0
+    if m:
+        value, unit = float(m.group(1)), m.group(2)
+        p99 = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    bad = len([line for line in out.stderr.splitlines() if line.startswith("BAD")])
+    return {"rps": rps, "p99": p99, "bad": bad}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".recograph/bench/ingest")
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--item-batch", type=int, default=5_000)
+    parser.add_argument("--dims", type=int, default=64)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--event-batch", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    shutil.rmtree(args.data_dir, ignore_errors=True)
+    rng = random.Random(7)
+    items = [item(n, args.dims, rng) for n in range(args.items)]
+    item_batches = [
+        {"i": {"items": items[s : s + args.item_batch]}}
+        for s in range(0, len(items), args.item_batch)
+    ]
+    t0 = 1_700_000_000
+    event_batches = []
+    for s in range(0, args.events, args.event_batch):
+        rows = []
+        for n in range(s, min(s + args.event_batch, args.events)):
+            rows.append(
+                {
+                    "userId": f"u{rng.randrange(args.users)}",
+                    "itemId": f"i{min(int(rng.paretovariate(1.2)) - 1, args.items - 1)}",
+                    "type": "view",
+                    "timestamp": datetime.fromtimestamp(t0 + n, UTC).isoformat(),
+                    "idempotencyKey": f"e{n}",
+                }
+            )
+        event_batches.append({"i": {"interactions": rows}})
+    rows_out = []
+    with serving(args.data_dir, args.workers) as (_, port):
+        url = f"http://127.0.0.1:{port}/graphql"
+        trivial = run_wrk(wrk, port, LUA_TRIVIAL, args.seconds)
+        rows_out.append(("`{ __typename }`", trivial["rps"], "req/s", trivial["p99"]))
+        took, n = asyncio.run(send_all(url, ITEMS, item_batches, args.clients))
+        rows_out.append(
+            (f"`itemsBulkUpsert`, {args.item_batch:,} items with {args.dims}-d embeddings",
+             n / took, "items/s", None)
+        )  # fmt: skip
+        took, n = asyncio.run(send_all(url, EVENTS, event_batches, args.clients))
+        rows_out.append(
+            (f"`interactionsRecord`, {args.event_batch:,}-event batches", n / took, "events/s",
+             None)
+        )  # fmt: skip
+        lua = LUA_ONE.replace("QUERY", json.dumps(ONE))  # inside a '…' Lua string
+        lua = lua.replace("ITEMS", str(args.items))
+        one = run_wrk(wrk, port, lua, args.seconds)
+        if one["bad"]:
+            print(f"{one['bad']} single events were refused", file=sys.stderr)
+        rows_out.append(("`interactionRecord`, one event each", one["rps"], "req/s", one["p99"]))
+    print(
+        f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; {args.clients} senders in a separate process, "
+        "wrk -t2 -c32 for single requests\n"
+    )
+    print("| write | rate | unit | p99 ms | ratio of requests/s to `{ __typename }` |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, rate, unit, p99 in rows_out:
+        p99_text = f"{p99:.1f}" if p99 is not None else "–"
+        ratio = f"{rate / trivial['rps']:.2f}" if unit == "req/s" else "–"
+        print(f"| {name} | {rate:,.0f} | {unit} | {p99_text} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()

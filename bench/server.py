@@ -1,0 +1,74 @@
+"""Start ``recograph serve`` for a benchmark, as a user would, and stop it afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: a benchmark measures the service, not its guards or its trainer
+BENCH_ENV = {
+    "RECOGRAPH_RATE_LIMIT_PER_KEY": "0",
+    "RECOGRAPH_RATE_LIMIT_PER_TENANT": "0",
+    "RECOGRAPH_TRAIN_ON_START": "false",
+    "RECOGRAPH_TRAIN_INTERVAL_SECONDS": "0",
+    "RECOGRAPH_LOG_LEVEL": "WARNING",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_wrk() -> str:
+    """Debian's ``wrk``, installed if absent."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk from Debian's packages", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    return shutil.which("wrk") or "wrk"
+
+
+@contextlib.contextmanager
+def serving(
+    data_dir: Path, workers: int | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``recograph serve`` on the embedded PostgreSQL of ``data_dir``; yields it and its port
+    once ``/ready`` answers."""
+    port = free_port()
+    environ = {**os.environ, **BENCH_ENV, **(env or {})}
+    environ.pop("DATABASE_URL", None)
+    command = [sys.executable, "-m", "gql.cli", "serve", "--data-dir", str(data_dir)]
+    command += ["--port", str(port)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    server = subprocess.Popen(command, env=environ, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("server did not start") from None
+                time.sleep(0.3)
+        yield server, port
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
