@@ -114,11 +114,11 @@ class CatalogSnapshots:
         replacement is built in the background (changes keep reaching it meanwhile)."""
         if tenant in self._snapshots:
             snap = self._snapshots[tenant]
-            if snap is not None and time.monotonic() - snap.built >= self.max_age:
-                if tenant not in self._building:
-                    task = asyncio.create_task(self._refresh(tenant), name="catalog-rebuild")
-                    self._rebuilds.add(task)
-                    task.add_done_callback(self._rebuilds.discard)
+            old = snap is not None and time.monotonic() - snap.built >= self.max_age
+            if old and tenant not in self._building:
+                task = asyncio.create_task(self._refresh(tenant), name="catalog-rebuild")
+                self._rebuilds.add(task)
+                task.add_done_callback(self._rebuilds.discard)
             return snap
         pending = self._building.get(tenant)
         if pending is not None:
