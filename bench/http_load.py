@@ -12,6 +12,7 @@ ratios from one run compare).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -167,6 +168,24 @@ def sample_ids(port: int) -> tuple[list[str], list[str]]:
     return users, items
 
 
+def resident_sets(pid: int) -> list[str]:
+    """RSS of the server's processes (the supervisor, API workers, trainer; PostgreSQL's
+    own processes not included)."""
+    import psutil
+
+    out = []
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            cmd = " ".join(proc.cmdline())
+            if "postgres" in proc.name():
+                continue
+            role = "supervisor" if proc.pid == pid else "worker or trainer"
+            if "spawn_main" not in cmd and proc.pid != pid:
+                continue
+            out.append(f"{role} {proc.memory_info().rss / 2**20:,.0f} MiB")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".recograph/bench/movielens")
@@ -181,7 +200,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     wrk = ensure_wrk()
-    with serving(args.data_dir, args.workers) as (_, port):
+    with serving(args.data_dir, args.workers) as (server, port):
         lo, hi = (int(x) for x in args.users.split("-"))
         users = [str(u) for u in range(lo, hi + 1)]
         _, items = sample_ids(port)
@@ -208,6 +227,7 @@ def main() -> None:
             result = run_wrk(wrk, url, bodies, args.seconds, args.connections, args.threads)
             rows.append({"workload": name, **result})
             print(f"{name}: {result}", file=sys.stderr)
+        memory = resident_sets(server.pid)
     trivial = rows[0]["rps"]
     print(
         f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, "
@@ -222,6 +242,7 @@ def main() -> None:
             f"{r['p90'] or 0:.1f} | "
             f"{r['p99'] or 0:.1f} | {r['rps'] / trivial:.2f} | {r['bad'] + r['timeouts']} |"
         )
+    print("\nresident set sizes after the run: " + ", ".join(memory))
     if args.json:
         args.json.write_text(
             json.dumps({"rows": rows, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2)

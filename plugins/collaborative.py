@@ -235,7 +235,9 @@ class Collaborative(Algorithm):
             norms[norms == 0] = 1.0
             f = self.item_factors
             return ((f @ f[position]) / (norms * norms[position])).astype(np.float32)
-        one = sp.csr_matrix(([1.0], ([0], [position])), shape=(1, len(self.item_ids)))
+        one = sp.csr_matrix(
+            ([1.0], ([0], [position])), shape=(1, len(self.item_ids)), dtype=np.float32
+        )  # float64 would upcast the whole model on every call
         return self.graph_scores(one)[0]
 
     # --- persistence ----------------------------------------------------------------------

@@ -23,6 +23,9 @@ from engines import (
     training_field,
 )
 
+#: items whose similarity rows are computed at once (bounds the memory of a fit)
+ITEMS_PER_BLOCK = 2048
+
 
 class ItemKnnConfig(AlgorithmConfig):
     neighbours: int = training_field(100, ge=1, le=2000, description="Neighbours kept per item.")
@@ -43,25 +46,36 @@ class ItemKnn(Algorithm):
         m = preference_matrix(data, c.half_life_days)
         binary = m.copy()
         binary.data[:] = 1.0
-        cooc = (m.T @ m).tocsr()  # weighted co-occurrence
-        support = (binary.T @ binary).tocsr()
-        cooc.sort_indices()
-        support.sort_indices()
-        # m and binary share a sparsity pattern, so do their products: the data align
-        assert np.array_equal(cooc.indptr, support.indptr)
         norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=0)).ravel())
         norms[norms == 0] = 1.0
-        rows = np.repeat(np.arange(data.n_items), np.diff(cooc.indptr))
-        cols = cooc.indices
-        sup = support.data
-        sims = cooc.data / (norms[rows] * norms[cols]) * (sup / (sup + c.shrinkage))
-        keep = (rows != cols) & (sup >= c.min_support)
-        full = sp.csr_matrix(
-            (sims[keep], (rows[keep], cols[keep])),
-            shape=(data.n_items, data.n_items),
-            dtype=np.float32,
+        # items × users, for row blocks of the item-item products: the full co-occurrence
+        # matrix of a popular catalogue is far larger than the neighbour lists kept from it
+        # (1M events: 2 GB at once), so it is built and pruned a block of items at a time
+        m_t, binary_t = m.T.tocsr(), binary.T.tocsr()
+        blocks = []
+        for start in range(0, data.n_items, ITEMS_PER_BLOCK):
+            stop = min(start + ITEMS_PER_BLOCK, data.n_items)
+            cooc = (m_t[start:stop] @ m).tocsr()  # weighted co-occurrence
+            support = (binary_t[start:stop] @ binary).tocsr()
+            cooc.sort_indices()
+            support.sort_indices()
+            # m and binary share a sparsity pattern, so do their products: the data align
+            assert np.array_equal(cooc.indptr, support.indptr)
+            local = np.repeat(np.arange(stop - start), np.diff(cooc.indptr))
+            rows, cols, sup = local + start, cooc.indices, support.data
+            sims = cooc.data / (norms[rows] * norms[cols]) * (sup / (sup + c.shrinkage))
+            keep = (rows != cols) & (sup >= c.min_support)
+            block = sp.csr_matrix(
+                (sims[keep], (local[keep], cols[keep])),
+                shape=(stop - start, data.n_items),
+                dtype=np.float32,
+            )
+            blocks.append(top_per_row(block, c.neighbours))
+        self.similarity = (
+            sp.vstack(blocks, format="csr", dtype=np.float32)
+            if blocks
+            else sp.csr_matrix(np.zeros((0, 0), np.float32))
         )
-        self.similarity = top_per_row(full, c.neighbours)
         self.item_ids = data.item_ids.copy()
         self._prepare()
         self.fitted = True
