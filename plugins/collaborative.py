@@ -235,9 +235,11 @@ class Collaborative(Algorithm):
             norms[norms == 0] = 1.0
             f = self.item_factors
             return ((f @ f[position]) / (norms * norms[position])).astype(np.float32)
+        # float32: a float64 row would upcast the whole model on every call
         one = sp.csr_matrix(
-            ([1.0], ([0], [position])), shape=(1, len(self.item_ids)), dtype=np.float32
-        )  # float64 would upcast the whole model on every call
+            (np.ones(1, np.float32), (np.zeros(1, np.int64), np.array([position], np.int64))),
+            shape=(1, len(self.item_ids)),
+        )
         return self.graph_scores(one)[0]
 
     # --- persistence ----------------------------------------------------------------------

@@ -172,23 +172,26 @@ class EventRecorder:
                 pending.append((i, e))
         if not pending:
             return result
-        user_pks = await self.users.ensure_many(tenant, (e.user_id for _, e in pending))
-        for _, e in pending:
-            rows.append(
-                {
-                    "user_id": user_pks[e.user_id],
-                    "item_id": item_pks[e.item_id],
-                    "type": e.type,
-                    "weight": e.weight
-                    if e.weight is not None
-                    else types[e.type].weight_of(e.value),
-                    "value": e.value,
-                    "occurred_at": e.timestamp or now,
-                    "metadata": e.metadata or {},
-                    "idempotency_key": e.idempotency_key,
-                }
-            )
-        stored = await self.interactions.insert_many(tenant, rows)
+        # new users and their events in one transaction: one commit per write, and users
+        # are created only with the events that name them
+        async with self.interactions.engine.begin() as conn:
+            user_pks = await self.users.ensure_many(tenant, (e.user_id for _, e in pending), conn)
+            for _, e in pending:
+                rows.append(
+                    {
+                        "user_id": user_pks[e.user_id],
+                        "item_id": item_pks[e.item_id],
+                        "type": e.type,
+                        "weight": e.weight
+                        if e.weight is not None
+                        else types[e.type].weight_of(e.value),
+                        "value": e.value,
+                        "occurred_at": e.timestamp or now,
+                        "metadata": e.metadata or {},
+                        "idempotency_key": e.idempotency_key,
+                    }
+                )
+            stored = await self.interactions.insert_many(tenant, rows, conn)
         result.recorded = len(stored)
         result.duplicates += len(rows) - len(stored)
         await self._announce(tenant, [pending[i][1] for i in stored], [rows[i] for i in stored])

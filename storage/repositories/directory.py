@@ -8,9 +8,9 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Table, delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.sql import any_of
+from storage.sql import any_of, in_transaction
 
 
 class Keyed(Protocol):
@@ -92,20 +92,23 @@ class Directory(Generic[R]):
                     out[r.external_id] = (self.record(r), bool(r.inserted))
         return [out[r["external_id"]] for r in rows if r["external_id"] in out]
 
-    async def ensure_many(self, tenant: str, external_ids: Iterable[str]) -> dict[str, int]:
+    async def ensure_many(
+        self, tenant: str, external_ids: Iterable[str], conn: AsyncConnection | None = None
+    ) -> dict[str, int]:
         """Primary keys for ``external_ids``, creating bare rows for unknown ones (users on
-        their first event; items too when ``RECOGRAPH_AUTO_CREATE_ITEMS`` is on)."""
+        their first event; items too when ``RECOGRAPH_AUTO_CREATE_ITEMS`` is on). Inside
+        ``conn``'s transaction when given (one commit for a whole write)."""
         t = self.table
         # sorted: concurrent writers then lock new keys in one order, so they cannot deadlock
         wanted = sorted(set(external_ids))
         if not wanted:
             return {}
-        async with self.engine.begin() as conn:
-            await conn.execute(
+        async with in_transaction(self.engine, conn) as tx:
+            await tx.execute(
                 insert(t).on_conflict_do_nothing(index_elements=[t.c.tenant_id, t.c.external_id]),
                 [{"tenant_id": tenant, "external_id": e} for e in wanted],
             )
-            rows = await conn.execute(
+            rows = await tx.execute(
                 select(t.c.external_id, t.c.id).where(
                     t.c.tenant_id == tenant, any_of(t.c.external_id, wanted)
                 )

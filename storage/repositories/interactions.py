@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.records import InteractionRecord
-from storage.sql import any_of
+from storage.sql import any_of, in_transaction
 from storage.tables import INTERACTIONS, ITEMS, USERS
 
 T = INTERACTIONS
@@ -36,13 +36,15 @@ class InteractionRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def insert_many(self, tenant: str, rows: Sequence[dict[str, Any]]) -> list[int]:
+    async def insert_many(
+        self, tenant: str, rows: Sequence[dict[str, Any]], conn: AsyncConnection | None = None
+    ) -> list[int]:
         """Insert events; a row whose idempotency key is already stored is skipped.
 
         ``rows`` hold ``user_id``, ``item_id`` (primary keys), ``type``, ``weight``, ``value``,
         ``occurred_at``, ``metadata`` and ``idempotency_key``; keys must be unique within
         ``rows``. Returns the indexes of the rows that were stored. All rows commit in one
-        transaction, so an acknowledged batch is durable as a whole.
+        transaction (``conn``'s, when given), so an acknowledged batch is durable as a whole.
         """
         inserted: list[int] = []
         if not rows:
@@ -62,8 +64,8 @@ class InteractionRepository:
         ordered = sorted(
             rows, key=lambda r: (r.get("idempotency_key") is None, r.get("idempotency_key") or "")
         )
-        async with self.engine.begin() as conn:
-            result = await conn.execute(stmt, [{"tenant_id": tenant, **r} for r in ordered])
+        async with in_transaction(self.engine, conn) as tx:
+            result = await tx.execute(stmt, [{"tenant_id": tenant, **r} for r in ordered])
             new_keys = set(result.scalars())
         for i, r in enumerate(rows):
             key = r.get("idempotency_key")
