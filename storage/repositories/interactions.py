@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,33 @@ from storage.sql import any_of, in_transaction
 from storage.tables import INTERACTIONS, ITEMS, USERS
 
 T = INTERACTIONS
+#: batches of at least this many events are written with COPY and one merge
+COPY_FROM_ROWS = 1000
+STAGED = (
+    "user_id",
+    "item_id",
+    "type",
+    "weight",
+    "value",
+    "occurred_at",
+    "metadata",
+    "idempotency_key",
+    "n",
+)
+STAGING_DDL = (
+    "CREATE TEMP TABLE interactions_staging (user_id bigint, item_id bigint, type text, "
+    "weight float8, value float8, occurred_at timestamptz, metadata jsonb, "
+    "idempotency_key text, n int) ON COMMIT DROP"
+)
+#: rows go in in the staged order (idempotency keys sorted: concurrent batches sharing keys
+#: lock them in one order)
+MERGE_STAGED = text(
+    "INSERT INTO interactions (tenant_id, user_id, item_id, type, weight, value, occurred_at, "
+    "metadata, idempotency_key) SELECT :t, user_id, item_id, type, weight, value, "
+    "occurred_at, metadata, idempotency_key FROM interactions_staging ORDER BY n "
+    "ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
+    "RETURNING idempotency_key"
+)
 
 
 def _record(row: Row[Any]) -> InteractionRecord:
@@ -65,13 +93,46 @@ class InteractionRepository:
             rows, key=lambda r: (r.get("idempotency_key") is None, r.get("idempotency_key") or "")
         )
         async with in_transaction(self.engine, conn) as tx:
-            result = await tx.execute(stmt, [{"tenant_id": tenant, **r} for r in ordered])
-            new_keys = set(result.scalars())
+            if len(ordered) >= COPY_FROM_ROWS:
+                new_keys = await self._copy_and_merge(tx, tenant, ordered)
+            else:
+                result = await tx.execute(stmt, [{"tenant_id": tenant, **r} for r in ordered])
+                new_keys = set(result.scalars())
         for i, r in enumerate(rows):
             key = r.get("idempotency_key")
             if key is None or key in new_keys:
                 inserted.append(i)
         return inserted
+
+    async def _copy_and_merge(
+        self, tx: AsyncConnection, tenant: str, rows: Sequence[dict[str, Any]]
+    ) -> set[str]:
+        """A big batch: COPY into a staging table (binary, no statement per row), then one
+        set-based ``INSERT … SELECT … ON CONFLICT DO NOTHING`` into the events table."""
+        # through SQLAlchemy first, so the transaction (and its tenant settings) has begun
+        await tx.execute(text(STAGING_DDL))
+        raw = await tx.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(
+            "interactions_staging",
+            columns=STAGED,
+            records=[
+                (
+                    r["user_id"],
+                    r["item_id"],
+                    r["type"],
+                    float(r["weight"]),
+                    r.get("value"),
+                    r["occurred_at"],
+                    json.dumps(r.get("metadata") or {}),
+                    r.get("idempotency_key"),
+                    n,
+                )
+                for n, r in enumerate(rows)
+            ],
+        )
+        result = await tx.execute(MERGE_STAGED, {"t": tenant})
+        return {k for k in result.scalars() if k is not None}
 
     async def pages(
         self, tenant: str, keys: Sequence[tuple[int, int, tuple[datetime, int] | None]]
