@@ -4,6 +4,7 @@ parsed, guarded, validated, run, masked and measured."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from cachetools import LRUCache
 from graphql import GraphQLError
@@ -11,7 +12,7 @@ from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, Sch
 
 from gql.context import Context
 from gql.errors import should_mask
-from gql.query_guard import QueryGuard, QueryLimits
+from gql.query_guard import Analysis, QueryGuard, QueryLimits
 from gql.server.auth import authorise_context
 from gql.server.observability import Metrics, OperationMetrics
 from gql.server.settings import Settings
@@ -43,6 +44,7 @@ def extensions(
         max_query_values=2 * settings.max_batch_size + 10_000,
     )
     validated: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=512)
+    analysed: LRUCache[tuple[Any, ...], Analysis] = LRUCache(maxsize=1024)
 
     def count(result: str) -> None:
         if metrics is not None:
@@ -51,7 +53,7 @@ def extensions(
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=256),
-        lambda: QueryGuard(limits, authorise_context, validated, count),
+        lambda: QueryGuard(limits, authorise_context, validated, count, analysed),
         FreshLoaders,
         lambda: MaskErrors(should_mask_error=should_mask),
         *([lambda: OperationMetrics(metrics)] if metrics is not None else []),

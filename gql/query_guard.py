@@ -383,6 +383,28 @@ def _error(
 Authorise = Callable[[Any, str, frozenset[str]], str | None]
 
 
+#: a cached analysis key holds at most this much query text and variable text
+ANALYSIS_KEY_CHARS = 4_000
+
+
+def _analysis_key(
+    query: str | None, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None
+) -> tuple[Any, ...] | None:
+    if query is None or len(query) > ANALYSIS_KEY_CHARS:
+        return None
+    values = tuple(sorted((variables or {}).items()))
+    size = len(query)
+    for _, value in values:
+        if isinstance(value, str):
+            size += len(value)
+        elif value is not None and not isinstance(value, int | float | bool):
+            return None  # lists and objects: analysed each time
+        if size > ANALYSIS_KEY_CHARS:
+            return None
+    name = operation.name.value if operation.name else None
+    return (query, name, values)
+
+
 class QueryGuard(SchemaExtension):
     """Runs :func:`analyse` and the caller's scope check, then graphql-core's validation
     (cached by query text). It replaces the validation step, so strawberry's own
@@ -394,12 +416,14 @@ class QueryGuard(SchemaExtension):
         authorise: Authorise,
         cache: LRUCache[str, list[GraphQLError]],
         on_cache: Callable[[str], None] = lambda result: None,
+        analyses: LRUCache[tuple[Any, ...], Analysis] | None = None,
     ) -> None:
         super().__init__()
         self.limits = limits
         self.authorise = authorise
         self.cache = cache
         self.on_cache = on_cache
+        self.analyses = analyses if analyses is not None else LRUCache(maxsize=1)
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -407,8 +431,8 @@ class QueryGuard(SchemaExtension):
         operation = get_operation_ast(document, ctx.operation_name) if document else None
         if document is not None and operation is not None:
             schema = ctx.schema._schema
-            analysis = analyse(schema, document, operation, ctx.variables, self.limits)
-            errors = analysis.problems
+            analysis = self._analyse(schema, document, operation, ctx.query, ctx.variables)
+            errors = list(analysis.problems)
             if not errors:
                 reason = self.authorise(
                     ctx.context, operation.operation.value, analysis.root_fields
@@ -419,6 +443,26 @@ class QueryGuard(SchemaExtension):
                 errors = self._validate(schema, document, ctx.query, tuple(ctx.validation_rules))
             ctx.pre_execution_errors = errors
         yield
+
+    def _analyse(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        query: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> Analysis:
+        """:func:`analyse`, remembered for a query text with a few short scalar variables
+        (the common request, sent again and again with another user id): the analysis does
+        not depend on the caller, only on the document and its variables."""
+        key = _analysis_key(query, operation, variables)
+        if key is None:
+            return analyse(schema, document, operation, variables, self.limits)
+        hit = self.analyses.get(key)
+        if hit is None:
+            hit = analyse(schema, document, operation, variables, self.limits)
+            self.analyses[key] = hit
+        return hit
 
     def _validate(
         self,

@@ -227,6 +227,9 @@ async def test_a_variable_default_counts_in_the_cost(gql):
              "nodes { type } } } } } } } } } }")
     assert codes(await gql(query, expect_errors=True)) == ["QUERY_TOO_COSTLY"]
     assert codes(await gql(query, {"n": 2}, expect_errors=True)) == []
+    # the analysis of a query text is remembered per variable values, never across them
+    assert codes(await gql(query, {"n": 2}, expect_errors=True)) == []
+    assert codes(await gql(query, {"n": 100}, expect_errors=True)) == ["QUERY_TOO_COSTLY"]
 
 
 async def test_huge_variables_of_a_query_are_refused_before_they_are_walked(gql):
