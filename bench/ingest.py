@@ -1,6 +1,8 @@
 """Write throughput through the API, measured from a separate process.
 
-Starts ``recograph serve`` on a fresh data directory, then measures, in one run:
+Starts ``recograph serve`` on a fresh data directory, then measures, in one run (bulk
+writes from ``--clients`` concurrent senders, 4 by default, so that the kernel spreads
+their connections over the API workers):
 
 - ``itemsBulkUpsert``: items per second, in batches of ``--item-batch``, each item with a
   title, text, categories, attributes and its own ``--dims``-dimensional embedding;
@@ -144,7 +146,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--event-batch", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=50_000)
-    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
