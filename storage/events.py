@@ -20,6 +20,7 @@ from storage.repositories import (
     UserRepository,
 )
 from storage.snapshot import CatalogSnapshots
+from storage.tenancy import tenant_scope
 from storage.validation import (
     Limits,
     Path,
@@ -51,6 +52,12 @@ class RecordResult:
     recorded: int = 0
     duplicates: int = 0
     errors: list[InputError] = field(default_factory=list)
+    #: indexes of the events that were stored
+    stored: list[int] = field(default_factory=list)
+
+
+#: concurrent single events of a tenant written together, at most this many per transaction
+SINGLES_PER_COMMIT = 500
 
 
 def events_channel(tenant: str) -> str:
@@ -100,6 +107,9 @@ class EventRecorder:
         self.cache = cache
         self.limits = limits
         self.auto_create_items = auto_create_items
+        self._singles: dict[str, list[tuple[EventInput, asyncio.Future[RecordResult]]]] = {}
+        self._writing: set[str] = set()
+        self._flushes: set[asyncio.Task[None]] = set()
 
     def _check(self, e: EventInput, p: Path, now: datetime) -> InputError | None:
         lim = self.limits
@@ -193,9 +203,74 @@ class EventRecorder:
                 )
             stored = await self.interactions.insert_many(tenant, rows, conn)
         result.recorded = len(stored)
+        result.stored = [pending[i][0] for i in stored]
         result.duplicates += len(rows) - len(stored)
         await self._announce(tenant, [pending[i][1] for i in stored], [rows[i] for i in stored])
         return result
+
+    async def record_one(self, tenant: str, event: EventInput, path: Path) -> RecordResult:
+        """One event, written together with the single events other requests of the tenant
+        send meanwhile: one transaction and one commit for all of them (a commit each was
+        the cost of a single-event write). Each caller gets its own result, errors at
+        ``(*path, "0", …)`` as for a batch of one. While one group commits, the next
+        gathers, so groups grow with the load and a lone event waits for nobody."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[RecordResult] = loop.create_future()
+        waiting = self._singles.setdefault(tenant, [])
+        waiting.append((event, future))
+        if len(waiting) == 1 and tenant not in self._writing:
+            loop.call_soon(self._write_singles, tenant, path)
+        return await future
+
+    def _write_singles(self, tenant: str, path: Path) -> None:
+        waiting = self._singles.pop(tenant, [])
+        group, rest = waiting[:SINGLES_PER_COMMIT], waiting[SINGLES_PER_COMMIT:]
+        if rest:
+            self._singles[tenant] = rest
+        if not group:
+            return
+        self._writing.add(tenant)
+        task = asyncio.create_task(self._commit_singles(tenant, group, path))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _commit_singles(
+        self,
+        tenant: str,
+        group: list[tuple[EventInput, asyncio.Future[RecordResult]]],
+        path: Path,
+    ) -> None:
+        try:
+            with tenant_scope(tenant):
+                result = await self.record(tenant, [e for e, _ in group], path)
+        except Exception as exc:  # every caller of the group sees the failure
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            stored = set(result.stored)
+            errors: dict[int, list[InputError]] = {}
+            depth = len(path)
+            for err in result.errors:
+                n = int(err.field[depth]) if len(err.field) > depth else -1
+                errors.setdefault(n, []).append(err.at(*path, "0", drop=depth + 1))
+            for n, (_, future) in enumerate(group):
+                if future.done():  # the caller went away meanwhile
+                    continue
+                mine = errors.get(n, []) + errors.get(-1, [])
+                recorded = n in stored
+                future.set_result(
+                    RecordResult(
+                        recorded=int(recorded),
+                        duplicates=int(not recorded and not mine),
+                        errors=mine,
+                        stored=[0] if recorded else [],
+                    )
+                )
+        finally:
+            self._writing.discard(tenant)
+            if self._singles.get(tenant):
+                asyncio.get_running_loop().call_soon(self._write_singles, tenant, path)
 
     async def _announce(
         self, tenant: str, events: list[EventInput], rows: list[dict[str, Any]]

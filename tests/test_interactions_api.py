@@ -301,3 +301,32 @@ async def test_an_event_is_a_node_fetchable_by_its_global_id(gql, secured, keys)
     other = await Caller(secured, keys["acme:read"])("query($id: ID!) { node(id: $id) { id } }",
                                                       {"id": event["id"]})
     assert other["node"] is None
+
+
+async def test_concurrent_single_events_each_get_their_own_answer(gql, store, sql_counter):
+    # single events sent at once share one transaction: nobody may get another's outcome
+    await items(gql, 5)
+    stored = {"userId": "s", "itemId": "i0", "type": "view", "idempotencyKey": "known"}
+    assert (await gql(ONE, {"i": {"interaction": stored}}))["interactionRecord"][
+        "recordedCount"
+    ] == 1
+    fresh = [{"userId": f"s{k}", "itemId": f"i{k % 5}", "type": "view"} for k in range(10)]
+    unknown = [{"userId": f"s{k}", "itemId": f"nope{k}", "type": "view"} for k in range(10)]
+    again = [stored] * 10
+    sent = [*fresh, *unknown, *again]
+    sql_counter.statements.clear()
+    answers = await asyncio.gather(*(gql(ONE, {"i": {"interaction": e}}) for e in sent))
+    inserts = [s for s in sql_counter.statements if s.startswith("INSERT INTO interactions")]
+    assert 1 <= len(inserts) < 20  # written in groups, not one transaction each
+    got = [a["interactionRecord"] for a in answers]
+    for a in got[:10]:
+        assert (a["recordedCount"], a["duplicateCount"], a["userErrors"]) == (1, 0, [])
+    for k, a in enumerate(got[10:20]):
+        assert (a["recordedCount"], a["duplicateCount"]) == (0, 0)
+        assert [(e["field"], e["code"]) for e in a["userErrors"]] == [
+            (["input", "interaction", "itemId"], "NOT_FOUND")
+        ]
+        assert f"nope{k}" in a["userErrors"][0]["message"]
+    for a in got[20:]:
+        assert (a["recordedCount"], a["duplicateCount"], a["userErrors"]) == (0, 1, [])
+    assert await store.interactions.count("default") == 11

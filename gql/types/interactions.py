@@ -177,7 +177,11 @@ class InteractionEvent:
 
 async def _record(info: Info, events: list[EventInput], one: bool) -> InteractionsRecordPayload:
     ctx = info.context
-    result = await ctx.store.events.record(ctx.tenant, events, ("input", "interactions"))
+    path = ("input", "interactions")
+    if one:  # written together with other requests' single events: one commit for all
+        result = await ctx.store.events.record_one(ctx.tenant, events[0], path)
+    else:
+        result = await ctx.store.events.record(ctx.tenant, events, path)
     return InteractionsRecordPayload(
         recorded_count=result.recorded,
         duplicate_count=result.duplicates,
