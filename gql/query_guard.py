@@ -385,24 +385,33 @@ Authorise = Callable[[Any, str, frozenset[str]], str | None]
 
 #: a cached analysis key holds at most this much query text and variable text
 ANALYSIS_KEY_CHARS = 4_000
+ANALYSIS_KEY_VARIABLES = 16
 
 
 def _analysis_key(
     query: str | None, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None
 ) -> tuple[Any, ...] | None:
+    """A bounded key (query text, operation, the declared variables' types and values), or
+    None when the request is not worth remembering (long, or with lists, objects or
+    undeclared variables)."""
     if query is None or len(query) > ANALYSIS_KEY_CHARS:
         return None
-    values = tuple(sorted((variables or {}).items()))
+    declared = {d.variable.name.value for d in operation.variable_definitions or ()}
+    given = variables or {}
+    if len(given) > ANALYSIS_KEY_VARIABLES or not declared.issuperset(given):
+        return None
     size = len(query)
-    for _, value in values:
-        if isinstance(value, str):
-            size += len(value)
-        elif value is not None and not isinstance(value, int | float | bool):
+    values = []
+    for name in sorted(given):
+        value = given[name]
+        if value is not None and not isinstance(value, str | int | float | bool):
             return None  # lists and objects: analysed each time
+        size += len(name) + (len(value) if isinstance(value, str) else 24)
         if size > ANALYSIS_KEY_CHARS:
             return None
-    name = operation.name.value if operation.name else None
-    return (query, name, values)
+        values.append((name, type(value).__name__, value))
+    op_name = operation.name.value if operation.name else None
+    return (query, op_name, tuple(values))
 
 
 class QueryGuard(SchemaExtension):

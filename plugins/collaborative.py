@@ -65,6 +65,10 @@ class CollaborativeConfig(AlgorithmConfig):
     random_state: int = training_field(42)
 
 
+#: largest dense (recommended items × users) array an explanation builds
+DENSE_EXPLAIN_CELLS = 4_000_000
+
+
 def _inv_sqrt(x: np.ndarray) -> np.ndarray:
     out = np.zeros_like(x, dtype=np.float64)
     np.divide(1.0, np.sqrt(x), out=out, where=x > 0)
@@ -224,9 +228,15 @@ class Collaborative(Algorithm):
         if self.config.method == "als":
             sims = self.item_factors[positions] @ self.item_factors[liked].T
         else:
-            # rows of R̃ᵀ are items (row slices of CSR are cheap, columns are not); the few
-            # recommended rows go dense, so one sparse-dense product does the rest
-            sims = np.asarray(self.norm_t[liked] @ self.norm_t[positions].toarray().T).T
+            # rows of R̃ᵀ are items (row slices of CSR are cheap); the recommended rows go
+            # dense, so one sparse-dense product does the rest -- over all users while that
+            # stays small, else over the users the liked items touch (a bounded array)
+            history = self.norm_t[liked]
+            recommended = self.norm_t[positions]
+            if len(positions) * history.shape[1] > DENSE_EXPLAIN_CELLS:
+                users = np.unique(history.indices)
+                history, recommended = history[:, users], recommended[:, users]
+            sims = np.asarray(history @ recommended.toarray().T).T
         return self.item_ids[liked[sims.argmax(axis=1)]]
 
     def similar(self, position: int) -> Scores | None:

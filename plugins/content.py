@@ -16,7 +16,6 @@ from engines import (
     Scores,
     TrainingData,
     history_arrays,
-    history_matrix,
     hookimpl,
     normalise_rows,
 )
@@ -81,11 +80,18 @@ class Content(Algorithm):
         return None if prof is None else self.vectors @ prof[0]
 
     def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
-        h = history_matrix(queries, self.item_ids, self.config.half_life_days)
-        profiles = normalise_rows(np.asarray(h @ self.vectors, dtype=np.float32))
+        # the same profiles as ``score`` (its history limit included), one product for all
+        dims = self.vectors.shape[1] if self.vectors.ndim == 2 else 0
+        profiles = np.zeros((len(queries), dims), np.float32)
+        answered = np.zeros(len(queries), bool)
+        if self.has_content:
+            for n, query in enumerate(queries):
+                prof = self.profile(query)
+                if prof is not None:
+                    profiles[n], answered[n] = prof[0], True
         scores = profiles @ self.vectors.T
-        scores[~profiles.any(axis=1)] = -np.inf
-        return scores
+        scores[~answered] = -np.inf
+        return scores.astype(np.float32, copy=False)
 
     def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
         prof = self.profile(query)

@@ -43,7 +43,11 @@ class ItemKnn(Algorithm):
 
     def fit(self, data: TrainingData) -> None:
         c = self.config
+        # without weights decayed to nothing: the float32 product of two such events would
+        # underflow to 0 and drop out of the co-occurrence but not out of the support
         m = preference_matrix(data, c.half_life_days)
+        m.data[m.data < 1e-18] = 0
+        m.eliminate_zeros()
         binary = m.copy()
         binary.data[:] = 1.0
         norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=0)).ravel())
@@ -102,7 +106,7 @@ class ItemKnn(Algorithm):
             return None
         # rows of the transposed similarity are "who points here": 20 short rows, not the
         # whole history's neighbourhoods
-        contrib = self.pointed_from[positions].toarray()[:, pos] * w[None, :]
+        contrib = self.pointed_from[positions][:, pos].toarray() * w[None, :]
         return self.item_ids[pos[contrib.argmax(axis=1)]]
 
     def similar(self, position: int) -> Scores | None:

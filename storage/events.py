@@ -224,7 +224,8 @@ class EventRecorder:
 
     def _write_singles(self, tenant: str, path: Path) -> None:
         waiting = self._singles.pop(tenant, [])
-        group, rest = waiting[:SINGLES_PER_COMMIT], waiting[SINGLES_PER_COMMIT:]
+        size = max(1, min(SINGLES_PER_COMMIT, self.limits.max_batch_size))
+        group, rest = waiting[:size], waiting[size:]
         if rest:
             self._singles[tenant] = rest
         if not group:
@@ -239,14 +240,23 @@ class EventRecorder:
         tenant: str,
         group: list[tuple[EventInput, asyncio.Future[RecordResult]]],
         path: Path,
+        follow: bool = True,
     ) -> None:
         try:
             with tenant_scope(tenant):
                 result = await self.record(tenant, [e for e, _ in group], path)
-        except Exception as exc:  # every caller of the group sees the failure
-            for _, future in group:
-                if not future.done():
-                    future.set_exception(exc)
+        except Exception as exc:
+            if len(group) == 1:
+                if not group[0][1].done():
+                    group[0][1].set_exception(exc)
+            else:  # one event must not fail the others: each alone, so only it fails
+                log.info(
+                    "a group of %d single events failed (%s); writing each alone",
+                    len(group),
+                    type(exc).__name__,
+                )
+                for one in group:
+                    await self._commit_singles(tenant, [one], path, follow=False)
         else:
             stored = set(result.stored)
             errors: dict[int, list[InputError]] = {}
@@ -268,9 +278,10 @@ class EventRecorder:
                     )
                 )
         finally:
-            self._writing.discard(tenant)
-            if self._singles.get(tenant):
-                asyncio.get_running_loop().call_soon(self._write_singles, tenant, path)
+            if follow:
+                self._writing.discard(tenant)
+                if self._singles.get(tenant):
+                    asyncio.get_running_loop().call_soon(self._write_singles, tenant, path)
 
     async def _announce(
         self, tenant: str, events: list[EventInput], rows: list[dict[str, Any]]

@@ -76,6 +76,8 @@ class CatalogSnapshots:
         self._building: dict[str, asyncio.Future[Snapshot | None]] = {}
         self._follower: asyncio.Task[None] | None = None
         self._rebuilds: set[asyncio.Task[None]] = set()
+        #: pks changed while a tenant's copy is being built (None: reload it all)
+        self._dirty: dict[str, set[int] | None] = {}
         self.origin = uuid.uuid4().hex  # tells this process's own messages apart
 
     async def records(self, tenant: str, pks: Iterable[int]) -> dict[int, ItemRecord]:
@@ -135,8 +137,8 @@ class CatalogSnapshots:
         future: asyncio.Future[Snapshot | None] = asyncio.get_running_loop().create_future()
         self._building[tenant] = future
         try:
-            built = await self._build(tenant)
-            self._snapshots[tenant] = built
+            built = await self._build_current(tenant)
+            self._snapshots[tenant] = built  # no await since the last catch-up: nothing missed
             future.set_result(built)
             return built
         except BaseException as exc:
@@ -145,6 +147,37 @@ class CatalogSnapshots:
             raise
         finally:
             self._building.pop(tenant, None)
+
+    async def _build_current(self, tenant: str) -> Snapshot | None:
+        """A copy that includes every change made while it was being read: the items
+        changed meanwhile (by this process or, over pub/sub, by others) are read again
+        until none is left; a reload requested meanwhile starts over (at most twice)."""
+        try:
+            for _ in range(3):
+                self._dirty[tenant] = set()
+                built = await self._build(tenant)
+                while built is not None:
+                    changed = self._dirty[tenant]
+                    if changed is None or not changed:
+                        break
+                    self._dirty[tenant] = set()
+                    with tenant_scope(tenant):
+                        fresh = await self.items.by_pks(tenant, list(changed))
+                    built.apply(fresh.values(), changed - set(fresh))
+                if self._dirty[tenant] is not None:
+                    return built
+            return built
+        finally:
+            self._dirty.pop(tenant, None)
+
+    def _touched(self, tenant: str, pks: Iterable[int] | None) -> None:
+        """Note changes for a copy being built (None: everything, reload)."""
+        if tenant in self._dirty:
+            known = self._dirty[tenant]
+            if pks is None or known is None:
+                self._dirty[tenant] = None
+            else:
+                known.update(pks)
 
     async def _build(self, tenant: str) -> Snapshot | None:
         with tenant_scope(tenant):
@@ -177,6 +210,7 @@ class CatalogSnapshots:
         if snap is not None:
             snap.apply(records, deleted)
         pks = [r.pk for r in records]
+        self._touched(tenant, [*pks, *deleted])
         message: dict[str, object] = {"tenant": tenant, "origin": self.origin}
         if len(pks) + len(deleted) <= MAX_LISTED:
             message |= {"upserted": pks, "deleted": list(deleted)}
@@ -191,13 +225,22 @@ class CatalogSnapshots:
     def forget(self, tenant: str | None = None) -> None:
         if tenant is None:
             self._snapshots.clear()
+            for building in list(self._dirty):
+                self._touched(building, None)
         else:
             self._snapshots.pop(tenant, None)
+            self._touched(tenant, None)
 
     async def _apply_message(self, raw: bytes) -> None:
         msg = json.loads(raw)
         tenant = msg["tenant"]
-        if msg.get("origin") == self.origin or tenant not in self._snapshots:
+        if msg.get("origin") == self.origin:
+            return
+        if "upserted" in msg:
+            self._touched(tenant, [*msg["upserted"], *msg["deleted"]])
+        if tenant not in self._snapshots:
+            if "upserted" not in msg:
+                self._touched(tenant, None)
             return
         snap = self._snapshots[tenant]
         if snap is None or "upserted" not in msg:

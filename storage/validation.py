@@ -141,6 +141,11 @@ def check_timestamp(
         return None
     if value.tzinfo is None:
         return InputError(path, "must include a time zone offset", ErrorCode.INVALID)
+    try:  # e.g. 0001-01-01T00:00+14:00 has no UTC time (PostgreSQL stores UTC)
+        if value.astimezone(UTC).year < 1900:
+            raise OverflowError
+    except OverflowError:
+        return InputError(path, "must lie after 1900", ErrorCode.INVALID)
     if value > now + limits.future_tolerance:
         return InputError(path, "lies in the future", ErrorCode.IN_FUTURE)
     return None

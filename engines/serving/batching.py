@@ -58,18 +58,29 @@ class ScoreBatcher:
         loop = asyncio.get_running_loop()
         self._running = True
         task = loop.run_in_executor(None, _score_all, work)
-        task.add_done_callback(lambda done: self._finished(work, done.result()))
+        task.add_done_callback(lambda done: self._finished(work, done))
 
     def _finished(
         self,
         work: list[tuple[Algorithm, list[tuple[Query, Pending]]]],
-        results: list[list[np.ndarray | None] | BaseException],
+        done: asyncio.Future[list[list[np.ndarray | None] | BaseException]],
     ) -> None:
         self._running = False
-        self._deliver(work, results)
-        if self._pending and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        try:
+            if done.cancelled():  # shutting down: the requests are cancelled too
+                for _, waiting in work:
+                    for _, future in waiting:
+                        future.cancel()
+                return
+            failed = done.exception()
+            results: list[list[np.ndarray | None] | BaseException] = (
+                done.result() if failed is None else [failed] * len(work)
+            )
+            self._deliver(work, results)
+        finally:  # whatever happened, the next batch is not left waiting
+            if self._pending and not self._scheduled:
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
 
     def _deliver(
         self,

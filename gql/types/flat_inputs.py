@@ -11,6 +11,7 @@ through Strawberry's ``from_input`` hook.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import MISSING
 from typing import Any, TypeVar
 
 from strawberry.schema.config import StrawberryConfig
@@ -51,9 +52,15 @@ def flat_input(cls: type[T]) -> type[T]:
             and isinstance(resolved.of_type, StrawberryList)
         )
         fields.append((names.from_field(field), field.python_name, is_list))
+    # as Strawberry does: a field without a default that the client left out is None
+    implicit = {
+        f.python_name: None
+        for f in definition.fields
+        if f.default_value is MISSING and f.default_factory is MISSING
+    }
 
     def build(target: type, value: Mapping[str, Any], context: InputContext) -> Any:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(implicit)
         for graphql_name, python_name, is_list in fields:
             if graphql_name in value:
                 v = value[graphql_name]
