@@ -4,7 +4,8 @@ The split of work: **a plugin scores, the host ranks.** An algorithm learns in `
 then, for a query, returns one score per item it knows (``item_ids``, sorted database
 primary keys); the host (``engines.serving.ranking``) masks what may not be shown, takes the
 top of the list and blends several algorithms. So a plugin never handles candidate sets,
-exclusions or top-k selection, and batch scoring (``score_batch``) serves evaluation.
+exclusions or top-k selection. Batch scoring (``score_batch``) serves concurrent requests
+(the server micro-batches them) and evaluation.
 
 All methods are synchronous CPU-bound code; the host runs them off the event loop.
 """
@@ -164,8 +165,9 @@ class Algorithm(ABC):
 
     def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
         """Scores of many queries at once: ``(len(queries), len(item_ids))``, rows of
-        -inf where there is no answer. Override it when batching is faster (evaluation
-        ranks tens of thousands of users)."""
+        -inf where there is no answer, each row what ``score`` gives that query. The server
+        calls it for concurrent requests and evaluation for many users: override it when
+        batching is faster."""
         out = np.full((len(queries), len(self.item_ids)), -np.inf, np.float32)
         for row, query in enumerate(queries):
             scores = self.score(query)
