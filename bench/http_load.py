@@ -16,15 +16,12 @@ import contextlib
 import json
 import os
 import platform
-import re
-import subprocess
 import sys
-import tempfile
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from server import ensure_wrk, serving
+from server import ensure_wrk, run_wrk, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,55 +94,11 @@ def workloads(users: list[str], items: list[str], words: list[str]) -> dict[str,
     }
 
 
-def run_wrk(
-    wrk: str, url: str, bodies: list[dict], seconds: int, connections: int, threads: int
-) -> dict:
+def lua_for(bodies: list[dict]) -> str:
     script = LUA.replace(
         "{BODIES}", "{" + ",".join(lua_string(json.dumps(b)) for b in bodies) + "}"
     )
-    script = script.replace("%%", "%")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(script)
-        path = fh.name
-    try:
-        out = subprocess.run(
-            [
-                wrk,
-                f"-t{threads}",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--latency",
-                "--timeout",
-                "10s",
-                "-s",
-                path,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    finally:
-        os.unlink(path)
-    text = out.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    pct = {}
-    for p in ("50", "90", "99"):
-        m = re.search(rf"\s{p}(?:\.000)?%\s+([\d.]+)(us|ms|s)", text)
-        if m:
-            value, unit = float(m.group(1)), m.group(2)
-            pct[p] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-    bad = len([line for line in out.stderr.splitlines() if line.startswith("BAD")])
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    timeouts = re.search(r"timeout (\d+)", text)
-    return {
-        "rps": rps,
-        "p50": pct.get("50"),
-        "p90": pct.get("90"),
-        "p99": pct.get("99"),
-        "bad": bad + (int(errors.group(1)) if errors else 0),
-        "timeouts": int(timeouts.group(1)) if timeouts else 0,
-    }
+    return script.replace("%%", "%")
 
 
 def sample_ids(port: int) -> tuple[list[str], list[str]]:
@@ -223,8 +176,9 @@ def main() -> None:
             keep = {n.strip() for n in args.only.split(",")} | {"typename"}
             chosen = {k: v for k, v in chosen.items() if k in keep}
         for name, bodies in chosen.items():
-            run_wrk(wrk, url, bodies, 2, args.connections, args.threads)  # warm up
-            result = run_wrk(wrk, url, bodies, args.seconds, args.connections, args.threads)
+            script = lua_for(bodies)
+            run_wrk(wrk, url, script, 2, args.connections, args.threads)  # warm up
+            result = run_wrk(wrk, url, script, args.seconds, args.connections, args.threads)
             rows.append({"workload": name, **result})
             print(f"{name}: {result}", file=sys.stderr)
         memory = resident_sets(server.pid)

@@ -22,17 +22,14 @@ import json
 import os
 import platform
 import random
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import ClientSession, ClientTimeout
-from server import ROOT, ensure_wrk, serving
+from server import ROOT, ensure_wrk, run_wrk, serving
 
 ITEMS = """mutation($i: ItemsBulkUpsertInput!) { itemsBulkUpsert(input: $i) {
   upsertedCount userErrors { field message code } } }"""
@@ -115,28 +112,6 @@ async def send_all(url: str, query: str, batches: list[dict], clients: int) -> t
         return time.perf_counter() - started, written
 
 
-def run_wrk(wrk: str, port: int, lua: str, seconds: int) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(lua)
-        path = fh.name
-    try:
-        out = subprocess.run(
-            [wrk, "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", path,
-             f"http://127.0.0.1:{port}/graphql"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    finally:
-        os.unlink(path)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
-    m = re.search(r"\s99(?:\.000)?%\s+([\d.]+)(us|ms|s)", out.stdout)
-    p99 = 0.0
-    if m:
-        value, unit = float(m.group(1)), m.group(2)
-        p99 = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-    bad = len([line for line in out.stderr.splitlines() if line.startswith("BAD")])
-    return {"rps": rps, "p99": p99, "bad": bad}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".recograph/bench/ingest")
@@ -176,7 +151,7 @@ def main() -> None:
     rows_out = []
     with serving(args.data_dir, args.workers) as (_, port):
         url = f"http://127.0.0.1:{port}/graphql"
-        trivial = run_wrk(wrk, port, LUA_TRIVIAL, args.seconds)
+        trivial = run_wrk(wrk, url, LUA_TRIVIAL, args.seconds)
         rows_out.append(("`{ __typename }`", trivial["rps"], "req/s", trivial["p99"]))
         took, n = asyncio.run(send_all(url, ITEMS, item_batches, args.clients))
         rows_out.append(
@@ -190,7 +165,7 @@ def main() -> None:
         )  # fmt: skip
         lua = LUA_ONE.replace("QUERY", json.dumps(ONE))  # inside a '…' Lua string
         lua = lua.replace("ITEMS", str(args.items))
-        one = run_wrk(wrk, port, lua, args.seconds)
+        one = run_wrk(wrk, url, lua, args.seconds)
         if one["bad"]:
             print(f"{one['bad']} single events were refused", file=sys.stderr)
         rows_out.append(("`interactionRecord`, one event each", one["rps"], "req/s", one["p99"]))

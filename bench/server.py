@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -72,3 +74,41 @@ def serving(
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
+
+
+def run_wrk(
+    wrk: str, url: str, script: str, seconds: int, connections: int = 32, threads: int = 2
+) -> dict:
+    """Drive ``url`` with the Lua ``script``: requests/s, p50/p90/p99 in ms, and the
+    responses the script reported as bad (lines starting with ``BAD`` on stderr) or that
+    were not 2xx, and the timeouts."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+        path = fh.name
+    try:
+        out = subprocess.run(
+            [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+             "--timeout", "10s", "-s", path, url],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        os.unlink(path)
+    text = out.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    pct = {}
+    for p in ("50", "90", "99"):
+        m = re.search(rf"\s{p}(?:\.000)?%\s+([\d.]+)(us|ms|s)", text)
+        if m:
+            value, unit = float(m.group(1)), m.group(2)
+            pct[p] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    bad = len([line for line in out.stderr.splitlines() if line.startswith("BAD")])
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    timeouts = re.search(r"timeout (\d+)", text)
+    return {
+        "rps": rps,
+        "p50": pct.get("50"),
+        "p90": pct.get("90"),
+        "p99": pct.get("99"),
+        "bad": bad + (int(errors.group(1)) if errors else 0),
+        "timeouts": int(timeouts.group(1)) if timeouts else 0,
+    }

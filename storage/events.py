@@ -240,7 +240,19 @@ class EventRecorder:
         tenant: str,
         group: list[tuple[EventInput, asyncio.Future[RecordResult]]],
         path: Path,
-        follow: bool = True,
+    ) -> None:
+        try:
+            await self._write_group(tenant, group, path)
+        finally:  # the next group goes once this one is done, whatever happened
+            self._writing.discard(tenant)
+            if self._singles.get(tenant):
+                asyncio.get_running_loop().call_soon(self._write_singles, tenant, path)
+
+    async def _write_group(
+        self,
+        tenant: str,
+        group: list[tuple[EventInput, asyncio.Future[RecordResult]]],
+        path: Path,
     ) -> None:
         try:
             with tenant_scope(tenant):
@@ -249,39 +261,35 @@ class EventRecorder:
             if len(group) == 1:
                 if not group[0][1].done():
                     group[0][1].set_exception(exc)
-            else:  # one event must not fail the others: each alone, so only it fails
-                log.info(
-                    "a group of %d single events failed (%s); writing each alone",
-                    len(group),
-                    type(exc).__name__,
+                return
+            # one event must not fail the others: each alone, so only it fails
+            log.info(
+                "a group of %d single events failed (%s); writing each alone",
+                len(group),
+                type(exc).__name__,
+            )
+            for one in group:
+                await self._write_group(tenant, [one], path)
+            return
+        stored = set(result.stored)
+        errors: dict[int, list[InputError]] = {}
+        depth = len(path)
+        for err in result.errors:
+            n = int(err.field[depth]) if len(err.field) > depth else -1
+            errors.setdefault(n, []).append(err.at(*path, "0", drop=depth + 1))
+        for n, (_, future) in enumerate(group):
+            if future.done():  # the caller went away meanwhile
+                continue
+            mine = errors.get(n, []) + errors.get(-1, [])
+            recorded = n in stored
+            future.set_result(
+                RecordResult(
+                    recorded=int(recorded),
+                    duplicates=int(not recorded and not mine),
+                    errors=mine,
+                    stored=[0] if recorded else [],
                 )
-                for one in group:
-                    await self._commit_singles(tenant, [one], path, follow=False)
-        else:
-            stored = set(result.stored)
-            errors: dict[int, list[InputError]] = {}
-            depth = len(path)
-            for err in result.errors:
-                n = int(err.field[depth]) if len(err.field) > depth else -1
-                errors.setdefault(n, []).append(err.at(*path, "0", drop=depth + 1))
-            for n, (_, future) in enumerate(group):
-                if future.done():  # the caller went away meanwhile
-                    continue
-                mine = errors.get(n, []) + errors.get(-1, [])
-                recorded = n in stored
-                future.set_result(
-                    RecordResult(
-                        recorded=int(recorded),
-                        duplicates=int(not recorded and not mine),
-                        errors=mine,
-                        stored=[0] if recorded else [],
-                    )
-                )
-        finally:
-            if follow:
-                self._writing.discard(tenant)
-                if self._singles.get(tenant):
-                    asyncio.get_running_loop().call_soon(self._write_singles, tenant, path)
+            )
 
     async def _announce(
         self, tenant: str, events: list[EventInput], rows: list[dict[str, Any]]
