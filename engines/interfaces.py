@@ -11,6 +11,7 @@ import numpy as np
 from engines.algorithm import Query
 from engines.data import ItemContent
 from engines.serving.rules import ItemRules
+from engines.serving.search import Retrieved
 
 
 class Artifact(Protocol):
@@ -68,10 +69,17 @@ class EngineStorage(Protocol):
     async def eligible_items(self, tenant: str, rules: ItemRules) -> np.ndarray:
         """Pks of the items that are not hidden and satisfy ``rules``."""
 
-    async def nearest(
-        self, tenant: str, space: str, vector: np.ndarray, limit: int, rules: ItemRules
-    ) -> list[tuple[int, float]]:
-        """Items nearest to ``vector`` (cosine distance), filtered inside the query."""
+    async def search_items(
+        self,
+        tenant: str,
+        text: str,
+        vector: tuple[str, np.ndarray] | None,
+        pool: int,
+        rules: ItemRules,
+        retrievers: tuple[str, ...],
+    ) -> dict[str, list[Retrieved]]:
+        """Each retriever's (``fulltext``, ``trigram``, ``vector`` in ``vector[0]``'s space)
+        best ``pool`` items meeting ``rules``, best first."""
 
     async def store_vectors(
         self, tenant: str, space: str, item_ids: np.ndarray, vectors: np.ndarray

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engines.algorithm import Query
 from engines.data import ItemContent
 from engines.serving.rules import ItemRules
+from engines.serving.search import Retrieved
 from storage.filters import item_conditions
 from storage.records import ArtifactRecord
 from storage.repositories.training_jobs import JobRecord
@@ -129,11 +130,17 @@ class StoreEngineStorage:
             ids = (await conn.execute(stmt)).scalars().all()
         return np.sort(np.asarray(ids, dtype=np.int64))
 
-    async def nearest(
-        self, tenant: str, space: str, vector: np.ndarray, limit: int, rules: ItemRules
-    ) -> list[tuple[int, float]]:
-        return await self.store.vectors.nearest(
-            tenant, space, vector, limit, item_conditions(tenant, rules)
+    async def search_items(
+        self,
+        tenant: str,
+        text: str,
+        vector: tuple[str, np.ndarray] | None,
+        pool: int,
+        rules: ItemRules,
+        retrievers: tuple[str, ...],
+    ) -> dict[str, list[Retrieved]]:
+        return await self.store.search.retrieve(
+            tenant, text, pool, item_conditions(tenant, rules), vector, retrievers
         )
 
     async def store_vectors(

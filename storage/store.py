@@ -24,6 +24,7 @@ from storage.repositories import (
     VectorRepository,
 )
 from storage.repositories.api_keys import KEYS_CHANNEL, ApiKeyRepository
+from storage.repositories.search import SearchRepository
 from storage.repositories.training_jobs import TrainingJobRepository
 from storage.snapshot import CatalogSnapshots
 from storage.tables import TENANTS
@@ -44,6 +45,7 @@ class Store:
     interaction_types: InteractionTypeRepository
     artifacts: ArtifactRepository
     vectors: VectorRepository
+    search: SearchRepository
     catalog: Catalog
     snapshots: CatalogSnapshots
     events: EventRecorder
@@ -93,6 +95,7 @@ class Store:
             interaction_types=types,
             artifacts=ArtifactRepository(engine, keep_model_versions),
             vectors=vectors,
+            search=SearchRepository(engine, vectors),
             catalog=Catalog(items, users, vectors, limits, snapshots),
             snapshots=snapshots,
             events=EventRecorder(

@@ -10,6 +10,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Column,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     text as sql,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 DEFAULT_TENANT = "default"
@@ -285,3 +286,26 @@ VECTOR_SPACES = table_of(VectorSpace)
 MODEL_ARTIFACTS = table_of(ModelArtifact)
 API_KEYS = table_of(ApiKey)
 TRAINING_JOBS = table_of(TrainingJob)
+
+# Search: a generated full-text document (title A, tags and categories B, text C) and
+# trigrams of titles (migration 0007). Computed columns are never read back into records.
+ITEMS.append_column(
+    Column(
+        "search_doc",
+        TSVECTOR,
+        Computed(
+            "setweight(to_tsvector('simple'::regconfig, coalesce(title, '')), 'A') || "
+            "setweight(to_tsvector('simple'::regconfig, "
+            "recograph_join_words(tags || categories)), 'B') || "
+            "setweight(to_tsvector('simple'::regconfig, coalesce(text, '')), 'C')",
+            persisted=True,
+        ),
+    )
+)
+Index("ix_items_search_doc", ITEMS.c.search_doc, postgresql_using="gin")
+Index(
+    "ix_items_title_trgm",
+    ITEMS.c.title,
+    postgresql_using="gin",
+    postgresql_ops={"title": "gin_trgm_ops"},
+)

@@ -31,6 +31,7 @@ from engines.serving.ranking import (
     top_positions,
 )
 from engines.serving.rules import ItemRules
+from engines.serving.search import RETRIEVERS, VECTOR, SearchHit, fuse, pool_size
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -408,19 +409,35 @@ class RecommendationService:
         return await self._compute(run, active.values())
 
     async def search(
-        self, tenant: str, text: str, limit: int, rules: ItemRules | None = None
-    ) -> list[tuple[int, float]]:
-        """Semantic search: the query text through the embedder of the tenant's content
-        model (fitted on its catalogue) or the configured one, nearest items in pgvector."""
-        space, vector = self.embedder.space, None
+        self,
+        tenant: str,
+        text: str,
+        limit: int,
+        rules: ItemRules | None = None,
+        retrievers: Sequence[str] = RETRIEVERS,
+    ) -> list[SearchHit]:
+        """Hybrid search: full text, title trigrams and the meaning of ``text`` (through the
+        embedder of the tenant's content model, fitted on its catalogue, or the configured
+        one), fused by reciprocal rank."""
+        unknown = set(retrievers) - set(RETRIEVERS)
+        if unknown or not retrievers:
+            raise RecographError(
+                f"retrievers must be some of {', '.join(RETRIEVERS)}",
+                ErrorCode.INVALID,
+                field="retrievers",
+            )
+        vector: tuple[str, np.ndarray] | None = None
+        if VECTOR in retrievers:
+            vector = await self._text_vector(tenant, text)
+        ranked = await self.storage.search_items(
+            tenant, text, vector, pool_size(limit), rules or ItemRules(), tuple(retrievers)
+        )
+        return fuse(ranked, limit)
+
+    async def _text_vector(self, tenant: str, text: str) -> tuple[str, np.ndarray] | None:
         for loaded in (await self.models(tenant)).values():
             found = loaded.algorithm.text_vector(text)
             if found is not None:
-                space, vector = found
-                break
-        if vector is None:
-            vector = await asyncio.to_thread(self.embedder.embed_text, text)
-        if not np.any(vector):
-            return []
-        hits = await self.storage.nearest(tenant, space, vector, limit, rules or ItemRules())
-        return [(pk, 1.0 - d) for pk, d in hits]
+                return found
+        vector = await asyncio.to_thread(self.embedder.embed_text, text)
+        return (self.embedder.space, vector) if np.any(vector) else None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from enum import Enum
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from engines.errors import ErrorCode
 from engines.serving.blending import Blended
+from engines.serving.search import FULLTEXT, TRIGRAM, VECTOR
 from engines.serving.service import Selection
 from gql.context import Context
 from gql.errors import refused
@@ -44,9 +46,36 @@ class Recommendation:
     item: Item | None
 
 
+@strawberry.enum(
+    description="A way `search` finds items. FULLTEXT: the text's words in titles, then tags "
+    "and categories, then text; TRIGRAM: titles resembling the text (typos, unfinished "
+    "words); VECTOR: items closest in meaning (the tenant's content vectors)."
+)
+class SearchRetriever(Enum):
+    FULLTEXT = FULLTEXT
+    TRIGRAM = TRIGRAM
+    VECTOR = VECTOR
+
+
+@strawberry.type(description="How one retriever found a search hit.")
+class SearchMatch:
+    retriever: SearchRetriever
+    rank: int = strawberry.field(description="The hit's rank in that retriever (1 = best).")
+    score: float = strawberry.field(
+        description="That retriever's own score (text rank, trigram or cosine similarity)."
+    )
+
+
 @strawberry.type
 class SearchHit:
-    score: float = strawberry.field(description="Cosine similarity to the query.")
+    score: float = strawberry.field(
+        description="Relevance, higher first: 2 + x when the title is the text, 1 + x when "
+        "the item holds every word of it, else x; x in (0, 1] fuses the retrievers' ranks "
+        "(reciprocal rank fusion, 1 = first in every retriever that ran)."
+    )
+    matches: list[SearchMatch] = strawberry.field(
+        description="The retrievers that found the item, with its rank in each."
+    )
     item: Item | None
 
 
@@ -191,19 +220,40 @@ class RecommendationQueries:
         )
         return await recommendations_of(info, blended)
 
-    @strawberry.field(description="Items whose content is closest in meaning to `text`.")
+    @strawberry.field(
+        description="Items matching `text`: its words (full text, quotes and -exclusions "
+        "included), titles resembling it (typos, unfinished words) and items close in meaning, "
+        "fused by reciprocal rank."
+    )
     async def search(
         self,
         info: Info,
         text: str,
         first: int = 10,
         filter: RecommendationFilterInput | None = None,
+        retrievers: Annotated[
+            list[SearchRetriever] | None,
+            strawberry.argument(description="Only these retrievers (default: all)."),
+        ] = None,
     ) -> list[SearchHit]:
         ctx = info.context
         check_first(first, ctx.settings.max_page_size)
         if not text.strip() or len(text) > 1000:
             raise refused("text must have 1..1000 characters", "text")
+        if retrievers is not None and not retrievers:
+            raise refused("give at least one retriever, or leave `retrievers` out", "retrievers")
         rules = rules_of(filter, ctx.settings.max_batch_size)
-        hits = await ctx.engine.search(ctx.tenant, text, first, rules)
-        items = await items_of(info, [pk for pk, _ in hits])
-        return [SearchHit(score=s, item=items.get(pk)) for pk, s in hits]
+        names = tuple(dict.fromkeys(str(r.value) for r in retrievers or SearchRetriever))
+        hits = await ctx.engine.search(ctx.tenant, text, first, rules, names)
+        items = await items_of(info, [h.pk for h in hits])
+        return [
+            SearchHit(
+                score=h.score,
+                matches=[
+                    SearchMatch(retriever=SearchRetriever(m.retriever), rank=m.rank, score=m.score)
+                    for m in h.matches
+                ],
+                item=items.get(h.pk),
+            )
+            for h in hits
+        ]

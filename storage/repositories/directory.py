@@ -30,6 +30,8 @@ class Directory(Generic[R]):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # generated columns (the items' search document) are the database's, not records'
+        self.columns = [c for c in self.table.c if c.computed is None]
 
     @staticmethod
     def record(row: Row[Any]) -> R:  # pragma: no cover - abstract
@@ -40,7 +42,7 @@ class Directory(Generic[R]):
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        stmt = select(t).where(t.c.tenant_id == tenant, any_of(t.c.external_id, wanted))
+        stmt = select(*self.columns).where(t.c.tenant_id == tenant, any_of(t.c.external_id, wanted))
         async with self.engine.connect() as conn:
             return {r.external_id: self.record(r) for r in (await conn.execute(stmt)).all()}
 
@@ -49,7 +51,7 @@ class Directory(Generic[R]):
         wanted = list(dict.fromkeys(pks))
         if not wanted:
             return {}
-        stmt = select(t).where(t.c.tenant_id == tenant, any_of(t.c.id, wanted))
+        stmt = select(*self.columns).where(t.c.tenant_id == tenant, any_of(t.c.id, wanted))
         async with self.engine.connect() as conn:
             return {r.id: self.record(r) for r in (await conn.execute(stmt)).all()}
 
@@ -87,7 +89,7 @@ class Directory(Generic[R]):
                 update = {c: stmt.excluded[c] for c in cols} | {"updated_at": func.now()}
                 upsert = stmt.on_conflict_do_update(
                     index_elements=[t.c.tenant_id, t.c.external_id], set_=update
-                ).returning(*t.c, (literal_column("xmax") == 0).label("inserted"))
+                ).returning(*self.columns, (literal_column("xmax") == 0).label("inserted"))
                 for r in (await conn.execute(upsert, values)).all():
                     out[r.external_id] = (self.record(r), bool(r.inserted))
         return [out[r["external_id"]] for r in rows if r["external_id"] in out]
@@ -145,7 +147,7 @@ class Directory(Generic[R]):
     ) -> list[R]:
         """Rows in insertion order, ``limit`` of them after ``after_pk`` (keyset paging)."""
         t = self.table
-        stmt = select(t).where(t.c.tenant_id == tenant, *conditions)
+        stmt = select(*self.columns).where(t.c.tenant_id == tenant, *conditions)
         if after_pk is not None:
             stmt = stmt.where(t.c.id > after_pk)
         stmt = stmt.order_by(t.c.id).limit(limit)

@@ -1,0 +1,73 @@
+"""Hybrid search: the retrievers' ranked lists fused by reciprocal rank fusion (Cormack et
+al., SIGIR 2009) -- robust to scores on different scales, and an item several retrievers
+agree on rises above one any single retriever ranks first.
+
+RRF alone is flat: an item ranked 6th by three retrievers beats one ranked 1st by two. So
+hits that contain the whole text come first, in tiers: a title that *is* the text (same
+trigrams: case, punctuation and word order aside), then items with every word of it; RRF
+orders each tier."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+FULLTEXT, TRIGRAM, VECTOR = "fulltext", "trigram", "vector"
+RETRIEVERS = (FULLTEXT, TRIGRAM, VECTOR)
+#: RRF's smoothing constant: the published default, which keeps one retriever's first place
+#: from outweighing agreement between the others
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """One retriever's hit: the item, its score there and whether it holds the whole text
+    (fulltext: every word; trigram: the title is the text)."""
+
+    pk: int
+    score: float
+    complete: bool = False
+
+
+@dataclass(frozen=True)
+class Match:
+    """How one retriever found a hit: its rank there (1 = best) and its own score."""
+
+    retriever: str
+    rank: int
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    pk: int
+    #: tier (2: the title is the text, 1: every word found, 0: else) plus the RRF sum over
+    #: retrievers of 1 / (RRF_K + rank), scaled so 1 = first place in every retriever
+    score: float
+    matches: tuple[Match, ...]
+
+
+def pool_size(limit: int) -> int:
+    """How deep each retriever looks: fusion needs more than the final page."""
+    return min(max(3 * limit, 30), 300)
+
+
+#: tiers of hits holding the whole text, by the retriever that says so
+TIER = {TRIGRAM: 2, FULLTEXT: 1}
+
+
+def fuse(ranked: Mapping[str, Sequence[Retrieved]], limit: int) -> list[SearchHit]:
+    """The best ``limit`` items of the retrievers' lists (best first): by tier, then RRF."""
+    totals: dict[int, float] = {}
+    tiers: dict[int, int] = {}
+    matches: dict[int, list[Match]] = {}
+    for retriever, hits in ranked.items():
+        for rank, hit in enumerate(hits, start=1):
+            pk = hit.pk
+            totals[pk] = totals.get(pk, 0.0) + 1.0 / (RRF_K + rank)
+            matches.setdefault(pk, []).append(Match(retriever, rank, hit.score))
+            if hit.complete:
+                tiers[pk] = max(tiers.get(pk, 0), TIER.get(retriever, 0))
+    best = max(1, len(ranked)) / (RRF_K + 1)
+    order = sorted(totals, key=lambda pk: (-tiers.get(pk, 0), -totals[pk], pk))[:limit]
+    return [SearchHit(pk, tiers.get(pk, 0) + totals[pk] / best, tuple(matches[pk])) for pk in order]

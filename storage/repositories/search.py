@@ -1,0 +1,169 @@
+"""Search retrievers in one round trip: full text (weighted ``tsvector``), trigram similarity
+of titles (``pg_trgm``) and vector similarity (pgvector), each a ranked list of item pks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engines.serving.search import FULLTEXT, RETRIEVERS, TRIGRAM, Retrieved
+from engines.serving.search import VECTOR as VECTOR_RETRIEVER
+from storage.repositories.vectors import VectorRepository, space_predicate
+from storage.tables import ITEM_VECTORS, ITEMS
+
+#: a word as tsquery syntax may hold it (letters and digits only: nothing to escape)
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+#: quotes or a leading minus: the user wrote search syntax, so every hit must satisfy it
+SYNTAX = re.compile(r'"|(?:^|\s)-\w')
+#: least word similarity (0..1) of a typed text to a part of a title for a trigram match
+TRIGRAM_THRESHOLD = 0.5
+SIMPLE = cast(literal("simple"), REGCONFIG)
+
+
+def any_word_query(text_: str) -> str | None:
+    """A ``to_tsquery`` text matching any word; the last may be unfinished (a prefix)."""
+    words = [w.lower() for w in WORD.findall(text_)][:32]
+    if not words:
+        return None
+    words[-1] += ":*"
+    return " | ".join(words)
+
+
+class SearchRepository:
+    def __init__(self, engine: AsyncEngine, vectors: VectorRepository) -> None:
+        self.engine = engine
+        self.vectors = vectors
+
+    async def retrieve(
+        self,
+        tenant: str,
+        query: str,
+        pool: int,
+        conditions: Sequence[ColumnElement[bool]],
+        vector: tuple[str, np.ndarray] | None = None,
+        retrievers: Sequence[str] = RETRIEVERS,
+    ) -> dict[str, list[Retrieved]]:
+        """Each retriever's best ``pool`` items, best first, among the items meeting
+        ``conditions``."""
+        parts: list[Select[Any]] = []
+        any_word = any_word_query(query)
+        if SYNTAX.search(query):  # phrases and exclusions bind every retriever
+            conditions = [*conditions, ITEMS.c.search_doc.op("@@")(self._strict(query))]
+        if FULLTEXT in retrievers and any_word is not None:
+            parts.append(self._fulltext(query, any_word, pool, conditions))
+        if TRIGRAM in retrievers and any_word is not None:
+            parts.append(self._trigram(query, pool, conditions))
+        if VECTOR_RETRIEVER in retrievers and vector is not None and np.any(vector[1]):
+            space, vec = vector
+            if await self.vectors.dimension(tenant, space) == int(vec.shape[0]):
+                parts.append(self._vector(tenant, space, vec, pool, conditions))
+        out: dict[str, list[Retrieved]] = {r: [] for r in retrievers}
+        if not parts:
+            return out
+        async with self.engine.begin() as conn:
+            # iterative scans keep returning rows while filters drop the nearest ones; both
+            # settings last until the end of this transaction
+            await conn.execute(
+                text(
+                    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                    "set_config('pg_trgm.word_similarity_threshold', :threshold, true)"
+                ),
+                {"threshold": str(TRIGRAM_THRESHOLD)},
+            )
+            rows = (await conn.execute(union_all(*parts))).all()
+        for r in rows:
+            out[r.retriever].append(Retrieved(int(r.item_id), float(r.score), bool(r.complete)))
+        for hits in out.values():
+            hits.sort(key=lambda h: (-h.score, h.pk))
+        return out
+
+    @staticmethod
+    def _ranked(name: str, inner: Select[Any]) -> Select[Any]:
+        sub = inner.subquery()
+        return select(literal(name).label("retriever"), sub.c.item_id, sub.c.score, sub.c.complete)
+
+    @staticmethod
+    def _strict(query: str) -> ColumnElement[Any]:
+        """The text as web search syntax: every word, "phrases", -exclusions, or."""
+        return func.websearch_to_tsquery(SIMPLE, bindparam("fts_all", query))
+
+    def _fulltext(
+        self, query: str, any_word: str, pool: int, conditions: Sequence[ColumnElement[bool]]
+    ) -> Select[Any]:
+        doc = ITEMS.c.search_doc
+        loose = func.to_tsquery(SIMPLE, bindparam("fts_any", any_word))
+        # cover density ranks titles (A) over tags (B) over text (C), normalised by length
+        # (flag 1: divided by 1 + log of the length); a hit with every word ranks first
+        complete = doc.op("@@")(self._strict(query))
+        score = func.ts_rank_cd(doc, loose, 1) + case((complete, 1.0), else_=0.0)
+        match = doc.op("@@")(loose)
+        inner = (
+            select(ITEMS.c.id.label("item_id"), score.label("score"), complete.label("complete"))
+            .where(match, *conditions)
+            .order_by(score.desc(), ITEMS.c.id)
+            .limit(pool)
+        )
+        return self._ranked(FULLTEXT, inner)
+
+    def _trigram(
+        self, query: str, pool: int, conditions: Sequence[ColumnElement[bool]]
+    ) -> Select[Any]:
+        typed: ColumnElement[str] = bindparam("trgm_text", query)
+        title = ITEMS.c.title  # pg_trgm ignores case
+        # word similarity finds the typed text inside a longer title; whole-title similarity
+        # then puts "Jumanji" before "Jumanji: Welcome to the Jungle" for "jumanji", and is
+        # 1 when the title is the text (same trigrams: "godfather the" = "Godfather, The")
+        whole = func.similarity(typed, title)
+        score = func.word_similarity(typed, title) + whole
+        inner = (
+            select(
+                ITEMS.c.id.label("item_id"), score.label("score"), (whole >= 1.0).label("complete")
+            )
+            .where(typed.op("<%")(ITEMS.c.title), ITEMS.c.title.is_not(None), *conditions)
+            .order_by(score.desc(), ITEMS.c.id)
+            .limit(pool)
+        )
+        return self._ranked(TRIGRAM, inner)
+
+    def _vector(
+        self,
+        tenant: str,
+        space: str,
+        vec: np.ndarray,
+        pool: int,
+        conditions: Sequence[ColumnElement[bool]],
+    ) -> Select[Any]:
+        t = ITEM_VECTORS
+        dim = int(vec.shape[0])
+        distance = cast(t.c.embedding, VECTOR(dim)).cosine_distance(vec.astype(np.float32))
+        inner = (
+            select(
+                t.c.item_id.label("item_id"),
+                (1.0 - distance).label("score"),
+                literal(False).label("complete"),
+            )
+            .join(ITEMS, ITEMS.c.id == t.c.item_id)
+            .where(and_(text(space_predicate(tenant, space, "item_vectors"))), *conditions)
+            .order_by(distance)
+            .limit(pool)
+        )
+        return self._ranked(VECTOR_RETRIEVER, inner)

@@ -1,0 +1,113 @@
+"""Hybrid search as a person uses it: exact titles first, typos and unfinished words, tags,
+search syntax, filters, fresh edits -- each hit saying which retrievers found it."""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections import Counter
+from pathlib import Path
+
+from recsys_helpers import BULK_ITEMS, TRAIN
+
+from storage.io import importer as importing
+
+SAMPLE = Path(__file__).parent / "data" / "movielens-sample"
+SEARCH = """query($t: String!, $n: Int! = 10, $r: [SearchRetriever!],
+  $f: RecommendationFilterInput) {
+  search(text: $t, first: $n, retrievers: $r, filter: $f) {
+    score matches { retriever rank score } item { itemId title tags categories } } }"""
+
+PLANTED = [
+    {"id": "pie", "title": "Apple Pie", "text": "a warm dessert", "tags": ["baking"]},
+    {"id": "green", "title": "Green Apple", "text": "crisp fruit", "tags": ["fruit"]},
+    {"id": "recipes", "title": "Pie and Apple Recipes", "tags": ["baking", "book"]},
+    {"id": "crumble", "title": "Crumble", "text": "apple crumble with oats",
+     "tags": ["apple pie"], "categories": ["dessert"]},
+    {"id": "tart", "title": "Tarte Tatin", "text": "caramelised apples", "tags": ["baking"],
+     "categories": ["dessert"]},
+    {"id": "hidden", "title": "Apple Pie Deluxe", "hidden": True},
+]
+
+
+async def search(gql, text: str, **variables) -> list[dict]:
+    return (await gql(SEARCH, {"t": text, **variables}))["search"]
+
+
+def ids(hits: list[dict]) -> list[str]:
+    return [h["item"]["itemId"] for h in hits]
+
+
+def sample_titles() -> dict[str, str]:
+    """The sample's films by id, with the title as the importer stores it (no year)."""
+    with (SAMPLE / "movies.csv").open() as fh:
+        return {r["movieId"]: r["title"].rsplit(" (", 1)[0] for r in csv.DictReader(fh)}
+
+
+async def test_typing_a_films_exact_title_finds_that_film_first(store, gql):
+    await importing.import_movielens(store, SAMPLE, progress=False)
+    assert (await gql(TRAIN, {"i": {}}))["modelTrain"]["userErrors"] == []
+    titles = sample_titles()
+    counts = Counter(t.lower() for t in titles.values())
+    unique = sorted(i for i, t in titles.items() if counts[t.lower()] == 1)
+    for movie in [*random.Random(7).sample(unique, 60), "2"]:  # "2" is Jumanji
+        hits = await search(gql, titles[movie].lower(), n=3)
+        assert hits and hits[0]["item"]["itemId"] == movie, (titles[movie], hits)
+        assert hits[0]["score"] > 2  # tier 2: the title is the text
+
+    # typos and unfinished words go through trigrams and prefixes
+    typo = await search(gql, "jumanjy", n=3)
+    assert ids(typo)[0] == "2" and "TRIGRAM" in {m["retriever"] for m in typo[0]["matches"]}
+    unfinished = await search(gql, "toy sto", n=3)
+    assert {"1", "3114"} <= set(ids(unfinished))  # Toy Story and Toy Story 2
+
+    # a tag finds the films carrying it
+    tagged = await search(gql, "pixar", n=5)
+    assert tagged and all("pixar" in [t.lower() for t in h["item"]["tags"]]
+                          for h in tagged[:3])
+
+
+async def test_hits_holding_every_word_rank_first_and_say_how_they_were_found(gql):
+    assert (await gql(BULK_ITEMS, {"i": {"items": PLANTED}}))["itemsBulkUpsert"][
+        "userErrors"] == []
+    hits = await search(gql, "apple pie")
+    order = ids(hits)
+    assert order[0] == "pie"  # the title is the text
+    # every word, in a title, then in tags; one word only comes after
+    assert order.index("recipes") < order.index("green")
+    assert order.index("crumble") < order.index("green")
+    assert "hidden" not in order
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    first = {m["retriever"]: m["rank"] for m in hits[0]["matches"]}
+    assert first.get("FULLTEXT") == 1 and first.get("TRIGRAM") == 1
+
+    # search syntax: a quoted phrase must appear, a minus word must not
+    phrase = ids(await search(gql, '"apple pie"'))
+    assert set(phrase) == {"pie", "crumble"}  # the crumble's tag is the phrase
+    # ("tart" has "apples": only the unfinished last word matches by prefix)
+    assert set(ids(await search(gql, "apple -pie", r=["FULLTEXT"]))) == {"green"}
+
+    # filters bind every retriever
+    desserts = await search(gql, "apple", f={"categories": ["dessert"]})
+    assert set(ids(desserts)) == {"crumble", "tart"}
+
+
+async def test_retrievers_can_be_chosen_and_an_empty_choice_is_refused(gql):
+    await gql(BULK_ITEMS, {"i": {"items": PLANTED}})
+    only = await search(gql, "aple", r=["TRIGRAM"])
+    assert ids(only)[:2] and all(m["retriever"] == "TRIGRAM" for h in only
+                                for m in h["matches"])
+    assert "FULLTEXT" not in {m["retriever"] for h in only for m in h["matches"]}
+    none = await gql(SEARCH, {"t": "apple", "r": []}, expect_errors=True)
+    error = none["errors"][0]
+    assert error["extensions"]["code"] == "INVALID" and "retrievers" in error["message"]
+    assert error["extensions"]["field"] == "retrievers"
+
+
+async def test_new_and_edited_items_are_found_at_once_without_training(gql):
+    await gql(BULK_ITEMS, {"i": {"items": PLANTED}})
+    assert ids(await search(gql, "zanzibar")) == []
+    await gql(BULK_ITEMS, {"i": {"items": [{"id": "tart", "title": "Zanzibar Tart"}]}})
+    assert ids(await search(gql, "zanzibar"))[0] == "tart"
+    await gql(BULK_ITEMS, {"i": {"items": [{"id": "tart", "hidden": True}]}})
+    assert "tart" not in ids(await search(gql, "zanzibar"))
