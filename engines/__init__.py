@@ -31,6 +31,7 @@ from engines.toolkit import (
     preference_matrix,
     top_per_row,
 )
+from engines.tuning import Holdout, Search, holdout_split, ranking_metrics
 
 __all__ = [
     "Algorithm",
@@ -38,6 +39,7 @@ __all__ = [
     "Embedder",
     "ErrorCode",
     "HistoryEvent",
+    "Holdout",
     "Ids",
     "InputError",
     "ItemContent",
@@ -46,11 +48,13 @@ __all__ = [
     "Recommended",
     "RecordedEvent",
     "Scores",
+    "Search",
     "TrainingData",
     "compress",
     "decayed",
     "history_arrays",
     "history_matrix",
+    "holdout_split",
     "hookimpl",
     "item_text",
     "no_opinion",
@@ -58,6 +62,7 @@ __all__ = [
     "position",
     "positions",
     "preference_matrix",
+    "ranking_metrics",
     "top_per_row",
     "training_field",
 ]

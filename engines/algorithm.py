@@ -185,6 +185,11 @@ class Algorithm(ABC):
         caused each (-1 where none did); None when the algorithm cannot say."""
         return None
 
+    def report(self) -> dict[str, Any]:
+        """What training found worth recording beside the fit time (settings chosen,
+        validation metrics); kept in the model's metrics."""
+        return {}
+
     def popularity(self) -> Scores | None:
         """How popular each item is, if the algorithm knows: the host fills pages with the
         most popular eligible items when the algorithms propose too few."""

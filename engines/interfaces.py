@@ -69,6 +69,9 @@ class EngineStorage(Protocol):
     async def eligible_items(self, tenant: str, rules: ItemRules) -> np.ndarray:
         """Pks of the items that are not hidden and satisfy ``rules``."""
 
+    async def recent_popularity(self, tenant: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+        """(item pks, counts) of the positive events among the tenant's ``window`` newest."""
+
     async def search_items(
         self,
         tenant: str,

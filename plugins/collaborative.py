@@ -14,8 +14,9 @@ Two models, chosen by ``method`` (a training option):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,12 +28,15 @@ from engines import (
     AlgorithmConfig,
     Query,
     Scores,
+    Search,
     TrainingData,
     compress,
     history_arrays,
     history_matrix,
+    holdout_split,
     hookimpl,
     preference_matrix,
+    ranking_metrics,
     training_field,
 )
 
@@ -59,11 +63,27 @@ class CollaborativeConfig(AlgorithmConfig):
     confidence: Literal["linear", "log"] = training_field(
         "log", description="als: confidence alpha*w or alpha*log1p(w)."
     )
+    autotune: bool = training_field(
+        True,
+        description="graph_filter: choose rank, ideal_weight and popularity_exponent on a "
+        "validation split of the tenant's events at each training.",
+    )
+    autotune_budget: float = training_field(
+        3.0,
+        ge=1.5,
+        description="graph_filter: training with the search takes about this many times "
+        "one fit, at most.",
+    )
     half_life_days: float | None = training_field(
         None, gt=0, description="Age at which an event counts half; None: no time decay."
     )
     random_state: int = training_field(42)
 
+
+#: the values the automatic selection tries (GF-CF's own settings among them: β 0.3, no
+#: popularity exponent)
+POPULARITY_EXPONENTS = (-0.2, -0.1, 0.0, 0.1, 0.15, 0.2, 0.3)
+IDEAL_WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
 
 #: largest dense (recommended items × users) array an explanation builds
 DENSE_EXPLAIN_CELLS = 4_000_000
@@ -89,12 +109,83 @@ class Collaborative(Algorithm):
     def fit(self, data: TrainingData) -> None:
         self.item_ids = data.item_ids.copy()
         pref = self._preference(data)
+        self.tuning: dict[str, Any] = {}
         with threadpool_limits(1, "blas"):
             if self.config.method == "als":
                 self._fit_als(pref)
             else:
+                if self.config.autotune:
+                    self._autotune(pref)
                 self._fit_graph_filter(pref)
         self.fitted = True
+
+    def report(self) -> dict[str, Any]:
+        return {"autotune": self.tuning} if getattr(self, "tuning", None) else {}
+
+    # --- choosing the settings on the tenant's data ---------------------------------------
+    def _autotune(self, pref: sp.csr_matrix) -> None:
+        """Fit on a validation split of ``pref``, then search rank (a prefix of the fitted
+        singular vectors), the low-rank weight and the popularity exponent by Recall@20
+        of the held-out items; the winners become this model's config."""
+        c = self.config
+        started = time.monotonic()
+        split = holdout_split(pref, seed=c.random_state)
+        if split is None:
+            self.tuning = {"skipped": "too few users with two or more items"}
+            return
+        self._fit_graph_filter(split.train)
+        one_fit = time.monotonic() - started
+        seen = split.train[split.users]
+        through_users = (seen @ self.norm_t).toarray()
+        item_item = np.ascontiguousarray((self.norm_t @ through_users.T).T, dtype=np.float32)
+        del through_users
+        low = np.asarray(sp.csr_matrix(seen.multiply(self.in_scale[None, :])) @ self.vt_t)
+        ranks = sorted({max(1, len(self.vt) // d) for d in (8, 4, 2, 1)})
+        if not len(self.vt):
+            ranks = [0]
+        cached: dict[int, np.ndarray] = {}
+
+        def low_rank(k: int) -> np.ndarray:
+            if k not in cached:
+                cached.clear()  # one (users × items) array at a time
+                part = low[:, :k] @ self.vt[:k] if k else np.zeros_like(item_item)
+                cached[k] = part * self.out_scale[None, :]
+            return cached[k]
+
+        def evaluate(settings: Mapping[str, Any]) -> float:
+            scores = item_item + settings["ideal_weight"] * low_rank(settings["rank"])
+            scores *= self._boost(settings["popularity_exponent"])[None, :]
+            recall, _ = ranking_metrics(scores, seen, split.held, overwrite=True)
+            return float(recall.mean())
+
+        start = {
+            "rank": len(self.vt),
+            "ideal_weight": c.ideal_weight,
+            "popularity_exponent": c.popularity_exponent,
+        }
+        search = Search(evaluate, started + (c.autotune_budget - 1) * one_fit, start)
+        best = search.run(
+            {
+                "popularity_exponent": POPULARITY_EXPONENTS,
+                "ideal_weight": IDEAL_WEIGHTS,
+                "rank": ranks,
+            }
+        )
+        self.tuning = {
+            "chosen": best,
+            "validation_recall@20": round(search.best_score, 4),
+            "validation_recall@20_before": round(search.score(start), 4),
+            "validation_users": len(split.users),
+            "settings_tried": len(search.tried),
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        self.config = self.config.model_copy(
+            update={
+                "rank": max(1, int(best["rank"])) if best["rank"] else c.rank,
+                "ideal_weight": float(best["ideal_weight"]) if best["rank"] else 0.0,
+                "popularity_exponent": float(best["popularity_exponent"]),
+            }
+        )
 
     def _fit_graph_filter(self, pref: sp.csr_matrix) -> None:
         du = np.asarray(pref.sum(axis=1)).ravel()

@@ -130,6 +130,20 @@ class StoreEngineStorage:
             ids = (await conn.execute(stmt)).scalars().all()
         return np.sort(np.asarray(ids, dtype=np.int64))
 
+    async def recent_popularity(self, tenant: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+        recent = (
+            select(EVENTS.c.item_id)
+            .where(EVENTS.c.tenant_id == tenant, EVENTS.c.weight > 0)
+            .order_by(EVENTS.c.occurred_at.desc())
+            .limit(window)
+            .subquery()
+        )
+        stmt = select(recent.c.item_id, func.count()).group_by(recent.c.item_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        pks = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        return pks, np.fromiter((r[1] for r in rows), np.int64, len(rows))
+
     async def search_items(
         self,
         tenant: str,

@@ -53,7 +53,8 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, redis_url=REDIS_URL, max_batch_size=20_000,
-                    train_interval_seconds=0, train_on_start=False, require_api_key=False,
+                    train_interval_seconds=0, train_on_start=False, train_on_growth=0,
+                    require_api_key=False,
                     rate_limit_per_key=0, rate_limit_per_tenant=0)
 
 

@@ -41,8 +41,8 @@ class Match:
 @dataclass(frozen=True)
 class SearchHit:
     pk: int
-    #: tier (2: the title is the text, 1: every word found, 0: else) plus the RRF sum over
-    #: retrievers of 1 / (RRF_K + rank), scaled so 1 = first place in every retriever
+    #: tier (2: the title is the text, 1: every word found, 0: else) plus the weighted RRF
+    #: sum over retrievers of weight / (RRF_K + rank), scaled so 1 = first in every one
     score: float
     matches: tuple[Match, ...]
 
@@ -54,6 +54,11 @@ def pool_size(limit: int) -> int:
 
 #: tiers of hits holding the whole text, by the retriever that says so
 TIER = {TRIGRAM: 2, FULLTEXT: 1}
+#: each retriever's vote in the fusion: meaning is the weaker evidence for the literal texts
+#: people type most (titles, names, tags) ...
+WEIGHTS = {FULLTEXT: 1.0, TRIGRAM: 1.0, VECTOR: 0.5}
+#: ... and so is a word list none of whose hits holds every word (a typo, most often)
+PARTIAL_WORDS_WEIGHT = 0.5
 
 
 def fuse(ranked: Mapping[str, Sequence[Retrieved]], limit: int) -> list[SearchHit]:
@@ -62,12 +67,15 @@ def fuse(ranked: Mapping[str, Sequence[Retrieved]], limit: int) -> list[SearchHi
     tiers: dict[int, int] = {}
     matches: dict[int, list[Match]] = {}
     for retriever, hits in ranked.items():
+        weight = WEIGHTS.get(retriever, 1.0)
+        if retriever == FULLTEXT and not any(h.complete for h in hits):
+            weight *= PARTIAL_WORDS_WEIGHT
         for rank, hit in enumerate(hits, start=1):
             pk = hit.pk
-            totals[pk] = totals.get(pk, 0.0) + 1.0 / (RRF_K + rank)
+            totals[pk] = totals.get(pk, 0.0) + weight / (RRF_K + rank)
             matches.setdefault(pk, []).append(Match(retriever, rank, hit.score))
             if hit.complete:
                 tiers[pk] = max(tiers.get(pk, 0), TIER.get(retriever, 0))
-    best = max(1, len(ranked)) / (RRF_K + 1)
+    best = max(sum(WEIGHTS.get(r, 1.0) for r in ranked), 1e-9) / (RRF_K + 1)
     order = sorted(totals, key=lambda pk: (-tiers.get(pk, 0), -totals[pk], pk))[:limit]
     return [SearchHit(pk, tiers.get(pk, 0) + totals[pk] / best, tuple(matches[pk])) for pk in order]

@@ -35,6 +35,10 @@ from engines.serving.search import RETRIEVERS, VECTOR, SearchHit, fuse, pool_siz
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: before a model exists, pages are filled by the counts of this many newest events ...
+POPULARITY_WINDOW_EVENTS = 100_000
+#: ... counted again at most this often
+POPULARITY_TTL_SECONDS = 30.0
 #: largest weight of one algorithm in a request (weighted sums must stay finite)
 MAX_WEIGHT = 1e6
 
@@ -114,6 +118,10 @@ class RecommendationService:
         )
         self._masks: LRUCache[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = (
             LRUCache(maxsize=256)
+        )
+        #: recent event counts per item, for tenants no model knows popularity of yet
+        self._popular: TTLCache[str, tuple[np.ndarray, np.ndarray]] = TTLCache(
+            maxsize=1024, ttl=POPULARITY_TTL_SECONDS
         )
         self._load_lock = asyncio.Lock()
         self.batcher = ScoreBatcher(self.settings.inline_scoring_items)
@@ -324,8 +332,20 @@ class RecommendationService:
 
         blended = await self._compute(run, active.values())
         if fill and len(blended) < limit:  # N results whenever N items qualify
-            blended += self._backfill(models, candidates, exclude, blended, limit)
+            counted = None
+            if not any(m.algorithm.popularity() is not None for m in models.values()):
+                counted = await self._counted_popularity(tenant)
+            blended += self._backfill(models, candidates, exclude, blended, limit, counted)
         return blended
+
+    async def _counted_popularity(self, tenant: str) -> tuple[np.ndarray, np.ndarray]:
+        """(item pks, event counts) of the tenant's recent events, before any model exists:
+        a new tenant's first page is its most popular items, not its oldest."""
+        hit = self._popular.get(tenant)
+        if hit is None:
+            hit = await self.storage.recent_popularity(tenant, POPULARITY_WINDOW_EVENTS)
+            self._popular[tenant] = hit
+        return hit
 
     def mask(self, model: Algorithm, candidates: np.ndarray) -> np.ndarray:
         """Which of the model's items are candidates, cached while both arrays live (the
@@ -354,9 +374,11 @@ class RecommendationService:
         exclude: np.ndarray | None,
         have: list[Blended],
         limit: int,
+        counted: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[Blended]:
         """Eligible items no algorithm proposed, most popular first (by the first loaded
-        model that knows popularity), with score 0 and reason ``fallback``."""
+        model that knows popularity, else by ``counted`` recent events), with score 0 and
+        reason ``fallback``."""
         taken = np.asarray([b.item_id for b in have], dtype=np.int64)
         skip = taken if exclude is None else np.concatenate([exclude, taken])
         rest = candidates[~np.isin(candidates, skip)]
@@ -373,6 +395,14 @@ class RecommendationService:
                 unranked = rest[~np.isin(rest, ranked)]
                 picked = np.concatenate([ranked, unranked])[: limit - len(have)]
                 break
+        else:
+            if counted is not None and len(counted[0]):
+                pks, counts = counted
+                keep = np.isin(pks, rest)
+                ranked = pks[keep][np.argsort(-counts[keep], kind="stable")]
+                ranked = ranked[: limit - len(have)]
+                unranked = rest[~np.isin(rest, ranked)]
+                picked = np.concatenate([ranked, unranked])[: limit - len(have)]
         return [Blended(int(i), 0.0, [Contribution("fallback", 0.0, 0.0)]) for i in picked]
 
     async def similar_items(

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,20 @@ from engines.serving.service import LoadedModel, RecommendationService
 log = logging.getLogger(__name__)
 
 Announce = Callable[[str], Awaitable[None]]
+#: growth-triggered training waits until a tenant's events pause this long (an import's
+#: batches then land in one training) ...
+QUIET_SECONDS = 5.0
+#: ... but no longer than this after the first event it counted
+MAX_WAIT_SECONDS = 120.0
+
+
+@dataclass(slots=True)
+class _Seen:
+    """Events a trainer saw for a tenant since it last trained it."""
+
+    count: int
+    first: float
+    last: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +42,8 @@ class TrainResult:
     n_users: int
     n_items: int
     n_events: int
+    #: what training chose and measured (``Algorithm.report``)
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 class Trainer:
@@ -37,6 +53,9 @@ class Trainer:
         self.announce = announce
         #: tells the trainer process that a job waits (pub/sub); polling covers a miss
         self.wake: Callable[[], Awaitable[None]] | None = None
+        self._seen: dict[str, _Seen] = {}
+        #: events each tenant's newest models were trained on (None: no model yet)
+        self._trained_on: dict[str, int | None] = {}
 
     async def train(
         self,
@@ -65,7 +84,9 @@ class Trainer:
         try:
             marker = list(await self.storage.change_marker(tenant))  # before reading: a
             # change made while training is seen by the next round
+            self._seen.pop(tenant, None)
             data = await self.service.training_data(tenant)
+            self._trained_on[tenant] = len(data.event_users)
             results = []
             for name in names:
                 model = registry.algorithm(name)(parsed[name])
@@ -78,8 +99,10 @@ class Trainer:
                     "users": data.n_users,
                     "items": data.n_items,
                     "events": len(data.event_users),
+                    **model.report(),
                 }
-                params = {"config": parsed[name].model_dump(), "marker": marker}
+                # the config as fitted: training may have chosen some of it
+                params = {"config": model.config.model_dump(), "marker": marker}
                 version = await self.storage.save_artifact(tenant, name, blob, params, metrics)
                 vectors = model.item_vectors()
                 if vectors is not None and len(vectors[1]):
@@ -89,7 +112,13 @@ class Trainer:
                 )
                 results.append(
                     TrainResult(
-                        name, version, seconds, data.n_users, data.n_items, len(data.event_users)
+                        name,
+                        version,
+                        seconds,
+                        data.n_users,
+                        data.n_items,
+                        len(data.event_users),
+                        model.report(),
                     )
                 )
                 log.info("tenant %s: trained %s v%d in %.2fs", tenant, name, version, seconds)
@@ -143,6 +172,50 @@ class Trainer:
             for tenant in await tenants():
                 await self.train_stale(tenant)
             await asyncio.sleep(interval_seconds)
+
+    # --- training when the data grew -----------------------------------------------------
+    def saw(self, tenant: str, count: int) -> None:
+        """Count ``count`` events recorded for ``tenant`` (from the event stream)."""
+        now = time.monotonic()
+        seen = self._seen.get(tenant)
+        if seen is None:
+            self._seen[tenant] = _Seen(count, now, now)
+        else:
+            seen.count += count
+            seen.last = now
+
+    async def train_grown(self, share: float) -> list[str]:
+        """Train each tenant whose first events arrived, or whose events grew by ``share``
+        of those its models were trained on, once its events pause (or have waited long
+        enough). Returns the tenants trained."""
+        now = time.monotonic()
+        trained = []
+        for tenant, seen in list(self._seen.items()):
+            if now - seen.last < QUIET_SECONDS and now - seen.first < MAX_WAIT_SECONDS:
+                continue
+            if tenant not in self._trained_on:
+                self._trained_on[tenant] = await self._events_of_models(tenant)
+            base = self._trained_on[tenant]
+            if base is not None and seen.count < share * base:
+                continue
+            log.info(
+                "tenant %s: %d new events since its models (%s): training",
+                tenant,
+                seen.count,
+                "none yet" if base is None else f"trained on {base}",
+            )
+            self._seen.pop(tenant, None)
+            await self.train_stale(tenant)
+            trained.append(tenant)
+        return trained
+
+    async def _events_of_models(self, tenant: str) -> int | None:
+        with self.storage.tenant_scope(tenant):
+            for name in self.service.registry.algorithms:
+                head = await self.storage.latest_artifact(tenant, name, with_blob=False)
+                if head is not None:
+                    return int(head.metrics.get("events", 0))
+        return None
 
     # --- jobs: the API asks, the trainer process trains ----------------------------------
     async def request(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ def train(data_dir: Path | None, algorithms: tuple[str, ...], tenant: str) -> No
             f"{r.algorithm}: version {r.version} in {r.seconds:.2f}s "
             f"({r.n_users} users, {r.n_items} items, {r.n_events} events)"
         )
+        for key, value in r.report.items():
+            click.echo(f"  {key}: {json.dumps(value, sort_keys=True)}")
 
 
 @click.command()

@@ -25,6 +25,7 @@ from storage.tenancy import set_tenant, tenant_scope
 log = logging.getLogger(__name__)
 MODELS_CHANNEL = "models"
 TRAINING_CHANNEL = "training"  # wakes the trainer when a training is requested
+GROWTH_CHECK_SECONDS = 2.0  # how often the trainer looks for tenants whose data grew
 
 
 def make_embedder(registry: Registry, settings: Settings) -> Embedder:
@@ -122,6 +123,29 @@ class EngineRuntime:
                     )
                 )
             )
+        if settings.train_on_growth > 0:
+            self.tasks.append(asyncio.create_task(self._train_on_growth(settings.train_on_growth)))
+
+    async def _train_on_growth(self, share: float) -> None:
+        """Count every tenant's recorded events (new tenants are found each round) and
+        train those that grew enough (``Trainer.train_grown``)."""
+        counting: set[str] = set()
+        while True:
+            try:
+                for tenant in await self.store.tenants():
+                    if tenant not in counting:
+                        counting.add(tenant)
+                        self.tasks.append(asyncio.create_task(self._count_events(tenant)))
+                await self.trainer.train_grown(share)
+            except Exception:
+                log.exception("growth-triggered training failed")
+            await asyncio.sleep(GROWTH_CHECK_SECONDS)
+
+    async def _count_events(self, tenant: str) -> None:
+        while True:
+            with contextlib.suppress(SlowConsumer):
+                async for raw in self.store.cache.subscribe(events_channel(tenant)):
+                    self.trainer.saw(tenant, len(decode_events(raw)))
 
     async def _follow_training_requests(self, woken: asyncio.Event) -> None:
         while True:

@@ -182,6 +182,13 @@ class Settings(BaseSettings):
     train_on_start: bool = Field(
         default=True, description="Train at start-up when events exist but a model does not."
     )
+    train_on_growth: float = Field(
+        default=0.2,
+        ge=0,
+        description="Train a tenant when its first events arrive, and again when its events "
+        "grew by this share since its models were trained (once the events pause); 0 turns "
+        "it off.",
+    )
     candidate_pool: int = Field(
         default=200, ge=10, description="Candidates each algorithm proposes before blending."
     )

@@ -29,6 +29,10 @@ class AlgorithmInfo:
     model_version: int | None
     trained_at: datetime | None
     metrics: JSON | None
+    model_config: JSON | None = strawberry.field(
+        description="The config the current model serves with: its training config, "
+        "settings chosen at training included (requests may override serving options)."
+    )
 
 
 @strawberry.type(description="A named blend of algorithms, usable like an algorithm.")
@@ -55,6 +59,10 @@ class TrainedModel:
     users: int
     items: int
     events: int
+    report: JSON = strawberry.field(
+        description="What training chose and measured, e.g. the collaborative filter's "
+        "automatic selection (`autotune`: settings chosen, validation Recall@20)."
+    )
 
 
 @strawberry.type
@@ -83,6 +91,7 @@ class ModelQueries:
                     model_version=model.version if model else None,
                     trained_at=model.trained_at if model else None,
                     metrics=JSON(model.metrics) if model else None,
+                    model_config=JSON(model.algorithm.config.model_dump()) if model else None,
                 )
             )
         return out
@@ -120,6 +129,7 @@ class ModelMutations:
                     users=r.n_users,
                     items=r.n_items,
                     events=r.n_events,
+                    report=JSON(r.report),
                 )
                 for r in results
             ],
