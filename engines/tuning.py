@@ -100,21 +100,37 @@ def ranking_metrics(
 @dataclass
 class Search:
     """A coordinate search: each round tries every value of one setting with the others
-    at their best so far, until the settings stop changing or the time is up."""
+    at their best so far, until the settings stop changing or the time is up.
 
-    evaluate: Callable[[Mapping[str, Any]], float]
+    ``evaluate`` returns a metric per validation user. A candidate replaces the best only
+    when it wins a paired comparison over the same users by ``min_t`` standard errors:
+    with a few hundred users, smaller gains are mostly noise, and chasing them moved
+    settings away from better ones."""
+
+    evaluate: Callable[[Mapping[str, Any]], np.ndarray]
     deadline: float
     best: dict[str, Any]
-    tried: dict[tuple[tuple[str, Any], ...], float] = field(default_factory=dict)
+    min_t: float = 2.0
+    tried: dict[tuple[tuple[str, Any], ...], np.ndarray] = field(default_factory=dict)
 
-    def score(self, settings: Mapping[str, Any]) -> float:
+    def per_user(self, settings: Mapping[str, Any]) -> np.ndarray:
         key = tuple(sorted(settings.items()))
         if key not in self.tried:
-            self.tried[key] = self.evaluate(settings)
+            self.tried[key] = np.asarray(self.evaluate(settings), dtype=np.float64)
         return self.tried[key]
 
+    def score(self, settings: Mapping[str, Any]) -> float:
+        return float(self.per_user(settings).mean())
+
+    def better(self, candidate: np.ndarray, incumbent: np.ndarray) -> bool:
+        diff = candidate - incumbent
+        if len(diff) < 2 or diff.mean() <= 0:
+            return False
+        se = diff.std(ddof=1) / np.sqrt(len(diff))
+        return bool(se == 0 or diff.mean() > self.min_t * se)
+
     def run(self, grid: Mapping[str, Sequence[Any]], rounds: int = 2) -> dict[str, Any]:
-        best_score = self.score(self.best)
+        incumbent = self.per_user(self.best)
         for _ in range(rounds):
             changed = False
             for name, values in grid.items():
@@ -122,9 +138,9 @@ class Search:
                     if time.monotonic() > self.deadline:
                         return self.best
                     candidate = {**self.best, name: value}
-                    s = self.score(candidate)
-                    if s > best_score + 1e-9:
-                        best_score, self.best, changed = s, candidate, True
+                    scores = self.per_user(candidate)
+                    if self.better(scores, incumbent):
+                        incumbent, self.best, changed = scores, candidate, True
             if not changed:
                 break
         return self.best

@@ -152,11 +152,11 @@ class Collaborative(Algorithm):
                 cached[k] = part * self.out_scale[None, :]
             return cached[k]
 
-        def evaluate(settings: Mapping[str, Any]) -> float:
+        def evaluate(settings: Mapping[str, Any]) -> np.ndarray:
             scores = item_item + settings["ideal_weight"] * low_rank(settings["rank"])
             scores *= self._boost(settings["popularity_exponent"])[None, :]
             recall, _ = ranking_metrics(scores, seen, split.held, overwrite=True)
-            return float(recall.mean())
+            return recall
 
         start = {
             "rank": len(self.vt),

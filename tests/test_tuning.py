@@ -46,14 +46,23 @@ def test_holdout_split_hides_a_share_of_each_chosen_users_items():
     assert holdout_split(pref[:20], 0.2, min_users=50) is None
 
 
-def test_search_keeps_the_best_settings_and_stops_at_its_deadline():
-    def peak(s):  # best at x=3, y=-1
-        return -((s["x"] - 3) ** 2) - (s["y"] + 1) ** 2
+def test_search_moves_only_on_clear_wins_and_stops_at_its_deadline():
+    users = np.random.default_rng(0).normal(0, 0.01, 200)  # the same users every time
+
+    def peak(s):  # best at x=3, y=-1; per user
+        return users - ((s["x"] - 3) ** 2) - (s["y"] + 1) ** 2
 
     search = Search(peak, deadline=float("inf"), best={"x": 0, "y": 0})
     assert search.run({"x": [0, 1, 2, 3, 4], "y": [-2, -1, 0, 1]}) == {"x": 3, "y": -1}
     late = Search(peak, deadline=0.0, best={"x": 0, "y": 0})
     assert late.run({"x": [3], "y": [-1]}) == {"x": 0, "y": 0}
+
+    noise = np.random.default_rng(1)
+
+    def flat(s):  # no real difference: each setting's users vary at random
+        return np.full(200, 0.2) + (noise.normal(0, 0.05, 200) if s["x"] else 0)
+
+    assert Search(flat, float("inf"), {"x": 0}).run({"x": [1, 2, 3, 4, 5]}) == {"x": 0}
 
 
 async def test_training_chooses_collaborative_settings_and_records_them(gql):
