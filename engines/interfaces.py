@@ -69,6 +69,9 @@ class EngineStorage(Protocol):
     async def eligible_items(self, tenant: str, rules: ItemRules) -> np.ndarray:
         """Pks of the items that are not hidden and satisfy ``rules``."""
 
+    async def item_categories(self, tenant: str, pks: list[int]) -> dict[int, list[str]]:
+        """The categories of these items (from the catalogue snapshot where there is one)."""
+
     async def recent_popularity(self, tenant: str, window: int) -> tuple[np.ndarray, np.ndarray]:
         """(item pks, counts) of the positive events among the tenant's ``window`` newest."""
 

@@ -130,6 +130,10 @@ class StoreEngineStorage:
             ids = (await conn.execute(stmt)).scalars().all()
         return np.sort(np.asarray(ids, dtype=np.int64))
 
+    async def item_categories(self, tenant: str, pks: list[int]) -> dict[int, list[str]]:
+        records = await self.store.snapshots.records(tenant, pks)
+        return {pk: list(r.categories) for pk, r in records.items()}
+
     async def recent_popularity(self, tenant: str, window: int) -> tuple[np.ndarray, np.ndarray]:
         recent = (
             select(EVENTS.c.item_id)

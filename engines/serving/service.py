@@ -23,6 +23,7 @@ from engines.host.registry import Registry, training_fields
 from engines.interfaces import EngineStorage
 from engines.serving.batching import ScoreBatcher
 from engines.serving.blending import Blended, Contribution, blend
+from engines.serving.calibration import calibrate, category_shares
 from engines.serving.ranking import (
     allowed,
     explain_blend,
@@ -35,6 +36,8 @@ from engines.serving.search import RETRIEVERS, VECTOR, SearchHit, fuse, pool_siz
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: a calibrated list is chosen from at least this many blended candidates
+CALIBRATION_POOL = 100
 #: before a model exists, pages are filled by the counts of this many newest events ...
 POPULARITY_WINDOW_EVENTS = 100_000
 #: ... counted again at most this often
@@ -88,6 +91,10 @@ class EngineSettings:
     similar_algorithms: dict[str, float] = field(default_factory=dict)
     candidate_pool: int = 200
     history_limit: int = 500
+    #: default strength of calibrated re-ranking (0: off)
+    calibration: float = 0.0
+    #: the newest liked items whose categories set a calibrated list's target
+    calibration_history: int = 200
     eligible_ttl_seconds: float = 5.0
     #: memory the cached candidate sets may take (their arrays and the rules naming them)
     eligible_cache_bytes: int = 64 * 2**20
@@ -276,10 +283,15 @@ class RecommendationService:
         exclude_items: list[str] | None = None,
         query: Query | None = None,
         fill: bool = True,
+        calibration: float | None = None,
     ) -> list[Blended]:
         """The top ``limit`` items for ``user_id`` (or an anonymous ``query``) by the
         selected blend, among items ``rules`` allow. With ``fill``, a page the algorithms
-        leave short is filled with the most popular qualifying items."""
+        leave short is filled with the most popular qualifying items. ``calibration``
+        (0..1; None: the configured default) re-ranks a longer list so its categories
+        follow the history's."""
+        if calibration is None:
+            calibration = self.settings.calibration
         weights, configs = self._weights(
             tenant, user_id, selection, self.settings.default_algorithms
         )
@@ -305,6 +317,8 @@ class RecommendationService:
                 if user_id
                 else Query()
             )
+        if calibration > 0 and not (query.weights > 0).any():
+            calibration = 0.0  # no liked history: nothing to follow
         candidates = await self.eligible(tenant, rules or ItemRules())
         excluded = [query.items] if exclude_seen else []
         if exclude_items:
@@ -328,15 +342,35 @@ class RecommendationService:
                 )
                 out[name] = (weights[name], ranked)
                 self.observe(name, waited + time.perf_counter() - started)
+            if calibration > 0:  # explained once the calibrated list is known
+                return blend(out, max(CALIBRATION_POOL, 3 * limit))
             return explain_blend(active, query, blend(out, limit))
 
         blended = await self._compute(run, active.values())
+        if calibration > 0 and blended:
+            chosen = await self._calibrated(tenant, query, blended, calibration, limit)
+            blended = await self._compute(
+                lambda: explain_blend(active, query, chosen), active.values()
+            )
         if fill and len(blended) < limit:  # N results whenever N items qualify
             counted = None
             if not any(m.algorithm.popularity() is not None for m in models.values()):
                 counted = await self._counted_popularity(tenant)
             blended += self._backfill(models, candidates, exclude, blended, limit, counted)
         return blended
+
+    async def _calibrated(
+        self, tenant: str, query: Query, pool: list[Blended], strength: float, limit: int
+    ) -> list[Blended]:
+        liked = query.weights > 0
+        history = query.items[liked][: self.settings.calibration_history]
+        weights = query.weights[liked][: self.settings.calibration_history]
+        ids = [b.item_id for b in pool]
+        categories = await self.storage.item_categories(tenant, [*ids, *history.tolist()])
+        target = category_shares(history.tolist(), weights.tolist(), categories)
+        relevance = np.array([b.score for b in pool])
+        picked = calibrate(ids, relevance, categories, target, strength, limit)
+        return [pool[i] for i in picked]
 
     async def _counted_popularity(self, tenant: str) -> tuple[np.ndarray, np.ndarray]:
         """(item pks, event counts) of the tenant's recent events, before any model exists:

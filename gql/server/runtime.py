@@ -73,6 +73,7 @@ class EngineRuntime:
                 default_algorithms=settings.default_weights(),
                 similar_algorithms=settings.similar_weights(),
                 candidate_pool=settings.candidate_pool,
+                calibration=settings.calibration,
             ),
         )
 

@@ -152,11 +152,21 @@ class RecommendationQueries:
         filter: RecommendationFilterInput | None = None,
         exclude_seen: bool = True,
         explain: bool = True,
+        calibration: Annotated[
+            float | None,
+            strawberry.argument(
+                description="0..1: how closely the list's mix of categories follows the "
+                "user's history (calibrated recommendations, Steck 2018); 0 turns it off. "
+                "Default: RECOGRAPH_CALIBRATION."
+            ),
+        ] = None,
     ) -> list[Recommendation]:
         ctx = info.context
         check_first(first, ctx.settings.max_page_size)
         if (reason := forbid_other_users(ctx.auth, user_id)) is not None:
             raise refused(reason, "userId", ErrorCode.FORBIDDEN)
+        if calibration is not None and not 0.0 <= calibration <= 1.0:
+            raise refused("calibration must be between 0 and 1", "calibration")
         blended = await ctx.engine.recommend(
             ctx.tenant,
             user_id,
@@ -165,6 +175,7 @@ class RecommendationQueries:
             rules_of(filter, ctx.settings.max_batch_size),
             exclude_seen=exclude_seen,
             exclude_items=(filter.exclude_ids if filter else None),
+            calibration=calibration,
         )
         return await recommendations_of(info, blended, explain)
 
