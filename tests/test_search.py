@@ -79,7 +79,11 @@ async def test_hits_holding_every_word_rank_first_and_say_how_they_were_found(gq
     assert "hidden" not in order
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     first = {m["retriever"]: m["rank"] for m in hits[0]["matches"]}
-    assert first.get("FULLTEXT") == 1 and first.get("TRIGRAM") == 1
+    assert first.get("FULLTEXT") == 1
+    # items hold every word: no typo to forgive, so the costly trigram scan did not run
+    assert "TRIGRAM" not in {m["retriever"] for h in hits for m in h["matches"]}
+    typo = await search(gql, "aple pie")
+    assert ids(typo)[0] == "pie" and "TRIGRAM" in {m["retriever"] for m in typo[0]["matches"]}
 
     # search syntax: a quoted phrase must appear, a minus word must not
     phrase = ids(await search(gql, '"apple pie"'))
@@ -111,3 +115,33 @@ async def test_new_and_edited_items_are_found_at_once_without_training(gql):
     assert ids(await search(gql, "zanzibar"))[0] == "tart"
     await gql(BULK_ITEMS, {"i": {"items": [{"id": "tart", "hidden": True}]}})
     assert "tart" not in ids(await search(gql, "zanzibar"))
+
+
+async def test_any_text_a_person_can_type_is_searched_without_error(gql):
+    await gql(BULK_ITEMS, {"i": {"items": PLANTED}})
+    odd = ["&|!():*", "'", "\\", '"apple', "-", "- -pie", "or", "apple OR pie", "x" * 999,
+           "ÄPFEL", "🍎 pie", "apple:*", "<->", "a b c d e f g h i j k l m n o p q r s t u v",
+           " ".join(["apple"] * 160), "%_", "pie\tapple\n"]
+    for text in odd:
+        hits = await search(gql, text)
+        assert isinstance(hits, list), text
+    assert ids(await search(gql, "🍎 pie"))[:1] == ["pie"]
+
+
+async def test_search_never_crosses_tenants(gql, store):
+    """Search runs as the service's own role (indexes work there), so the tenant
+    condition each retriever carries is what keeps tenants apart."""
+    from engines.serving.rules import ItemRules
+    from storage.filters import item_conditions
+
+    await gql(BULK_ITEMS, {"i": {"items": PLANTED}})
+    mine = await store.search.retrieve("default", "apple pie", 30,
+                                       item_conditions("default", ItemRules()))
+    assert mine["fulltext"]
+    other = await store.search.retrieve("other", "apple pie", 30,
+                                        item_conditions("other", ItemRules()))
+    assert other == {"fulltext": [], "trigram": [], "vector": []}
+    typo = await store.search.retrieve("other", "aple", 30,
+                                       item_conditions("other", ItemRules()), None,
+                                       ("trigram",))
+    assert typo == {"trigram": []}

@@ -21,12 +21,12 @@ RRF_K = 60
 
 @dataclass(frozen=True)
 class Retrieved:
-    """One retriever's hit: the item, its score there and whether it holds the whole text
-    (fulltext: every word; trigram: the title is the text)."""
+    """One retriever's hit: the item, its score there and how much of the text it holds
+    (tier 2: its title is the text; 1: every word of it; 0: less)."""
 
     pk: int
     score: float
-    complete: bool = False
+    tier: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,6 @@ def pool_size(limit: int) -> int:
     return min(max(3 * limit, 30), 300)
 
 
-#: tiers of hits holding the whole text, by the retriever that says so
-TIER = {TRIGRAM: 2, FULLTEXT: 1}
 #: each retriever's vote in the fusion: meaning is the weaker evidence for the literal texts
 #: people type most (titles, names, tags) ...
 WEIGHTS = {FULLTEXT: 1.0, TRIGRAM: 1.0, VECTOR: 0.5}
@@ -68,14 +66,14 @@ def fuse(ranked: Mapping[str, Sequence[Retrieved]], limit: int) -> list[SearchHi
     matches: dict[int, list[Match]] = {}
     for retriever, hits in ranked.items():
         weight = WEIGHTS.get(retriever, 1.0)
-        if retriever == FULLTEXT and not any(h.complete for h in hits):
+        if retriever == FULLTEXT and not any(h.tier for h in hits):
             weight *= PARTIAL_WORDS_WEIGHT
         for rank, hit in enumerate(hits, start=1):
             pk = hit.pk
             totals[pk] = totals.get(pk, 0.0) + weight / (RRF_K + rank)
             matches.setdefault(pk, []).append(Match(retriever, rank, hit.score))
-            if hit.complete:
-                tiers[pk] = max(tiers.get(pk, 0), TIER.get(retriever, 0))
+            if hit.tier:
+                tiers[pk] = max(tiers.get(pk, 0), hit.tier)
     best = max(sum(WEIGHTS.get(r, 1.0) for r in ranked), 1e-9) / (RRF_K + 1)
     order = sorted(totals, key=lambda pk: (-tiers.get(pk, 0), -totals[pk], pk))[:limit]
     return [SearchHit(pk, tiers.get(pk, 0) + totals[pk] / best, tuple(matches[pk])) for pk in order]
