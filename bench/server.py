@@ -24,6 +24,7 @@ BENCH_ENV = {
     "RECOGRAPH_RATE_LIMIT_PER_TENANT": "0",
     "RECOGRAPH_TRAIN_ON_START": "false",
     "RECOGRAPH_TRAIN_INTERVAL_SECONDS": "0",
+    "RECOGRAPH_TRAIN_ON_GROWTH": "0",  # an ingest benchmark must not train as it writes
     "RECOGRAPH_LOG_LEVEL": "WARNING",
 }
 
