@@ -35,12 +35,13 @@ def holdout_split(
     """Hold out ``fraction`` of the items (at least one) of up to ``max_users`` users with
     two or more, chosen at random, as the LightGCN-style splits do; the number of users is
     also bounded so that their scores (users × items) stay under ``max_cells``. None when
-    too few users qualify to tell settings apart."""
+    too few users qualify to tell settings apart, or the catalogue is too large for even
+    ``min_users`` of them."""
     pref = pref.tocsr()
     n_items = pref.shape[1]
     counts = np.diff(pref.indptr)
     eligible = np.flatnonzero(counts >= 2)
-    n = min(len(eligible), max_users, max(min_users, max_cells // max(n_items, 1)))
+    n = min(len(eligible), max_users, max_cells // max(n_items, 1))
     if n < min_users:
         return None
     rng = np.random.default_rng(seed)

@@ -136,9 +136,9 @@ class Collaborative(Algorithm):
         self._fit_graph_filter(split.train)
         one_fit = time.monotonic() - started
         seen = split.train[split.users]
-        through_users = (seen @ self.norm_t).toarray()
-        item_item = np.ascontiguousarray((self.norm_t @ through_users.T).T, dtype=np.float32)
-        del through_users
+        # sparse all the way: a dense (validation users × all users) step would not fit
+        # for millions of users; the result is bounded by the split's ``max_cells``
+        item_item = np.ascontiguousarray(((seen @ self.norm_t) @ self.norm).toarray(), np.float32)
         low = np.asarray(sp.csr_matrix(seen.multiply(self.in_scale[None, :])) @ self.vt_t)
         ranks = sorted({max(1, len(self.vt) // d) for d in (8, 4, 2, 1)})
         if not len(self.vt):

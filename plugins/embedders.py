@@ -126,6 +126,12 @@ class TfidfEmbedder(Embedder):
     def dim(self) -> int:
         return int(self.components.shape[0]) or self.target_dim
 
+    @property
+    def space(self) -> str:
+        # the fitted dimension grows with a small catalogue (at most items - 1): each
+        # dimension gets a space of its own, since a pgvector space has one dimension
+        return f"{self.space_name()}_{self.dim}"
+
     def fit(self, items: Sequence[ItemContent]) -> None:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer

@@ -145,3 +145,25 @@ async def test_search_never_crosses_tenants(gql, store):
                                        item_conditions("other", ItemRules()), None,
                                        ("trigram",))
     assert typo == {"trigram": []}
+
+
+async def test_excluded_ids_are_never_found(gql):
+    await gql(BULK_ITEMS, {"i": {"items": PLANTED}})
+    hits = ids(await search(gql, "apple pie", f={"excludeIds": ["pie", "crumble"]}))
+    assert hits and not {"pie", "crumble"} & set(hits)
+
+
+async def test_vector_search_survives_a_catalogue_that_outgrows_its_first_model(gql):
+    """The fitted embedder's dimension grows with a small catalogue: a retrain stores its
+    vectors in a space of the new dimension instead of failing on the old one."""
+    await gql(BULK_ITEMS, {"i": {"items": PLANTED}})
+    first = await gql(TRAIN, {"i": {"algorithms": ["content"]}})
+    assert first["modelTrain"]["userErrors"] == []
+    more = [{"id": f"extra-{n}", "title": f"dish {n}", "text": f"ingredient{n} spice{n % 7}",
+             "tags": [f"tag{n % 11}"]} for n in range(300)]
+    await gql(BULK_ITEMS, {"i": {"items": more}})
+    again = await gql(TRAIN, {"i": {"algorithms": ["content"]}})
+    assert again["modelTrain"]["userErrors"] == []
+    assert again["modelTrain"]["models"][0]["version"] == 2
+    hits = await search(gql, "ingredient12 spice5", r=["VECTOR"])
+    assert hits and all(m["retriever"] == "VECTOR" for h in hits for m in h["matches"])

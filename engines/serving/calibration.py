@@ -56,14 +56,17 @@ def calibrate(
     n = len(candidates)
     if not target or strength <= 0 or n == 0:
         return list(range(min(limit, n)))
-    names = sorted(set(target).union(*(categories.get(i) or () for i in candidates)))
+    # only the target's categories enter the divergence; the others only dilute an item's
+    # share (through 1 / its number of categories), so they need no column
+    names = sorted(target)
     column = {c: k for k, c in enumerate(names)}
     p = np.array([target.get(c, 0.0) for c in names])
     spread = np.zeros((n, len(names)))
     for row, item in enumerate(candidates):
         cats = categories.get(item) or ()
         for c in cats:
-            spread[row, column[c]] = 1.0 / len(cats)
+            if c in column:
+                spread[row, column[c]] = 1.0 / len(cats)
     rel = np.asarray(relevance, dtype=np.float64)
     top = rel.max() if n else 0.0
     rel = rel / top if top > 0 else np.zeros(n)

@@ -42,7 +42,8 @@ class Match:
 class SearchHit:
     pk: int
     #: tier (2: the title is the text, 1: every word found, 0: else) plus the weighted RRF
-    #: sum over retrievers of weight / (RRF_K + rank), scaled so 1 = first in every one
+    #: sum over retrievers of weight / (RRF_K + rank), scaled so 1 = first in every
+    #: retriever that found anything
     score: float
     matches: tuple[Match, ...]
 
@@ -74,6 +75,7 @@ def fuse(ranked: Mapping[str, Sequence[Retrieved]], limit: int) -> list[SearchHi
             matches.setdefault(pk, []).append(Match(retriever, rank, hit.score))
             if hit.tier:
                 tiers[pk] = max(tiers.get(pk, 0), hit.tier)
-    best = max(sum(WEIGHTS.get(r, 1.0) for r in ranked), 1e-9) / (RRF_K + 1)
+    found = [r for r, hits in ranked.items() if hits]
+    best = max(sum(WEIGHTS.get(r, 1.0) for r in found), 1e-9) / (RRF_K + 1)
     order = sorted(totals, key=lambda pk: (-tiers.get(pk, 0), -totals[pk], pk))[:limit]
     return [SearchHit(pk, tiers.get(pk, 0) + totals[pk] / best, tuple(matches[pk])) for pk in order]

@@ -479,6 +479,7 @@ class RecommendationService:
         limit: int,
         rules: ItemRules | None = None,
         retrievers: Sequence[str] = RETRIEVERS,
+        exclude_items: Sequence[str] = (),
     ) -> list[SearchHit]:
         """Hybrid search: full text, title trigrams and the meaning of ``text`` (through the
         embedder of the tenant's content model, fitted on its catalogue, or the configured
@@ -494,8 +495,16 @@ class RecommendationService:
         if VECTOR in retrievers:
             vector = await self._text_vector(tenant, text)
         ranked = await self.storage.search_items(
-            tenant, text, vector, pool_size(limit), rules or ItemRules(), tuple(retrievers)
+            tenant,
+            text,
+            vector,
+            pool_size(limit + len(exclude_items)),
+            rules or ItemRules(),
+            tuple(retrievers),
         )
+        if exclude_items:
+            gone = set((await self.storage.item_pks(tenant, list(exclude_items))).values())
+            ranked = {r: [h for h in hits if h.pk not in gone] for r, hits in ranked.items()}
         return fuse(ranked, limit)
 
     async def _text_vector(self, tenant: str, text: str) -> tuple[str, np.ndarray] | None:
@@ -503,5 +512,9 @@ class RecommendationService:
             found = loaded.algorithm.text_vector(text)
             if found is not None:
                 return found
-        vector = await asyncio.to_thread(self.embedder.embed_text, text)
+        try:
+            vector = await asyncio.to_thread(self.embedder.embed_text, text)
+        except Exception as exc:  # a remote embedder down: the word retrievers still answer
+            log.warning("search without vectors: the embedder failed (%s)", exc)
+            return None
         return (self.embedder.space, vector) if np.any(vector) else None

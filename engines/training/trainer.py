@@ -103,10 +103,10 @@ class Trainer:
                 }
                 # the config as fitted: training may have chosen some of it
                 params = {"config": model.config.model_dump(), "marker": marker}
-                version = await self.storage.save_artifact(tenant, name, blob, params, metrics)
-                vectors = model.item_vectors()
+                vectors = model.item_vectors()  # stored first: a model never serves without
                 if vectors is not None and len(vectors[1]):
                     await self.storage.store_vectors(tenant, *vectors)
+                version = await self.storage.save_artifact(tenant, name, blob, params, metrics)
                 self.service.install(
                     tenant, name, LoadedModel(model, version, datetime.now(UTC), metrics)
                 )
@@ -143,9 +143,9 @@ class Trainer:
                     out.append(name)
             return out
 
-    async def train_stale(self, tenant: str, missing_only: bool = False) -> None:
+    async def train_stale(self, tenant: str, missing_only: bool = False) -> bool:
         """Train what is stale (or only what was never trained); busy tenants are left to
-        the trainer that holds them."""
+        the trainer that holds them. False when the training was refused or failed."""
         try:
             names = await self.stale(tenant)
             if missing_only:
@@ -157,11 +157,13 @@ class Trainer:
                     ]
             if names:
                 await self.train(tenant, names)
+            return True
         except RecographError as exc:
             if exc.code is not ErrorCode.BUSY:
                 log.warning("background training refused for %s: %s", tenant, exc)
         except Exception:
             log.exception("background training failed for %s", tenant)
+        return False
 
     async def run_periodically(
         self, tenants: Callable[[], Awaitable[list[str]]], interval_seconds: float
@@ -205,8 +207,11 @@ class Trainer:
                 "none yet" if base is None else f"trained on {base}",
             )
             self._seen.pop(tenant, None)
-            await self.train_stale(tenant)
-            trained.append(tenant)
+            if await self.train_stale(tenant):
+                trained.append(tenant)
+            else:  # busy elsewhere or failed: count these events again next round
+                again = self._seen.setdefault(tenant, _Seen(0, seen.first, seen.last))
+                again.count += seen.count
         return trained
 
     async def _events_of_models(self, tenant: str) -> int | None:

@@ -128,8 +128,17 @@ class EngineRuntime:
             self.tasks.append(asyncio.create_task(self._train_on_growth(settings.train_on_growth)))
 
     async def _train_on_growth(self, share: float) -> None:
-        """Count every tenant's recorded events (new tenants are found each round) and
-        train those that grew enough (``Trainer.train_grown``)."""
+        """Count every tenant's recorded events and train those that grew enough
+        (``Trainer.train_grown``); new tenants are looked for while training runs."""
+        self.tasks.append(asyncio.create_task(self._count_new_tenants()))
+        while True:
+            try:
+                await self.trainer.train_grown(share)
+            except Exception:
+                log.exception("growth-triggered training failed")
+            await asyncio.sleep(GROWTH_CHECK_SECONDS)
+
+    async def _count_new_tenants(self) -> None:
         counting: set[str] = set()
         while True:
             try:
@@ -137,16 +146,20 @@ class EngineRuntime:
                     if tenant not in counting:
                         counting.add(tenant)
                         self.tasks.append(asyncio.create_task(self._count_events(tenant)))
-                await self.trainer.train_grown(share)
             except Exception:
-                log.exception("growth-triggered training failed")
+                log.exception("could not list tenants")
             await asyncio.sleep(GROWTH_CHECK_SECONDS)
 
     async def _count_events(self, tenant: str) -> None:
         while True:
-            with contextlib.suppress(SlowConsumer):
+            try:
                 async for raw in self.store.cache.subscribe(events_channel(tenant)):
                     self.trainer.saw(tenant, len(decode_events(raw)))
+            except SlowConsumer:
+                continue
+            except Exception:
+                log.exception("counting the events of %s failed; retrying", tenant)
+                await asyncio.sleep(GROWTH_CHECK_SECONDS)
 
     async def _follow_training_requests(self, woken: asyncio.Event) -> None:
         while True:

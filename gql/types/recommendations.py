@@ -255,7 +255,8 @@ class RecommendationQueries:
             raise refused("give at least one retriever, or leave `retrievers` out", "retrievers")
         rules = rules_of(filter, ctx.settings.max_batch_size)
         names = tuple(dict.fromkeys(str(r.value) for r in retrievers or SearchRetriever))
-        hits = await ctx.engine.search(ctx.tenant, text, first, rules, names)
+        excluded = (filter.exclude_ids or []) if filter else []
+        hits = await ctx.engine.search(ctx.tenant, text, first, rules, names, excluded)
         items = await items_of(info, [h.pk for h in hits])
         return [
             SearchHit(

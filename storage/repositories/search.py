@@ -3,6 +3,7 @@ of titles (``pg_trgm``) and vector similarity (pgvector), each a ranked list of 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,13 @@ def any_word_query(text_: str) -> str | None:
         return None
     words[-1] += ":*"
     return " | ".join(words)
+
+
+def title_words(any_word: str) -> str:
+    """``any_word_query``'s text restricted to title lexemes (weight A)."""
+    return " | ".join(
+        f"{w[:-2]}:*A" if w.endswith(":*") else f"{w}:A" for w in any_word.split(" | ")
+    )
 
 
 class SearchRepository:
@@ -101,6 +109,8 @@ class SearchRepository:
                 if TRIGRAM in retrievers and any_word is not None and not whole:
                     rows += (await conn.execute(self._trigram(query, pool, conditions))).all()
         for r in rows:
+            if r.score is None or math.isnan(r.score):  # a zero vector has no direction
+                continue
             out[r.retriever].append(Retrieved(int(r.item_id), float(r.score), int(r.tier)))
         for hits in out.values():
             hits.sort(key=lambda h: (-h.score, h.pk))
@@ -127,7 +137,13 @@ class SearchRepository:
         columns = (ITEMS.c.id, ITEMS.c.title, doc)
         every = select(*columns).where(doc.op("@@")(strict), *conditions).limit(FULLTEXT_SCAN)
         some = select(*columns).where(doc.op("@@")(loose), *conditions).limit(FULLTEXT_SCAN)
-        matched = every.union(some).subquery()
+        # matches in titles (weight A) get a scan of their own, so an item titled with a
+        # common word is not lost among the thousands that mention it elsewhere
+        titled_query = func.to_tsquery(SIMPLE, bindparam("fts_title", title_words(any_word)))
+        titled = (
+            select(*columns).where(doc.op("@@")(titled_query), *conditions).limit(FULLTEXT_SCAN)
+        )
+        matched = every.union(some, titled).subquery()
         # cover density ranks titles (A) over tags (B) over text (C), normalised by length
         # (flag 1: divided by 1 + log of the length); a hit with every word ranks first
         complete = matched.c.search_doc.op("@@")(strict)
