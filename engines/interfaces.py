@@ -73,7 +73,8 @@ class EngineStorage(Protocol):
         """The categories of these items (from the catalogue snapshot where there is one)."""
 
     async def recent_popularity(self, tenant: str, window: int) -> tuple[np.ndarray, np.ndarray]:
-        """(item pks, counts) of the positive events among the tenant's ``window`` newest."""
+        """(item pks, sorted; counts) of the positive events among the tenant's ``window``
+        newest."""
 
     async def search_items(
         self,

@@ -142,7 +142,11 @@ class StoreEngineStorage:
             .limit(window)
             .subquery()
         )
-        stmt = select(recent.c.item_id, func.count()).group_by(recent.c.item_id)
+        stmt = (
+            select(recent.c.item_id, func.count())
+            .group_by(recent.c.item_id)
+            .order_by(recent.c.item_id)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         pks = np.fromiter((r[0] for r in rows), np.int64, len(rows))

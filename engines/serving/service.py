@@ -353,10 +353,8 @@ class RecommendationService:
                 lambda: explain_blend(active, query, chosen), active.values()
             )
         if fill and len(blended) < limit:  # N results whenever N items qualify
-            counted = None
-            if not any(m.algorithm.popularity() is not None for m in models.values()):
-                counted = await self._counted_popularity(tenant)
-            blended += self._backfill(models, candidates, exclude, blended, limit, counted)
+            popular = await self._popularity(tenant, models)
+            blended += self._backfill(candidates, exclude, blended, limit, popular)
         return blended
 
     async def _calibrated(
@@ -372,9 +370,16 @@ class RecommendationService:
         picked = calibrate(ids, relevance, categories, target, strength, limit)
         return [pool[i] for i in picked]
 
-    async def _counted_popularity(self, tenant: str) -> tuple[np.ndarray, np.ndarray]:
-        """(item pks, event counts) of the tenant's recent events, before any model exists:
-        a new tenant's first page is its most popular items, not its oldest."""
+    async def _popularity(
+        self, tenant: str, models: Mapping[str, LoadedModel]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted item pks, popularity): from the first loaded model that knows it, else
+        the counts of the tenant's recent events, so that before any model exists a new
+        tenant's first page is its most popular items, not its oldest."""
+        for loaded in models.values():
+            popularity = loaded.algorithm.popularity()
+            if popularity is not None:
+                return loaded.algorithm.item_ids, popularity
         hit = self._popular.get(tenant)
         if hit is None:
             hit = await self.storage.recent_popularity(tenant, POPULARITY_WINDOW_EVENTS)
@@ -403,40 +408,24 @@ class RecommendationService:
 
     def _backfill(
         self,
-        models: Mapping[str, LoadedModel],
         candidates: np.ndarray,
         exclude: np.ndarray | None,
         have: list[Blended],
         limit: int,
-        counted: tuple[np.ndarray, np.ndarray] | None = None,
+        popular: tuple[np.ndarray, np.ndarray],
     ) -> list[Blended]:
-        """Eligible items no algorithm proposed, most popular first (by the first loaded
-        model that knows popularity, else by ``counted`` recent events), with score 0 and
-        reason ``fallback``."""
+        """Eligible items no algorithm proposed, most ``popular`` first (sorted item pks
+        and their popularity), with score 0 and reason ``fallback``."""
         taken = np.asarray([b.item_id for b in have], dtype=np.int64)
         skip = taken if exclude is None else np.concatenate([exclude, taken])
         rest = candidates[~np.isin(candidates, skip)]
         if not len(rest):
             return []
-        picked = rest[: limit - len(have)]
-        for loaded in models.values():
-            model = loaded.algorithm
-            popularity = model.popularity()
-            if popularity is not None:
-                keep = allowed(model.item_ids, rest, None)
-                top = top_positions(popularity, keep, limit - len(have))
-                ranked = model.item_ids[top]
-                unranked = rest[~np.isin(rest, ranked)]
-                picked = np.concatenate([ranked, unranked])[: limit - len(have)]
-                break
-        else:
-            if counted is not None and len(counted[0]):
-                pks, counts = counted
-                keep = np.isin(pks, rest)
-                ranked = pks[keep][np.argsort(-counts[keep], kind="stable")]
-                ranked = ranked[: limit - len(have)]
-                unranked = rest[~np.isin(rest, ranked)]
-                picked = np.concatenate([ranked, unranked])[: limit - len(have)]
+        ids, popularity = popular
+        wanted = limit - len(have)
+        ranked = ids[top_positions(popularity, allowed(ids, rest, None), wanted)]
+        unranked = rest[~np.isin(rest, ranked)]
+        picked = np.concatenate([ranked, unranked])[:wanted]
         return [Blended(int(i), 0.0, [Contribution("fallback", 0.0, 0.0)]) for i in picked]
 
     async def similar_items(
