@@ -9,11 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import (
     ColumnElement,
     Select,
-    and_,
     bindparam,
     case,
     cast,
@@ -28,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engines.serving.search import FULLTEXT, RETRIEVERS, TRIGRAM, Retrieved
 from engines.serving.search import VECTOR as VECTOR_RETRIEVER
-from storage.repositories.vectors import VectorRepository, space_predicate
-from storage.tables import ITEM_VECTORS, ITEMS
+from storage.repositories.vectors import VectorRepository, nearest_query
+from storage.tables import ITEMS
 from storage.tenancy import tenant_scope
 
 #: a word as tsquery syntax may hold it (letters and digits only: nothing to escape)
@@ -188,18 +186,10 @@ class SearchRepository:
         pool: int,
         conditions: Sequence[ColumnElement[bool]],
     ) -> Select[Any]:
-        t = ITEM_VECTORS
-        dim = int(vec.shape[0])
-        distance = cast(t.c.embedding, VECTOR(dim)).cosine_distance(vec.astype(np.float32))
-        inner = (
-            select(
-                t.c.item_id.label("item_id"),
-                (1.0 - distance).label("score"),
-                literal(0).label("tier"),
-            )
-            .join(ITEMS, ITEMS.c.id == t.c.item_id)
-            .where(and_(text(space_predicate(tenant, space, "item_vectors"))), *conditions)
-            .order_by(distance)
-            .limit(pool)
+        nearest = nearest_query(tenant, space, vec, pool, conditions).subquery()
+        return select(
+            literal(VECTOR_RETRIEVER).label("retriever"),
+            nearest.c.item_id,
+            (1.0 - nearest.c.d).label("score"),
+            literal(0).label("tier"),
         )
-        return self._ranked(VECTOR_RETRIEVER, inner)

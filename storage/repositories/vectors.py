@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from pgvector import Vector
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import ColumnElement, cast, select, text
+from sqlalchemy import ColumnElement, Select, cast, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -41,6 +42,28 @@ def space_predicate(tenant: str, space: str, table: str = "") -> str:
     """The partial index's predicate; queries repeat it literally so the planner uses it."""
     at = f"{table}." if table else ""
     return f"{at}tenant_id = {sql_literal(tenant)} AND {at}space = {sql_literal(space)}"
+
+
+def nearest_query(
+    tenant: str,
+    space: str,
+    vector: np.ndarray,
+    limit: int,
+    conditions: Sequence[ColumnElement[bool]] = (),
+) -> Select[Any]:
+    """``item_id`` and cosine distance ``d`` of the ``limit`` items nearest to ``vector``
+    among those meeting ``conditions`` on the items table, nearest first, through the
+    tenant's HNSW index for ``space`` (the query repeats the index's predicate)."""
+    distance = cast(T.c.embedding, VECTOR(int(vector.shape[0]))).cosine_distance(
+        vector.astype(np.float32)
+    )
+    return (
+        select(T.c.item_id, distance.label("d"))
+        .join(ITEMS, ITEMS.c.id == T.c.item_id)
+        .where(text(space_predicate(tenant, space, "item_vectors")), *conditions)
+        .order_by(text("d"))
+        .limit(limit)
+    )
 
 
 class VectorRepository:
@@ -142,17 +165,9 @@ class VectorRepository:
         """Items nearest to ``vector`` (cosine distance) among those meeting ``conditions``
         on the items table, through the tenant's HNSW index for ``space``. A space the
         tenant has no vectors in, or of another dimension, has no neighbours."""
-        dim = int(vector.shape[0])
-        if await self.dimension(tenant, space) != dim:
+        if await self.dimension(tenant, space) != int(vector.shape[0]):
             return []
-        distance = cast(T.c.embedding, VECTOR(dim)).cosine_distance(vector.astype(np.float32))
-        stmt = (
-            select(T.c.item_id, distance.label("d"))
-            .join(ITEMS, ITEMS.c.id == T.c.item_id)
-            .where(text(space_predicate(tenant, space, "item_vectors")), *conditions)
-            .order_by(text("d"))
-            .limit(limit)
-        )
+        stmt = nearest_query(tenant, space, vector, limit, conditions)
         async with self.engine.begin() as conn:
             # iterative scans keep returning rows while filters drop the nearest ones
             await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
