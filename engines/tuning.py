@@ -5,7 +5,7 @@ coordinate search under a time budget. Plugins use these through ``engines``."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,8 +149,3 @@ class Search:
     @property
     def best_score(self) -> float:
         return self.score(self.best)
-
-
-def mean(values: Iterable[float]) -> float:
-    v = list(values)
-    return float(sum(v) / len(v)) if v else 0.0

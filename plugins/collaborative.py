@@ -139,7 +139,7 @@ class Collaborative(Algorithm):
         # sparse all the way: a dense (validation users × all users) step would not fit
         # for millions of users; the result is bounded by the split's ``max_cells``
         item_item = np.ascontiguousarray(((seen @ self.norm_t) @ self.norm).toarray(), np.float32)
-        low = np.asarray(sp.csr_matrix(seen.multiply(self.in_scale[None, :])) @ self.vt_t)
+        low = self._spectral(seen)
         ranks = sorted({max(1, len(self.vt) // d) for d in (8, 4, 2, 1)})
         if not len(self.vt):
             ranks = [0]
@@ -262,7 +262,7 @@ class Collaborative(Algorithm):
         through_users = (r @ self.norm_t).toarray()
         scores = np.ascontiguousarray((self.norm_t @ through_users.T).T, dtype=np.float32)
         if len(self.vt) and c.ideal_weight:
-            low = np.asarray(sp.csr_matrix(r.multiply(self.in_scale[None, :])) @ self.vt_t)
+            low = self._spectral(r)
             scores += c.ideal_weight * (low @ self.vt) * self.out_scale[None, :]
         if c.popularity_exponent:
             # the trained exponent's boost is precomputed; a request that overrides it pays
@@ -272,6 +272,10 @@ class Collaborative(Algorithm):
                 boost = self._boost(c.popularity_exponent)
             scores *= boost[None, :]
         return scores
+
+    def _spectral(self, r: sp.csr_matrix) -> np.ndarray:
+        """History rows in the basis of the top singular vectors: ``r D_i^-1/2 Vᵀ``."""
+        return np.asarray(sp.csr_matrix(r.multiply(self.in_scale[None, :])) @ self.vt_t)
 
     def _boost(self, exponent: float) -> np.ndarray:
         return np.power(np.maximum(self.item_degree, 1e-9), exponent).astype(np.float32)

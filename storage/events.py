@@ -58,6 +58,8 @@ class RecordResult:
 
 #: concurrent single events of a tenant written together, at most this many per transaction
 SINGLES_PER_COMMIT = 500
+#: a single event waiting for its group's commit, and where its caller awaits the result
+Waiting = tuple[EventInput, asyncio.Future[RecordResult]]
 
 
 def events_channel(tenant: str) -> str:
@@ -107,7 +109,7 @@ class EventRecorder:
         self.cache = cache
         self.limits = limits
         self.auto_create_items = auto_create_items
-        self._singles: dict[str, list[tuple[EventInput, asyncio.Future[RecordResult]]]] = {}
+        self._singles: dict[str, list[Waiting]] = {}
         self._writing: set[str] = set()
         self._flushes: set[asyncio.Task[None]] = set()
 
@@ -238,7 +240,7 @@ class EventRecorder:
     async def _commit_singles(
         self,
         tenant: str,
-        group: list[tuple[EventInput, asyncio.Future[RecordResult]]],
+        group: list[Waiting],
         path: Path,
     ) -> None:
         try:
@@ -251,7 +253,7 @@ class EventRecorder:
     async def _write_group(
         self,
         tenant: str,
-        group: list[tuple[EventInput, asyncio.Future[RecordResult]]],
+        group: list[Waiting],
         path: Path,
     ) -> None:
         try:

@@ -94,12 +94,13 @@ class Trainer:
                 await asyncio.to_thread(model.fit, data)
                 seconds = time.perf_counter() - started
                 blob = await asyncio.to_thread(model.save)
+                report = model.report()
                 metrics = {
                     "fit_seconds": round(seconds, 3),
                     "users": data.n_users,
                     "items": data.n_items,
                     "events": len(data.event_users),
-                    **model.report(),
+                    **report,
                 }
                 # the config as fitted: training may have chosen some of it
                 params = {"config": model.config.model_dump(), "marker": marker}
@@ -118,7 +119,7 @@ class Trainer:
                         data.n_users,
                         data.n_items,
                         len(data.event_users),
-                        model.report(),
+                        report,
                     )
                 )
                 log.info("tenant %s: trained %s v%d in %.2fs", tenant, name, version, seconds)

@@ -251,10 +251,9 @@ class RecommendationQueries:
         check_first(first, ctx.settings.max_page_size)
         if not text.strip() or len(text) > 1000:
             raise refused("text must have 1..1000 characters", "text")
-        if retrievers is not None and not retrievers:
-            raise refused("give at least one retriever, or leave `retrievers` out", "retrievers")
         rules = rules_of(filter, ctx.settings.max_batch_size)
-        names = tuple(dict.fromkeys(str(r.value) for r in retrievers or SearchRetriever))
+        chosen = list(SearchRetriever) if retrievers is None else retrievers
+        names = tuple(dict.fromkeys(str(r.value) for r in chosen))  # [] is refused by search
         excluded = (filter.exclude_ids or []) if filter else []
         hits = await ctx.engine.search(ctx.tenant, text, first, rules, names, excluded)
         items = await items_of(info, [h.pk for h in hits])
