@@ -23,7 +23,7 @@ from storage.repositories import (
     UserRepository,
     VectorRepository,
 )
-from storage.repositories.api_keys import KEYS_CHANNEL, ApiKeyRepository
+from storage.repositories.api_keys import KEYS_CHANNEL, ApiKeyRecord, ApiKeyRepository
 from storage.repositories.search import SearchRepository
 from storage.repositories.training_jobs import TrainingJobRepository
 from storage.snapshot import CatalogSnapshots
@@ -127,6 +127,15 @@ class Store:
             return False
         await self.cache.publish(KEYS_CHANNEL, json.dumps({"revoked": key_id}).encode())
         return True
+
+    async def set_api_key_origins(
+        self, tenant: str, prefix: str, origins: list[str]
+    ) -> ApiKeyRecord | None:
+        """Change a key's web origins and tell every replica to forget its cached copy."""
+        record = await self.api_keys.set_origins(tenant, prefix, origins)
+        if record is not None:
+            await self.cache.publish(KEYS_CHANNEL, json.dumps({"changed": record.id}).encode())
+        return record
 
     async def tenant_secret(self, tenant: str) -> str:
         """The secret that signs the tenant's user tokens."""

@@ -269,6 +269,11 @@ class ApiKey(SQLModel, table=True):
     scopes: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    #: web origins (``https://shop.example``) whose pages may call the API with this key
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Text), nullable=False, server_default=sql("'{}'")),
+    )
 
 
 def table_of(model: type[SQLModel]) -> Table:

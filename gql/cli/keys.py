@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from gql.cli.common import data_dir_option, with_store
+from gql.server.cors import normalise_origin
 
 
 @click.group()
@@ -31,12 +32,28 @@ def keys() -> None:
     required=True,
     type=click.Choice(["admin", "write", "read", "recommend"]),
 )
-def keys_create(data_dir: Path | None, tenant: str, name: str, scopes: tuple[str, ...]) -> None:
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    help="An origin (https://shop.example) whose web pages may use the key; repeatable.",
+)
+def keys_create(
+    data_dir: Path | None,
+    tenant: str,
+    name: str,
+    scopes: tuple[str, ...],
+    origins: tuple[str, ...],
+) -> None:
     """Print a new key once; only its hash is stored."""
+    try:
+        allowed = [normalise_origin(o) for o in origins]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--origin") from None
 
     async def work(store: Any) -> str:
         await store.ensure_tenant(tenant)
-        _, secret = await store.api_keys.create(tenant, name, list(scopes))
+        _, secret = await store.api_keys.create(tenant, name, list(scopes), allowed)
         return str(secret)
 
     click.echo(with_store(data_dir, work))
@@ -51,7 +68,8 @@ def keys_list(data_dir: Path | None, tenant: str) -> None:
 
     for k in with_store(data_dir, work):
         state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-        click.echo(f"{k.prefix}  {k.name}  {','.join(k.scopes)}  {state}")
+        origins = f"  origins: {' '.join(k.allowed_origins)}" if k.allowed_origins else ""
+        click.echo(f"{k.prefix}  {k.name}  {','.join(k.scopes)}  {state}{origins}")
 
 
 @keys.command(name="revoke")

@@ -17,6 +17,7 @@ from aiohttp import ClientConnectionResetError, WSCloseCode, web
 
 from gql.server import graphiql as graphiql_assets
 from gql.server.auth import Authenticator, RateLimited, Unauthorized
+from gql.server.cors import CORS, Cors, OriginRefused, parse_origins
 from gql.server.database import open_store
 from gql.server.observability import Metrics, metrics_handler, request_middleware
 from gql.server.runtime import running
@@ -84,6 +85,8 @@ async def error_middleware(
         response = _error(429, str(exc), "RATE_LIMITED")
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return response
+    except OriginRefused as exc:
+        return _error(403, str(exc), "FORBIDDEN_ORIGIN")
     except Unauthorized as exc:
         response = _error(401, str(exc), "UNAUTHENTICATED")
         response.headers["WWW-Authenticate"] = 'Bearer realm="recograph"'
@@ -140,14 +143,20 @@ async def close_sockets(app: web.Application, code: int, reason: bytes, key_id: 
 
 
 async def follow_revocations(app: web.Application) -> None:
-    """Every replica forgets a revoked key at once and closes its sockets."""
+    """Every replica forgets a revoked or changed key at once, and closes the sockets of a
+    revoked one."""
     async for raw in app[STORE].cache.subscribe(KEYS_CHANNEL):
         try:
-            key_id = json.loads(raw)["revoked"]
-        except (ValueError, KeyError, TypeError):
+            message = json.loads(raw)
+            revoked, changed = message.get("revoked"), message.get("changed")
+        except (ValueError, AttributeError):
             continue
-        app[AUTH].forget(key_id)
-        await close_sockets(app, CLOSE_FORBIDDEN, b"API key revoked", key_id)
+        app[CORS].forget()
+        if isinstance(changed, int):
+            app[AUTH].forget(changed)
+        if isinstance(revoked, int):
+            app[AUTH].forget(revoked)
+            await close_sockets(app, CLOSE_FORBIDDEN, b"API key revoked", revoked)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
@@ -159,9 +168,10 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
             "acts as the default tenant with all scopes"
         )
     metrics = Metrics()
+    cors = Cors(parse_origins(settings.cors_origins))
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_middleware(metrics), error_middleware],
+        middlewares=[request_middleware(metrics), cors.middleware(), error_middleware],
         # a connection that has not sent a whole request (headers included) by then, or
         # that sits idle between requests that long, is closed
         handler_args={"keepalive_timeout": settings.request_read_timeout_seconds},
@@ -170,6 +180,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app[DRAINING] = {"since": None}
     app[SOCKETS] = weakref.WeakKeyDictionary()
     app[SETTINGS] = settings
+    app[CORS] = cors
 
     async def start_draining(app: web.Application) -> None:
         # SIGTERM: aiohttp stops accepting, lets in-flight requests finish
@@ -183,6 +194,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         opened = store if store is not None else await open_store(settings)
         app[STORE] = opened
+        cors.store = opened
         app[AUTH] = Authenticator(
             opened,
             required=settings.keys_required(),

@@ -20,7 +20,11 @@ from storage.tables import DEFAULT_TENANT
 RECOMMEND_FIELDS = frozenset(
     {"recommendations", "similarItems", "trending", "search", "__typename"}
 )
-ADMIN_MUTATIONS = frozenset({"modelTrain", "apiKeyCreate", "apiKeyRevoke", "interactionTypeUpsert"})
+#: what it may follow (its own user's events only: the resolver checks the user token)
+RECOMMEND_SUBSCRIPTIONS = frozenset({"interactionRecorded"})
+ADMIN_MUTATIONS = frozenset(
+    {"modelTrain", "apiKeyCreate", "apiKeyUpdate", "apiKeyRevoke", "interactionTypeUpsert"}
+)
 ADMIN_QUERIES = frozenset({"apiKeys"})
 KEY_CACHE_SECONDS = 10.0
 USER_TOKEN_AUDIENCE = "recograph"
@@ -35,6 +39,8 @@ class Auth:
     key_id: int | None = None
     #: the user a signed user token vouches for (browser keys act only for this user)
     user: str | None = None
+    #: origins whose pages may use the key (CORS)
+    origins: frozenset[str] = frozenset()
 
     @property
     def browser_only(self) -> bool:
@@ -75,7 +81,12 @@ def denied(auth: Auth, kind: str, fields: frozenset[str]) -> str | None:
         return None
     if "recommend" in scopes and kind == "query" and fields <= RECOMMEND_FIELDS:
         return None
-    return "this key may only fetch recommendations, similar items, trending and search"
+    if "recommend" in scopes and kind == "subscription" and fields <= RECOMMEND_SUBSCRIPTIONS:
+        return None
+    return (
+        "this key may only fetch recommendations, similar items, trending and search, and "
+        "follow its user's events"
+    )
 
 
 def authorise_context(context: Any, kind: str, fields: frozenset[str]) -> str | None:
@@ -226,7 +237,12 @@ class Authenticator:
             record = await self._key(secret.strip(), address)
             if record is None:
                 raise Unauthorized("unknown or revoked API key")
-            auth = Auth(record.tenant, frozenset(record.scopes), record.id)
+            auth = Auth(
+                record.tenant,
+                frozenset(record.scopes),
+                record.id,
+                origins=frozenset(record.allowed_origins),
+            )
         if user_token:
             if not _printable_ascii(user_token) or len(user_token) > 4096:
                 raise Unauthorized("invalid user token")

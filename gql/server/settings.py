@@ -125,6 +125,12 @@ class Settings(BaseSettings):
         description="Lookups of API keys not in the key cache, per second per client "
         "address (limits key guessing; 0: no limit).",
     )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins (`https://shop.example`) whose web pages may "
+        "call the API with any key; each key can allow more (`allowedOrigins`). `*`: any "
+        "page. Empty: none, except per key.",
+    )
     metrics_token: str | None = Field(
         default=None,
         description="If set, `/metrics` needs `Authorization: Bearer <this token>`.",

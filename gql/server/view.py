@@ -26,6 +26,7 @@ from gql.context import Context
 from gql.schema import build_schema
 from gql.server import graphiql
 from gql.server.auth import ANONYMOUS, Auth, RateLimited, Unauthorized
+from gql.server.cors import CORS, OriginRefused
 from gql.server.observability import Metrics
 from gql.server.settings import Settings
 from gql.server.state import AUTH, ENGINE, REQUEST_AUTH, SOCKETS, STORE, WEBSOCKET
@@ -135,6 +136,11 @@ class RecographView(GraphQLView[Context, None]):
         self.settings = settings
         self.in_flight: Counter[int] = Counter()
 
+    def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
+        """Let the handshake through: which pages may use a socket depends on its key, which
+        arrives with connection_init, where ``on_ws_connect`` checks the origin (4403)."""
+        return True
+
     def release(self, key_id: int) -> None:
         self.in_flight[key_id] -= 1
         if self.in_flight[key_id] <= 0:
@@ -201,6 +207,10 @@ class RecographView(GraphQLView[Context, None]):
             )
         except (Unauthorized, RateLimited) as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from None
+        # browsers let any page open a WebSocket to any host: the origin is checked here
+        refusal = request.app[CORS].refusal(request, auth.origins)
+        if refusal is not None:
+            raise ConnectionRejectionError({"message": refusal})
         context.login(auth, credentials, user_token if isinstance(user_token, str) else None)
         request.app[SOCKETS][context.response] = context
         request.app[ENGINE].follow(auth.tenant)
@@ -237,12 +247,16 @@ class RecographView(GraphQLView[Context, None]):
 
 async def authenticate_request(request: web.Request) -> Auth:
     """The caller of an HTTP request, from its headers (kept on the request, so that the
-    body of a request without a valid key is never read)."""
+    body of a request without a valid key, or from a page the key does not allow, is never
+    read)."""
     auth = await request.app[AUTH].authenticate(
         request.headers.get("Authorization"),
         request.headers.get(USER_TOKEN_HEADER),
         request.remote,
     )
+    refusal = request.app[CORS].refusal(request, auth.origins)
+    if refusal is not None:
+        raise OriginRefused(refusal)
     request[REQUEST_AUTH] = auth
     return auth
 

@@ -11,6 +11,7 @@ from engines.errors import ErrorCode, InputError
 from gql.context import Context
 from gql.errors import UserError, user_errors
 from gql.server.auth import mint_user_token
+from gql.server.cors import normalise_origin
 from storage.repositories.api_keys import ApiKeyRecord
 from storage.validation import check_id, unstorable
 
@@ -32,6 +33,10 @@ class ApiKey:
     scopes: list[str]
     created_at: datetime
     revoked_at: datetime | None
+    allowed_origins: list[str] = strawberry.field(
+        description="Origins (`https://shop.example`, or `*`) whose web pages may call the "
+        "API with this key (CORS). Empty: none; server-side callers send no origin."
+    )
 
     @classmethod
     def of(cls, r: ApiKeyRecord) -> ApiKey:
@@ -41,13 +46,46 @@ class ApiKey:
             scopes=list(r.scopes),
             created_at=r.created_at,
             revoked_at=r.revoked_at,
+            allowed_origins=list(r.allowed_origins),
         )
+
+
+MAX_ORIGINS = 50
+ORIGINS_HELP = "Origins whose web pages may use the key, e.g. `https://shop.example`."
+
+
+def check_origins(origins: list[str], field: tuple[str, ...]) -> tuple[list[str], list[InputError]]:
+    """The origins normalised as browsers send them, and what is wrong with any of them."""
+    if len(origins) > MAX_ORIGINS:
+        return [], [InputError(field, f"at most {MAX_ORIGINS} origins", ErrorCode.INVALID)]
+    clean, errors = [], []
+    for i, origin in enumerate(origins):
+        try:
+            clean.append(normalise_origin(origin))
+        except ValueError as exc:
+            errors.append(InputError((*field, str(i)), str(exc), ErrorCode.INVALID))
+    return clean, errors
 
 
 @strawberry.input
 class ApiKeyCreateInput:
     name: str
     scopes: list[ApiKeyScope]
+    allowed_origins: list[str] = strawberry.field(default_factory=list, description=ORIGINS_HELP)
+
+
+@strawberry.input
+class ApiKeyUpdateInput:
+    prefix: str
+    allowed_origins: list[str] = strawberry.field(
+        description=f"{ORIGINS_HELP} Replaces the key's list; `[]` allows none."
+    )
+
+
+@strawberry.type
+class ApiKeyUpdatePayload:
+    api_key: ApiKey | None
+    user_errors: list[UserError]
 
 
 @strawberry.type
@@ -108,10 +146,31 @@ class KeyMutations:
                 ("input",), "give a name (1..200 characters) and scopes", ErrorCode.INVALID
             )
             return ApiKeyCreatePayload(api_key=None, secret=None, user_errors=user_errors([err]))
+        origins, errors = check_origins(input.allowed_origins, ("input", "allowedOrigins"))
+        if errors:
+            return ApiKeyCreatePayload(api_key=None, secret=None, user_errors=user_errors(errors))
         record, secret = await ctx.store.api_keys.create(
-            ctx.tenant, input.name, [s.value for s in input.scopes]
+            ctx.tenant, input.name, [s.value for s in input.scopes], origins
         )
         return ApiKeyCreatePayload(api_key=ApiKey.of(record), secret=secret, user_errors=[])
+
+    @strawberry.mutation(
+        description="Change which web pages may use one of your tenant's keys (admin scope)."
+    )
+    async def api_key_update(self, info: Info, input: ApiKeyUpdateInput) -> ApiKeyUpdatePayload:
+        ctx = info.context
+        origins, errors = check_origins(input.allowed_origins, ("input", "allowedOrigins"))
+        if errors:
+            return ApiKeyUpdatePayload(api_key=None, user_errors=user_errors(errors))
+        record = None
+        if not unstorable(input.prefix):
+            record = await ctx.store.set_api_key_origins(ctx.tenant, input.prefix, origins)
+        if record is None:
+            err = InputError(
+                ("input", "prefix"), f"no active key {input.prefix!r}", ErrorCode.NOT_FOUND
+            )
+            return ApiKeyUpdatePayload(api_key=None, user_errors=user_errors([err]))
+        return ApiKeyUpdatePayload(api_key=ApiKey.of(record), user_errors=[])
 
     @strawberry.mutation(description="Revoke one of your tenant's keys (admin scope).")
     async def api_key_revoke(self, info: Info, input: ApiKeyRevokeInput) -> ApiKeyRevokePayload:

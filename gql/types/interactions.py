@@ -12,9 +12,10 @@ from strawberry.scalars import JSON
 
 from engines.errors import ErrorCode, InputError
 from gql.context import Context, drop_slow_consumer
-from gql.errors import UserError, one_row, user_errors
+from gql.errors import UserError, one_row, refused, user_errors
 from gql.relay import Node
 from gql.relay import to_global_id as gid
+from gql.server.auth import forbid_other_users
 from gql.types.flat_inputs import flat_input
 from gql.types.items import Item
 from gql.types.users import User
@@ -246,11 +247,17 @@ class InteractionMutations:
 
 @strawberry.type
 class InteractionSubscriptions:
-    @strawberry.subscription(description="Events as they are recorded, on any replica.")
+    @strawberry.subscription(
+        description="Events as they are recorded, on any replica. A browser-safe `recommend` "
+        "key with a user token may follow its own user's events (to refresh that user's "
+        "recommendations)."
+    )
     async def interaction_recorded(
         self, info: Info, user_id: str | None = None
     ) -> AsyncGenerator[InteractionEvent, None]:
         ctx = info.context
+        if (reason := forbid_other_users(ctx.auth, user_id or "")) is not None:
+            raise refused(reason, "userId", ErrorCode.FORBIDDEN)
         try:
             async for raw in ctx.store.cache.subscribe(events_channel(ctx.tenant)):
                 for e in decode_events(raw):

@@ -29,6 +29,8 @@ class ApiKeyRecord:
     scopes: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None
+    #: origins whose web pages may call the API with this key (CORS)
+    allowed_origins: tuple[str, ...] = ()
 
 
 def hash_key(secret: str) -> str:
@@ -46,6 +48,7 @@ def _record(r: Row[Any]) -> ApiKeyRecord:
         tuple(m["scopes"]),
         m["created_at"],
         m["revoked_at"],
+        tuple(m["allowed_origins"]),
     )
 
 
@@ -53,7 +56,9 @@ class ApiKeyRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def create(self, tenant: str, name: str, scopes: list[str]) -> tuple[ApiKeyRecord, str]:
+    async def create(
+        self, tenant: str, name: str, scopes: list[str], allowed_origins: list[str] | None = None
+    ) -> tuple[ApiKeyRecord, str]:
         unknown = set(scopes) - set(SCOPES)
         if unknown or not scopes:
             raise ValueError(f"scopes must be a non-empty subset of {', '.join(SCOPES)}")
@@ -67,6 +72,7 @@ class ApiKeyRepository:
                 prefix=prefix,
                 key_hash=hash_key(secret),
                 scopes=sorted(set(scopes)),
+                allowed_origins=sorted(set(allowed_origins or [])),
             )
             .returning(*T.c)
         )
@@ -89,6 +95,28 @@ class ApiKeyRepository:
             async with self.engine.connect() as conn:
                 rows = await conn.execute(select(T.c.prefix).where(T.c.revoked_at.is_(None)))
                 return set(rows.scalars())
+
+    async def all_allowed_origins(self) -> set[str]:
+        """Origins any tenant's active key allows (a CORS preflight carries no key, so it is
+        answered for the union; the request itself is checked against its key's own list)."""
+        stmt = select(func.unnest(T.c.allowed_origins)).where(T.c.revoked_at.is_(None))
+        with tenant_scope(None):
+            async with self.engine.connect() as conn:
+                return set((await conn.execute(stmt)).scalars())
+
+    async def set_origins(
+        self, tenant: str, prefix: str, origins: list[str]
+    ) -> ApiKeyRecord | None:
+        """Replace the origins of the tenant's active key ``prefix``; None if there is none."""
+        stmt = (
+            update(T)
+            .where(T.c.tenant_id == tenant, T.c.prefix == prefix, T.c.revoked_at.is_(None))
+            .values(allowed_origins=sorted(set(origins)))
+            .returning(*T.c)
+        )
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _record(row) if row is not None else None
 
     async def list(self, tenant: str) -> list[ApiKeyRecord]:
         stmt = select(T).where(T.c.tenant_id == tenant).order_by(T.c.id)
