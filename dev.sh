@@ -27,6 +27,16 @@ setup() {
     .venv/bin/python -m pip install --quiet -e '.[dev]'
     touch "$stamp"
   fi
+  # The Python client (clients/python), and ariadne-codegen that generates it and checks it
+  # against schema.graphql: a venv of its own, for it needs graphql-core<3.3, which the
+  # server's strawberry-graphql does not allow.
+  local client_stamp=.venv/.recograph-client-installed
+  if [ ! -f "$client_stamp" ] || [ clients/python/pyproject.toml -nt "$client_stamp" ]; then
+    .venv/bin/python -m pip install --quiet -e clients/python
+    [ -x .venv/codegen/bin/python ] || "$(find_python)" -m venv .venv/codegen
+    .venv/codegen/bin/python -m pip install --quiet -e 'clients/python[codegen]'
+    touch "$client_stamp"
+  fi
   # GraphiQL's JS/CSS come from the npm registry once, so the IDE works offline afterwards.
   .venv/bin/python -m gql.server.graphiql >/dev/null
 }
@@ -60,6 +70,17 @@ ensure_redis() {
   echo "started redis-server but it does not answer" >&2; return 1
 }
 
+# The browser tests drive Debian's Chromium (Playwright uses this binary; nothing else is
+# downloaded). Without root or apt they are skipped, saying why.
+ensure_chromium() {
+  command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1 && return 0
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "no chromium: installing Debian's chromium for the browser tests" >&2
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      $sudo apt-get install -y -qq chromium >/dev/null; } ||
+    echo "could not install chromium: the browser tests will be skipped" >&2
+}
+
 command=${1:-}
 shift || true
 case "$command" in
@@ -70,8 +91,9 @@ case "$command" in
   test)
     setup
     ensure_redis
+    ensure_chromium
     .venv/bin/ruff check .
-    .venv/bin/ruff format --check gql engines plugins storage
+    .venv/bin/ruff format --check gql engines plugins storage clients
     .venv/bin/mypy  # files and settings: [tool.mypy] in pyproject.toml
     exec .venv/bin/python -m pytest "$@"
     ;;
