@@ -103,6 +103,20 @@ PACKAGES: tuple[NpmPackage, ...] = (
             "LICENSE": "graphiql.LICENSE.txt",
         },
     ),
+    # Not used by the IDE (graphiql bundles its own copy): the browser build of the standard
+    # graphql-transport-ws client, for the example page (`examples/web`) and its test.
+    NpmPackage(
+        name="graphql-ws",
+        version="6.4.2",
+        integrity=(
+            "sha512-wxhPhhOGJo8PbGDkBYVE76sZLDrS+GkyrR4bZECSLVbo0pZZNKs0HtBh2Ip/uaUuiVUxwO9ss"
+            "I9R92buQfNSqQ=="
+        ),
+        files={
+            "umd/graphql-ws.min.js": "graphql-ws.min.js",
+            "LICENSE.md": "graphql-ws.LICENSE.txt",
+        },
+    ),
 )
 
 # Load order matters: React, then ReactDOM, then GraphiQL (which reads both globals).

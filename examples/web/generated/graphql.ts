@@ -1,0 +1,691 @@
+export type Maybe<T> = T | null;
+export type InputMaybe<T> = Maybe<T>;
+export type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
+export type MakeOptional<T, K extends keyof T> = Omit<T, K> & { [SubKey in K]?: Maybe<T[SubKey]> };
+export type MakeMaybe<T, K extends keyof T> = Omit<T, K> & { [SubKey in K]: Maybe<T[SubKey]> };
+export type MakeEmpty<T extends { [key: string]: unknown }, K extends keyof T> = { [_ in K]?: never };
+export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
+/** All built-in and custom scalars, mapped to their actual values */
+export type Scalars = {
+  ID: { input: string; output: string; }
+  String: { input: string; output: string; }
+  Boolean: { input: boolean; output: boolean; }
+  Int: { input: number; output: number; }
+  Float: { input: number; output: number; }
+  /** Date with time (isoformat) */
+  DateTime: { input: any; output: any; }
+  /** The `JSON` scalar type represents JSON values as specified by [ECMA-404](https://ecma-international.org/wp-content/uploads/ECMA-404_2nd_edition_december_2017.pdf). */
+  JSON: { input: any; output: any; }
+};
+
+/** A recommendation algorithm installed by a plugin. */
+export type AlgorithmInfo = {
+  /** JSON Schema of its config. */
+  configSchema: Scalars['JSON']['output'];
+  description: Scalars['String']['output'];
+  metrics: Maybe<Scalars['JSON']['output']>;
+  /** The config the current model serves with: its training config, settings chosen at training included (requests may override serving options). */
+  modelConfig: Maybe<Scalars['JSON']['output']>;
+  modelVersion: Maybe<Scalars['Int']['output']>;
+  name: Scalars['String']['output'];
+  plugin: Scalars['String']['output'];
+  trainedAt: Maybe<Scalars['DateTime']['output']>;
+  /** Config keys that only change by training (modelTrain). */
+  trainingOptions: Array<Scalars['String']['output']>;
+};
+
+/** An algorithm or preset to use, its weight and config changes. */
+export type AlgorithmInput = {
+  /** Overrides of the algorithm's serving options. */
+  config: InputMaybe<Scalars['JSON']['input']>;
+  name: Scalars['String']['input'];
+  weight: Scalars['Float']['input'];
+};
+
+/** An API key of your tenant (the secret is shown only once). */
+export type ApiKey = {
+  /** Origins (`https://shop.example`, or `*`) whose web pages may call the API with this key (CORS). Empty: none; server-side callers send no origin. */
+  allowedOrigins: Array<Scalars['String']['output']>;
+  createdAt: Scalars['DateTime']['output'];
+  name: Scalars['String']['output'];
+  /** Identifies the key; not a secret. */
+  prefix: Scalars['String']['output'];
+  revokedAt: Maybe<Scalars['DateTime']['output']>;
+  scopes: Array<Scalars['String']['output']>;
+};
+
+export type ApiKeyCreateInput = {
+  /** Origins whose web pages may use the key, e.g. `https://shop.example`. */
+  allowedOrigins: Array<Scalars['String']['input']>;
+  name: Scalars['String']['input'];
+  scopes: Array<ApiKeyScope>;
+};
+
+export type ApiKeyCreatePayload = {
+  apiKey: Maybe<ApiKey>;
+  /** Store it now; it cannot be shown again. */
+  secret: Maybe<Scalars['String']['output']>;
+  userErrors: Array<UserError>;
+};
+
+export type ApiKeyRevokeInput = {
+  prefix: Scalars['String']['input'];
+};
+
+export type ApiKeyRevokePayload = {
+  revokedPrefix: Maybe<Scalars['String']['output']>;
+  userErrors: Array<UserError>;
+};
+
+/** What a key may do. */
+export type ApiKeyScope =
+  | 'ADMIN'
+  | 'READ'
+  | 'RECOMMEND'
+  | 'WRITE';
+
+export type ApiKeyUpdateInput = {
+  /** Origins whose web pages may use the key, e.g. `https://shop.example`. Replaces the key's list; `[]` allows none. */
+  allowedOrigins: Array<Scalars['String']['input']>;
+  prefix: Scalars['String']['input'];
+};
+
+export type ApiKeyUpdatePayload = {
+  apiKey: Maybe<ApiKey>;
+  userErrors: Array<UserError>;
+};
+
+/** A condition on one attribute; every operator given must hold. */
+export type AttributeFilterInput = {
+  eq: InputMaybe<Scalars['JSON']['input']>;
+  gt: InputMaybe<Scalars['Float']['input']>;
+  gte: InputMaybe<Scalars['Float']['input']>;
+  in: InputMaybe<Array<Scalars['JSON']['input']>>;
+  key: Scalars['String']['input'];
+  lt: InputMaybe<Scalars['Float']['input']>;
+  lte: InputMaybe<Scalars['Float']['input']>;
+};
+
+/** One event: a user did something with an item. */
+export type Interaction = Node & {
+  id: Scalars['ID']['output'];
+  idempotencyKey: Maybe<Scalars['String']['output']>;
+  item: Maybe<Item>;
+  metadata: Scalars['JSON']['output'];
+  timestamp: Scalars['DateTime']['output'];
+  type: Scalars['String']['output'];
+  user: Maybe<User>;
+  /** E.g. the rating given. */
+  value: Maybe<Scalars['Float']['output']>;
+  /** How much the event counts, after type rules. */
+  weight: Scalars['Float']['output'];
+};
+
+export type InteractionConnection = {
+  edges: Array<InteractionEdge>;
+  /** The nodes of `edges`, without cursors. */
+  nodes: Array<Interaction>;
+  pageInfo: PageInfo;
+};
+
+export type InteractionEdge = {
+  cursor: Scalars['String']['output'];
+  node: Interaction;
+};
+
+/** An event as it is recorded, pushed to subscribers. */
+export type InteractionEvent = {
+  itemId: Scalars['String']['output'];
+  timestamp: Scalars['DateTime']['output'];
+  type: Scalars['String']['output'];
+  userId: Scalars['String']['output'];
+  value: Maybe<Scalars['Float']['output']>;
+  weight: Scalars['Float']['output'];
+};
+
+/** One event. Users are created on their first event. */
+export type InteractionInput = {
+  /** Resending an event with a stored key records nothing. */
+  idempotencyKey: InputMaybe<Scalars['String']['input']>;
+  itemId: Scalars['String']['input'];
+  metadata: InputMaybe<Scalars['JSON']['input']>;
+  /** When it happened (ISO 8601 with offset); default now. */
+  timestamp: InputMaybe<Scalars['DateTime']['input']>;
+  /** An interaction type name, e.g. `purchase`. */
+  type: Scalars['String']['input'];
+  userId: Scalars['String']['input'];
+  /** E.g. a rating. */
+  value: InputMaybe<Scalars['Float']['input']>;
+  /** Overrides the weight the type gives. */
+  weight: InputMaybe<Scalars['Float']['input']>;
+};
+
+export type InteractionRecordInput = {
+  interaction: InteractionInput;
+};
+
+/** A kind of event and how much it says about taste. */
+export type InteractionType = {
+  description: Maybe<Scalars['String']['output']>;
+  name: Scalars['String']['output'];
+  neutralValue: Scalars['Float']['output'];
+  polarity: Polarity;
+  /** Weight is `weight * (value - neutralValue)`, e.g. ratings. */
+  valueBased: Scalars['Boolean']['output'];
+  /** Weight of one event; for value-based types, the factor on the value. */
+  weight: Scalars['Float']['output'];
+};
+
+export type InteractionTypeUpsertInput = {
+  description: InputMaybe<Scalars['String']['input']>;
+  name: Scalars['String']['input'];
+  neutralValue: Scalars['Float']['input'];
+  valueBased: Scalars['Boolean']['input'];
+  weight: Scalars['Float']['input'];
+};
+
+export type InteractionTypeUpsertPayload = {
+  interactionType: Maybe<InteractionType>;
+  userErrors: Array<UserError>;
+};
+
+export type InteractionsRecordInput = {
+  interactions: Array<InteractionInput>;
+};
+
+export type InteractionsRecordPayload = {
+  /** Events skipped because their idempotency key was already stored. */
+  duplicateCount: Scalars['Int']['output'];
+  /** Events stored by this call. */
+  recordedCount: Scalars['Int']['output'];
+  /** Events refused; the others were stored. */
+  userErrors: Array<UserError>;
+};
+
+/** Something that can be recommended: a product, article, movie... */
+export type Item = Node & {
+  /** Any JSON object, e.g. price or brand. */
+  attributes: Scalars['JSON']['output'];
+  categories: Array<Scalars['String']['output']>;
+  createdAt: Scalars['DateTime']['output'];
+  /** Kind of item, e.g. `product`, `movie`. */
+  entityType: Scalars['String']['output'];
+  /** Hidden items are never recommended. */
+  hidden: Scalars['Boolean']['output'];
+  id: Scalars['ID']['output'];
+  /** Your id of the item. */
+  itemId: Scalars['String']['output'];
+  tags: Array<Scalars['String']['output']>;
+  /** Free text describing the item. */
+  text: Maybe<Scalars['String']['output']>;
+  title: Maybe<Scalars['String']['output']>;
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+export type ItemConnection = {
+  edges: Array<ItemEdge>;
+  /** The nodes of `edges`, without cursors. */
+  nodes: Array<Item>;
+  pageInfo: PageInfo;
+};
+
+export type ItemDeleteInput = {
+  /** Your item id or the item's global id. */
+  id: Scalars['String']['input'];
+};
+
+export type ItemDeletePayload = {
+  deletedItemId: Maybe<Scalars['String']['output']>;
+  userErrors: Array<UserError>;
+};
+
+export type ItemEdge = {
+  cursor: Scalars['String']['output'];
+  node: Item;
+};
+
+/** Which items to list; all conditions must hold. */
+export type ItemFilterInput = {
+  attributes: InputMaybe<Array<AttributeFilterInput>>;
+  /** Items in at least one of these categories. */
+  categories: InputMaybe<Array<Scalars['String']['input']>>;
+  entityType: InputMaybe<Scalars['String']['input']>;
+  excludeCategories: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Only hidden (true) or only visible (false) items. */
+  hidden: InputMaybe<Scalars['Boolean']['input']>;
+  /** Your item ids. */
+  ids: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Items with at least one of these tags. */
+  tags: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+/** An item to create or update. Omitted fields keep their value. */
+export type ItemInput = {
+  attributes: InputMaybe<Scalars['JSON']['input']>;
+  categories: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Your own embedding of the item (optional). */
+  embedding: InputMaybe<Array<Scalars['Float']['input']>>;
+  entityType: InputMaybe<Scalars['String']['input']>;
+  hidden: InputMaybe<Scalars['Boolean']['input']>;
+  /** Your id of the item. */
+  id: Scalars['String']['input'];
+  tags: InputMaybe<Array<Scalars['String']['input']>>;
+  text: InputMaybe<Scalars['String']['input']>;
+  title: InputMaybe<Scalars['String']['input']>;
+};
+
+export type ItemUpsertInput = {
+  item: ItemInput;
+};
+
+export type ItemUpsertPayload = {
+  created: Scalars['Boolean']['output'];
+  item: Maybe<Item>;
+  userErrors: Array<UserError>;
+};
+
+export type ItemsBulkUpsertInput = {
+  /** Up to the configured batch size. */
+  items: Array<ItemInput>;
+};
+
+export type ItemsBulkUpsertPayload = {
+  createdCount: Scalars['Int']['output'];
+  /** Items created or updated. */
+  upsertedCount: Scalars['Int']['output'];
+  /** Rows refused; the others were written. */
+  userErrors: Array<UserError>;
+};
+
+export type ModelTrainInput = {
+  /** Which to train; all when left out. */
+  algorithms: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Training configs by algorithm name (weights are ignored). */
+  configs: InputMaybe<Array<AlgorithmInput>>;
+};
+
+export type ModelTrainPayload = {
+  models: Array<TrainedModel>;
+  userErrors: Array<UserError>;
+};
+
+export type Mutation = {
+  /** Create an API key for your tenant (admin scope). */
+  apiKeyCreate: ApiKeyCreatePayload;
+  /** Revoke one of your tenant's keys (admin scope). */
+  apiKeyRevoke: ApiKeyRevokePayload;
+  /** Change which web pages may use one of your tenant's keys (admin scope). */
+  apiKeyUpdate: ApiKeyUpdatePayload;
+  /** Record one event. */
+  interactionRecord: InteractionsRecordPayload;
+  /** Define an interaction type or change its weight. */
+  interactionTypeUpsert: InteractionTypeUpsertPayload;
+  /** Record many events in one transaction. */
+  interactionsRecord: InteractionsRecordPayload;
+  /** Delete an item and the events that refer to it. */
+  itemDelete: ItemDeletePayload;
+  /** Create an item or update the fields you send. */
+  itemUpsert: ItemUpsertPayload;
+  /** Create or update many items in one call. */
+  itemsBulkUpsert: ItemsBulkUpsertPayload;
+  /** Train models now and swap them in on every replica. */
+  modelTrain: ModelTrainPayload;
+  /** Delete a user and every event of theirs (GDPR erasure). */
+  userDelete: UserDeletePayload;
+  /** A signed, short-lived token that lets a browser-safe `recommend` key fetch recommendations for this one user (write scope: call it from your backend). */
+  userTokenCreate: UserTokenCreatePayload;
+  /** Create a user or update their attributes. */
+  userUpsert: UserUpsertPayload;
+};
+
+
+export type MutationApiKeyCreateArgs = {
+  input: ApiKeyCreateInput;
+};
+
+
+export type MutationApiKeyRevokeArgs = {
+  input: ApiKeyRevokeInput;
+};
+
+
+export type MutationApiKeyUpdateArgs = {
+  input: ApiKeyUpdateInput;
+};
+
+
+export type MutationInteractionRecordArgs = {
+  input: InteractionRecordInput;
+};
+
+
+export type MutationInteractionTypeUpsertArgs = {
+  input: InteractionTypeUpsertInput;
+};
+
+
+export type MutationInteractionsRecordArgs = {
+  input: InteractionsRecordInput;
+};
+
+
+export type MutationItemDeleteArgs = {
+  input: ItemDeleteInput;
+};
+
+
+export type MutationItemUpsertArgs = {
+  input: ItemUpsertInput;
+};
+
+
+export type MutationItemsBulkUpsertArgs = {
+  input: ItemsBulkUpsertInput;
+};
+
+
+export type MutationModelTrainArgs = {
+  input: ModelTrainInput;
+};
+
+
+export type MutationUserDeleteArgs = {
+  input: UserDeleteInput;
+};
+
+
+export type MutationUserTokenCreateArgs = {
+  input: UserTokenCreateInput;
+};
+
+
+export type MutationUserUpsertArgs = {
+  input: UserUpsertInput;
+};
+
+/** An object with a global id, fetchable with `node(id:)`. */
+export type Node = {
+  id: Scalars['ID']['output'];
+};
+
+export type PageInfo = {
+  endCursor: Maybe<Scalars['String']['output']>;
+  hasNextPage: Scalars['Boolean']['output'];
+  hasPreviousPage: Scalars['Boolean']['output'];
+  startCursor: Maybe<Scalars['String']['output']>;
+};
+
+export type Polarity =
+  | 'BY_VALUE'
+  | 'NEGATIVE'
+  | 'POSITIVE';
+
+/** A named blend of algorithms, usable like an algorithm. */
+export type Preset = {
+  name: Scalars['String']['output'];
+  weights: Scalars['JSON']['output'];
+};
+
+export type Query = {
+  /** Installed algorithms and their trained models. */
+  algorithms: Array<AlgorithmInfo>;
+  /** Your tenant's API keys (admin scope). */
+  apiKeys: Array<ApiKey>;
+  /** The kinds of events this tenant records. */
+  interactionTypes: Array<InteractionType>;
+  /** One item by your id or its global id. */
+  item: Maybe<Item>;
+  /** Items in the order they were first stored. */
+  items: ItemConnection;
+  /** Any object by its global id. */
+  node: Maybe<Node>;
+  /** Named blends, e.g. `hybrid`. */
+  presets: Array<Preset>;
+  /** What this user should see next, best first. */
+  recommendations: Array<Recommendation>;
+  /** Items matching `text`: its words (full text, quotes and -exclusions included), titles resembling it (typos, unfinished words) and items close in meaning, fused by reciprocal rank. */
+  search: Array<SearchHit>;
+  /** Items like this one (also bought, similar content). */
+  similarItems: Array<Recommendation>;
+  /** Most popular items lately, by time-decayed event weight. */
+  trending: Array<Recommendation>;
+  /** One user by your id or their global id. */
+  user: Maybe<User>;
+};
+
+
+export type QueryItemArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryItemsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<ItemFilterInput>;
+  first?: Scalars['Int']['input'];
+};
+
+
+export type QueryNodeArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryRecommendationsArgs = {
+  algorithms?: InputMaybe<Array<AlgorithmInput>>;
+  calibration?: InputMaybe<Scalars['Float']['input']>;
+  excludeSeen?: Scalars['Boolean']['input'];
+  explain?: Scalars['Boolean']['input'];
+  filter?: InputMaybe<RecommendationFilterInput>;
+  first?: Scalars['Int']['input'];
+  userId: Scalars['String']['input'];
+};
+
+
+export type QuerySearchArgs = {
+  filter?: InputMaybe<RecommendationFilterInput>;
+  first?: Scalars['Int']['input'];
+  retrievers?: InputMaybe<Array<SearchRetriever>>;
+  text: Scalars['String']['input'];
+};
+
+
+export type QuerySimilarItemsArgs = {
+  algorithms?: InputMaybe<Array<AlgorithmInput>>;
+  filter?: InputMaybe<RecommendationFilterInput>;
+  first?: Scalars['Int']['input'];
+  itemId: Scalars['String']['input'];
+};
+
+
+export type QueryTrendingArgs = {
+  filter?: InputMaybe<RecommendationFilterInput>;
+  first?: Scalars['Int']['input'];
+  windowHours?: InputMaybe<Scalars['Float']['input']>;
+};
+
+
+export type QueryUserArgs = {
+  id: Scalars['ID']['input'];
+};
+
+/** How one algorithm contributed to a recommendation. */
+export type Reason = {
+  algorithm: Scalars['String']['output'];
+  /** The item of the user's history that caused it, if known. */
+  becauseItem: Maybe<Item>;
+  /** weight * score: its share of the total. */
+  contribution: Scalars['Float']['output'];
+  /** Its score for the item, scaled to [0, 1]. */
+  score: Scalars['Float']['output'];
+  /** The algorithm's weight in this request. */
+  weight: Scalars['Float']['output'];
+};
+
+export type Recommendation = {
+  item: Maybe<Item>;
+  rank: Scalars['Int']['output'];
+  reasons: Array<Reason>;
+  /** Blended score: the sum of contributions. */
+  score: Scalars['Float']['output'];
+};
+
+/** Which items may be recommended. Hidden items never are. */
+export type RecommendationFilterInput = {
+  attributes: InputMaybe<Array<AttributeFilterInput>>;
+  /** Only items in at least one of these categories. */
+  categories: InputMaybe<Array<Scalars['String']['input']>>;
+  entityType: InputMaybe<Scalars['String']['input']>;
+  excludeCategories: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Your ids of items never to return. */
+  excludeIds: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Only items with at least one of these tags. */
+  tags: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+export type SearchHit = {
+  item: Maybe<Item>;
+  /** The retrievers that found the item, with its rank in each. */
+  matches: Array<SearchMatch>;
+  /** Relevance, higher first: 2 + x when the title is the text, 1 + x when the item holds every word of it, else x; x in (0, 1] fuses the retrievers' ranks (reciprocal rank fusion, 1 = first in every retriever that ran). */
+  score: Scalars['Float']['output'];
+};
+
+/** How one retriever found a search hit. */
+export type SearchMatch = {
+  /** The hit's rank in that retriever (1 = best). */
+  rank: Scalars['Int']['output'];
+  retriever: SearchRetriever;
+  /** That retriever's own score (text rank, trigram or cosine similarity). */
+  score: Scalars['Float']['output'];
+};
+
+/** A way `search` finds items. FULLTEXT: the text's words in titles, then tags and categories, then text; TRIGRAM: titles resembling the text (typos, unfinished words); VECTOR: items closest in meaning (the tenant's content vectors). */
+export type SearchRetriever =
+  | 'FULLTEXT'
+  | 'TRIGRAM'
+  | 'VECTOR';
+
+export type Subscription = {
+  /** Events as they are recorded, on any replica. A browser-safe `recommend` key with a user token may follow its own user's events (to refresh that user's recommendations). */
+  interactionRecorded: InteractionEvent;
+};
+
+
+export type SubscriptionInteractionRecordedArgs = {
+  userId?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type TrainedModel = {
+  algorithm: Scalars['String']['output'];
+  events: Scalars['Int']['output'];
+  items: Scalars['Int']['output'];
+  /** What training chose and measured, e.g. the collaborative filter's automatic selection (`autotune`: settings chosen, validation Recall@20). */
+  report: Scalars['JSON']['output'];
+  seconds: Scalars['Float']['output'];
+  users: Scalars['Int']['output'];
+  version: Scalars['Int']['output'];
+};
+
+/** Someone whose events you record and who gets recommendations. */
+export type User = Node & {
+  attributes: Scalars['JSON']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  /** The user's events, newest first. */
+  interactions: InteractionConnection;
+  updatedAt: Scalars['DateTime']['output'];
+  /** Your id of the user. */
+  userId: Scalars['String']['output'];
+};
+
+
+/** Someone whose events you record and who gets recommendations. */
+export type UserInteractionsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: Scalars['Int']['input'];
+};
+
+export type UserDeleteInput = {
+  /** Your user id or the user's global id. */
+  id: Scalars['String']['input'];
+};
+
+export type UserDeletePayload = {
+  deletedUserId: Maybe<Scalars['String']['output']>;
+  userErrors: Array<UserError>;
+};
+
+/** An input the server refused, and which field it was. */
+export type UserError = {
+  code: UserErrorCode;
+  /** Path to the input field, e.g. ["input", "items", "3", "id"]. */
+  field: Maybe<Array<Scalars['String']['output']>>;
+  message: Scalars['String']['output'];
+};
+
+/** Why an input was refused. */
+export type UserErrorCode =
+  | 'BLANK'
+  | 'BUSY'
+  | 'DIMENSION_MISMATCH'
+  | 'FORBIDDEN'
+  | 'INVALID'
+  | 'INVALID_CONFIG'
+  | 'INVALID_WEIGHT'
+  | 'IN_FUTURE'
+  | 'NOT_FINITE'
+  | 'NOT_FOUND'
+  | 'NOT_TRAINED'
+  | 'PAGE_SIZE_EXCEEDED'
+  | 'TOO_DEEP'
+  | 'TOO_LARGE'
+  | 'TOO_LONG'
+  | 'TOO_MANY'
+  | 'UNKNOWN_ALGORITHM'
+  | 'UNKNOWN_TYPE';
+
+export type UserInput = {
+  attributes: InputMaybe<Scalars['JSON']['input']>;
+  /** Your id of the user. */
+  id: Scalars['String']['input'];
+};
+
+export type UserTokenCreateInput = {
+  /** How long the token is valid (60 s to 30 days). */
+  ttlSeconds: Scalars['Int']['input'];
+  /** The user the token lets a browser key act for. */
+  userId: Scalars['String']['input'];
+};
+
+export type UserTokenCreatePayload = {
+  expiresAt: Maybe<Scalars['DateTime']['output']>;
+  /** Send it as `X-User-Token` (or `userToken` in connection_init). */
+  token: Maybe<Scalars['String']['output']>;
+  userErrors: Array<UserError>;
+};
+
+export type UserUpsertInput = {
+  user: UserInput;
+};
+
+export type UserUpsertPayload = {
+  created: Scalars['Boolean']['output'];
+  user: Maybe<User>;
+  userErrors: Array<UserError>;
+};
+
+export type RecommendationsForUserQueryVariables = Exact<{
+  userId: Scalars['String']['input'];
+  first: Scalars['Int']['input'];
+}>;
+
+
+export type RecommendationsForUserQuery = { recommendations: Array<{ rank: number, score: number, item: { itemId: string, title: string | null } | null, reasons: Array<{ algorithm: string, contribution: number, becauseItem: { itemId: string, title: string | null } | null }> }> };
+
+export type UserEventsSubscriptionVariables = Exact<{
+  userId: Scalars['String']['input'];
+}>;
+
+
+export type UserEventsSubscription = { interactionRecorded: { itemId: string, type: string } };
