@@ -151,9 +151,19 @@ def main() -> None:
         "--only", default=None, help=f"comma-separated workloads of: {', '.join(LABELS)}"
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--cache-seconds",
+        type=float,
+        default=0,
+        help="RECOGRAPH_RECOMMENDATION_CACHE_SECONDS of the server (default 0: every "
+        "recommendation is computed; the targets are uncached)",
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
-    with serving(args.data_dir, args.workers) as (server, port):
+    cache = {"RECOGRAPH_RECOMMENDATION_CACHE_SECONDS": f"{args.cache_seconds:g}"}
+    # with the cache on, a longer warm-up lets every worker answer each user once
+    warm_up = 6 if args.cache_seconds else 2
+    with serving(args.data_dir, args.workers, env=cache) as (server, port):
         lo, hi = (int(x) for x in args.users.split("-"))
         users = [str(u) for u in range(lo, hi + 1)]
         _, items = sample_ids(port)
@@ -177,7 +187,7 @@ def main() -> None:
             chosen = {k: v for k, v in chosen.items() if k in keep}
         for name, bodies in chosen.items():
             script = lua_for(bodies)
-            run_wrk(wrk, url, script, 2, args.connections, args.threads)  # warm up
+            run_wrk(wrk, url, script, warm_up, args.connections, args.threads)
             result = run_wrk(wrk, url, script, args.seconds, args.connections, args.threads)
             rows.append({"workload": name, **result})
             print(f"{name}: {result}", file=sys.stderr)
@@ -186,7 +196,8 @@ def main() -> None:
     print(
         f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; wrk -t{args.threads} -c{args.connections} "
-        f"-d{args.seconds}s in a separate process on the same machine\n"
+        f"-d{args.seconds}s in a separate process on the same machine; recommendation "
+        f"cache {f'{args.cache_seconds:g}s' if args.cache_seconds else 'off'}\n"
     )
     print("| request | req/s | p50 ms | p90 ms | p99 ms | ratio to `{ __typename }` | errors |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -50,6 +50,20 @@ class TrainingJob(Protocol):
     def error(self) -> str | None: ...
 
 
+class AnswerCache(Protocol):
+    """Finished recommendations of users, kept while nothing they depend on changed: the
+    store stamps each with the user's event version and the catalogue version."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    async def lookup(
+        self, tenant: str, user: str, key: str
+    ) -> tuple[bytes | None, tuple[int, int]]: ...
+
+    async def store(self, tenant: str, key: str, stamp: tuple[int, int], value: bytes) -> None: ...
+
+
 class EngineStorage(Protocol):
     async def training_events(
         self, tenant: str

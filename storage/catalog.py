@@ -157,4 +157,7 @@ class Catalog:
 
     async def delete_users(self, tenant: str, ids: Sequence[str]) -> list[str]:
         """Delete users and, with them, every event they made."""
-        return list(await self.users.delete_many(tenant, ids))
+        deleted = list(await self.users.delete_many(tenant, ids))
+        if deleted:  # rare: every process forgets the tenant's cached recommendations
+            await self.snapshots.changed(tenant, [])
+        return deleted

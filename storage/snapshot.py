@@ -17,8 +17,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -26,6 +27,7 @@ from sqlalchemy import func, select
 from storage.backends import CacheBackend, SlowConsumer
 from storage.records import ItemRecord
 from storage.repositories.items import ItemRepository
+from storage.result_cache import ResultCache
 from storage.tables import ITEMS
 from storage.tenancy import tenant_scope
 
@@ -79,6 +81,13 @@ class CatalogSnapshots:
         #: pks changed while a tenant's copy is being built (None: reload it all)
         self._dirty: dict[str, set[int] | None] = {}
         self.origin = uuid.uuid4().hex  # tells this process's own messages apart
+        #: cached recommendations depend on the catalogue: told of every change
+        self.results = ResultCache(0)
+        #: called with the tenant once a change of its catalogue (here or in another
+        #: process) is visible here
+        self.listeners: list[Callable[[str], None]] = []
+        #: called with the tenant after this process changed its catalogue
+        self.local_listeners: list[Callable[[str], None]] = []
 
     async def records(self, tenant: str, pks: Iterable[int]) -> dict[int, ItemRecord]:
         """Items by primary key: from the copy, the database for what it lacks."""
@@ -211,6 +220,8 @@ class CatalogSnapshots:
             snap.apply(records, deleted)
         pks = [r.pk for r in records]
         self._touched(tenant, [*pks, *deleted])
+        await self.results.catalogue_changed(tenant, local=True)
+        self._tell(tenant, local=True)
         message: dict[str, object] = {"tenant": tenant, "origin": self.origin}
         if len(pks) + len(deleted) <= MAX_LISTED:
             message |= {"upserted": pks, "deleted": list(deleted)}
@@ -219,6 +230,8 @@ class CatalogSnapshots:
     async def reload(self, tenant: str) -> None:
         """Drop the tenant's copy here and everywhere (after changes not listed by pk)."""
         self.forget(tenant)
+        await self.results.catalogue_changed(tenant, local=True)
+        self._tell(tenant, local=True)
         message = {"tenant": tenant, "origin": self.origin}
         await self.cache.publish(CHANNEL, json.dumps(message).encode())
 
@@ -236,6 +249,18 @@ class CatalogSnapshots:
         tenant = msg["tenant"]
         if msg.get("origin") == self.origin:
             return
+        try:
+            await self._apply(tenant, msg)
+        finally:
+            # only once this process sees the change: what it computes from now on holds it
+            await self.results.catalogue_changed(tenant, local=False)
+            self._tell(tenant)
+
+    def _tell(self, tenant: str, local: bool = False) -> None:
+        for listener in [*self.listeners, *(self.local_listeners if local else ())]:
+            listener(tenant)
+
+    async def _apply(self, tenant: str, msg: dict[str, Any]) -> None:
         if "upserted" in msg:
             self._touched(tenant, [*msg["upserted"], *msg["deleted"]])
         if tenant not in self._snapshots:
@@ -267,6 +292,7 @@ class CatalogSnapshots:
                         self.forget()
             except SlowConsumer:
                 self.forget()  # changes were missed: rebuild from the database
+                self.results.missed_changes()
 
     async def stop(self) -> None:
         if self._follower is not None:

@@ -212,6 +212,27 @@ async def test_subscription_receives_an_interaction_recorded_by_another_call(
             "watched", "i1", "purchase", 10.0)
 
 
+async def test_live_recommendations_follow_the_users_events(client, store):
+    """`async for update in client.recommendations_updated(user)`: the current list, then
+    the new one after the user acts elsewhere."""
+    url = url_of(client)
+    async with AsyncRecograph(url, retry=FAST) as app:
+        await app.items_bulk_upsert(catalogue(per_genre=5))
+        await app.interactions_record(events(users_per_genre=3, per_user=4, per_genre=5))
+        await app.model_train()
+        updates = app.recommendations_updated("scifi-fan-1", first=4)
+        first = await asyncio.wait_for(anext(updates), 10)
+        assert [c.value for c in first.causes] == ["INITIAL"]
+        shown = [r.item.item_id for r in first.recommendations if r.item]
+        assert shown == [r.item.item_id for r in await app.recommendations("scifi-fan-1",
+                                                                           first=4) if r.item]
+        await app.interaction_record(
+            {"userId": "scifi-fan-1", "itemId": shown[0], "type": "purchase"})
+        second = await asyncio.wait_for(anext(updates), 10)
+        assert shown[0] not in [r.item.item_id for r in second.recommendations if r.item]
+        await updates.aclose()  # type: ignore[attr-defined]
+
+
 def test_generated_code_matches_schema_graphql(tmp_path):
     """Regenerating the client from schema.graphql and queries/ changes nothing: the
     committed code never drifts from the schema."""

@@ -20,7 +20,8 @@ from engines.data import TrainingData
 from engines.embedders import Embedder
 from engines.errors import ErrorCode, RecographError
 from engines.host.registry import Registry, training_fields
-from engines.interfaces import EngineStorage
+from engines.interfaces import AnswerCache, EngineStorage
+from engines.serving.answers import answer_key, decode_answer, encode_answer
 from engines.serving.batching import ScoreBatcher
 from engines.serving.blending import Blended, Contribution, blend
 from engines.serving.calibration import calibrate, category_shares
@@ -135,6 +136,11 @@ class RecommendationService:
         #: instrumentation hooks (metrics); no-ops unless the host sets them
         self.observe: Callable[[str, float], None] = lambda name, seconds: None
         self.on_cache: Callable[[str], None] = lambda result: None
+        self.on_answer: Callable[[str], None] = lambda result: None
+        #: finished answers per user (set by the host; None: every request is computed)
+        self.answers: AnswerCache | None = None
+        #: called with the tenant once new model versions serve here
+        self.model_listeners: list[Callable[[str], None]] = []
 
     # --- models --------------------------------------------------------------------------
     async def models(self, tenant: str) -> dict[str, LoadedModel]:
@@ -170,13 +176,19 @@ class RecommendationService:
             changed.append(name)
         if changed:
             log.info("tenant %s: loaded %s", tenant, ", ".join(changed))
+            self._models_changed(tenant)
         return changed
+
+    def _models_changed(self, tenant: str) -> None:
+        for listener in list(self.model_listeners):
+            listener(tenant)
 
     def loaded(self) -> dict[str, dict[str, LoadedModel]]:
         return self._models
 
     def install(self, tenant: str, name: str, model: LoadedModel) -> None:
         self._models.setdefault(tenant, {})[name] = model
+        self._models_changed(tenant)
 
     def learn(self, tenant: str, events: Sequence[RecordedEvent]) -> None:
         """Online updates of every loaded model of ``tenant`` from events just recorded."""
@@ -311,6 +323,73 @@ class RecommendationService:
                 ErrorCode.NOT_TRAINED,
                 "algorithms",
             )
+        answers = self.answers if query is None and user_id else None
+        if answers is not None and answers.enabled and user_id:
+            key = answer_key(
+                tenant,
+                user_id,
+                weights,
+                configs,
+                {n: models[n].version for n in weights if n in models},
+                rules,
+                limit,
+                exclude_seen,
+                exclude_items,
+                calibration,
+                fill,
+            )
+            cached, stamp = await answers.lookup(tenant, user_id, key)
+            if cached is not None:
+                self.on_answer("hit")
+                return decode_answer(cached)
+            self.on_answer("miss")
+            blended = await self._recommend(
+                tenant,
+                user_id,
+                limit,
+                weights,
+                serving,
+                models,
+                rules,
+                query,
+                exclude_seen=exclude_seen,
+                exclude_items=exclude_items,
+                fill=fill,
+                calibration=calibration,
+            )
+            await answers.store(tenant, key, stamp, encode_answer(blended))
+            return blended
+        return await self._recommend(
+            tenant,
+            user_id,
+            limit,
+            weights,
+            serving,
+            models,
+            rules,
+            query,
+            exclude_seen=exclude_seen,
+            exclude_items=exclude_items,
+            fill=fill,
+            calibration=calibration,
+        )
+
+    async def _recommend(
+        self,
+        tenant: str,
+        user_id: str | None,
+        limit: int,
+        weights: dict[str, float],
+        serving: dict[str, Algorithm | None],
+        models: Mapping[str, LoadedModel],
+        rules: ItemRules | None,
+        query: Query | None,
+        *,
+        exclude_seen: bool,
+        exclude_items: list[str] | None,
+        fill: bool,
+        calibration: float,
+    ) -> list[Blended]:
         if query is None:
             query = (
                 await self.storage.user_history(tenant, user_id, self.settings.history_limit)

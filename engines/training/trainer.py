@@ -17,7 +17,8 @@ from engines.serving.service import LoadedModel, RecommendationService
 
 log = logging.getLogger(__name__)
 
-Announce = Callable[[str], Awaitable[None]]
+#: tells every replica (and subscribers) that ``tenant`` has new model versions
+Announce = Callable[[str, "list[TrainResult]"], Awaitable[None]]
 #: growth-triggered training waits until a tenant's events pause this long (an import's
 #: batches then land in one training) ...
 QUIET_SECONDS = 5.0
@@ -126,7 +127,7 @@ class Trainer:
         finally:
             await self.storage.unlock(lock)
         if self.announce is not None:
-            await self.announce(tenant)
+            await self.announce(tenant, results)
         return results
 
     async def stale(self, tenant: str) -> list[str]:

@@ -212,6 +212,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
                 runtime.service.on_cache = lambda result: metrics.cache.labels(
                     "candidates", result
                 ).inc()
+                runtime.service.on_answer = lambda result: metrics.cache.labels(
+                    "recommendations", result
+                ).inc()
                 app[ENGINE] = runtime
                 yield
         finally:

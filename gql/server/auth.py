@@ -21,11 +21,21 @@ RECOMMEND_FIELDS = frozenset(
     {"recommendations", "similarItems", "trending", "search", "__typename"}
 )
 #: what it may follow (its own user's events only: the resolver checks the user token)
-RECOMMEND_SUBSCRIPTIONS = frozenset({"interactionRecorded"})
+RECOMMEND_SUBSCRIPTIONS = frozenset({"interactionRecorded", "recommendationsUpdated"})
 ADMIN_MUTATIONS = frozenset(
-    {"modelTrain", "apiKeyCreate", "apiKeyUpdate", "apiKeyRevoke", "interactionTypeUpsert"}
+    {
+        "modelTrain",
+        "apiKeyCreate",
+        "apiKeyUpdate",
+        "apiKeyRevoke",
+        "interactionTypeUpsert",
+        "webhookCreate",
+        "webhookUpdate",
+        "webhookDelete",
+        "webhookDeliveryReplay",
+    }
 )
-ADMIN_QUERIES = frozenset({"apiKeys"})
+ADMIN_QUERIES = frozenset({"apiKeys", "webhooks", "webhookDeliveries"})
 KEY_CACHE_SECONDS = 10.0
 USER_TOKEN_AUDIENCE = "recograph"
 USER_TOKEN_ALGORITHM = "HS256"

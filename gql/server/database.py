@@ -37,6 +37,7 @@ async def open_store(settings: Settings) -> Store:
         migrate=settings.run_migrations,
         keep_model_versions=settings.keep_model_versions,
         subscription_queue_size=settings.subscription_queue_size,
+        result_cache_seconds=settings.recommendation_cache_seconds,
     )
 
 

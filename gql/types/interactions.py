@@ -245,23 +245,55 @@ class InteractionMutations:
         )
 
 
+@strawberry.input(description="Which events to follow; every list left out matches any.")
+class InteractionEventFilter:
+    user_ids: list[str] | None = None
+    item_ids: list[str] | None = None
+    types: list[str] | None = None
+
+
+#: most ids or types one filter may list
+MAX_FILTER_VALUES = 1000
+
+
+def _wanted(values: list[str] | None, field: str) -> frozenset[str] | None:
+    if values is None:
+        return None
+    if len(values) > MAX_FILTER_VALUES:
+        raise refused(f"at most {MAX_FILTER_VALUES} values", f"filter.{field}")
+    return frozenset(values)
+
+
 @strawberry.type
 class InteractionSubscriptions:
     @strawberry.subscription(
-        description="Events as they are recorded, on any replica. A browser-safe `recommend` "
-        "key with a user token may follow its own user's events (to refresh that user's "
-        "recommendations)."
+        description="Events as they are recorded, on any replica, optionally only of some "
+        "users, items or types. A browser-safe `recommend` key with a user token may follow "
+        "its own user's events (to refresh that user's recommendations)."
     )
     async def interaction_recorded(
-        self, info: Info, user_id: str | None = None
+        self,
+        info: Info,
+        user_id: str | None = None,
+        filter: InteractionEventFilter | None = None,
     ) -> AsyncGenerator[InteractionEvent, None]:
         ctx = info.context
-        if (reason := forbid_other_users(ctx.auth, user_id or "")) is not None:
+        filter = filter or InteractionEventFilter()
+        users = _wanted(filter.user_ids, "userIds")
+        if user_id is not None:
+            users = frozenset({user_id}) if users is None else users & {user_id}
+        items, types = _wanted(filter.item_ids, "itemIds"), _wanted(filter.types, "types")
+        only = next(iter(users)) if users is not None and len(users) == 1 else ""
+        if (reason := forbid_other_users(ctx.auth, only)) is not None:
             raise refused(reason, "userId", ErrorCode.FORBIDDEN)
         try:
             async for raw in ctx.store.cache.subscribe(events_channel(ctx.tenant)):
                 for e in decode_events(raw):
-                    if user_id is not None and e.user != user_id:
+                    if (
+                        (users is not None and e.user not in users)
+                        or (items is not None and e.item not in items)
+                        or (types is not None and e.type not in types)
+                    ):
                         continue
                     yield InteractionEvent(
                         user_id=e.user,

@@ -237,6 +237,31 @@ class RedisBackend:
         except Exception as exc:
             self._failed("delete", exc)
 
+    async def get_many(self, keys: list[str]) -> list[bytes | None] | None:
+        """Several values in one round trip; None when Redis cannot be reached."""
+        try:
+            values = await self._redis.mget([self._k(k) for k in keys])
+        except Exception as exc:
+            self._failed("mget", exc)
+            return None
+        self.healthy = True
+        return [v.encode() if isinstance(v, str) else v for v in values]
+
+    async def incr_many(self, keys: list[str], ttl: float) -> bool:
+        """Add one to each counter (kept ``ttl`` seconds) in one round trip; False if
+        Redis could not be reached."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.incr(self._k(key))
+                    pipe.expire(self._k(key), int(ttl))
+                await pipe.execute()
+        except Exception as exc:
+            self._failed("incr", exc)
+            return False
+        self.healthy = True
+        return True
+
     async def incr(self, key: str, amount: float = 1.0) -> float | None:
         try:
             value = await self._redis.incrbyfloat(self._k(key), amount)

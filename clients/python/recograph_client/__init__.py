@@ -39,6 +39,10 @@ from .generated.interaction_recorded import (
     InteractionRecordedInteractionRecorded as InteractionEvent,
 )
 from .generated.model_train import ModelTrainModelTrainModels as TrainedModel
+from .generated.model_trained import ModelTrainedModelTrained as ModelAnnouncement
+from .generated.recommendations_updated import (
+    RecommendationsUpdatedRecommendationsUpdated as RecommendationsUpdate,
+)
 from .generated.search import SearchSearch as SearchHit
 
 __all__ = [
@@ -56,6 +60,7 @@ __all__ = [
     "Item",
     "ItemFilterInput",
     "ItemInput",
+    "ModelAnnouncement",
     "Polarity",
     "RateLimitError",
     "Reason",
@@ -67,6 +72,7 @@ __all__ = [
     "RecographUserError",
     "Recommendation",
     "RecommendationFilterInput",
+    "RecommendationsUpdate",
     "RecordResult",
     "RetryPolicy",
     "SearchHit",

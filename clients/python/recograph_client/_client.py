@@ -65,6 +65,8 @@ from .generated.interaction_type_upsert import InteractionTypeUpsertInteractionT
 from .generated.item_upsert import ItemUpsertItemUpsert
 from .generated.items import ItemsItems
 from .generated.model_train import ModelTrainModelTrainModels
+from .generated.model_trained import ModelTrainedModelTrained
+from .generated.recommendations_updated import RecommendationsUpdatedRecommendationsUpdated
 from .generated.search import SearchSearch
 from .generated.user_token_create import UserTokenCreateUserTokenCreate
 from .generated.user_upsert import UserUpsertUserUpsert
@@ -807,6 +809,31 @@ class AsyncRecograph(_Base):
         iterating. Each iteration opens its own socket."""
         stream = self.generated.interaction_recorded(user_id=UNSET if user_id is None else user_id)
         return _subscribe(stream, lambda message: message.interaction_recorded)
+
+    def recommendations_updated(
+        self,
+        user_id: str,
+        *,
+        first: int = 10,
+        algorithms: Sequence[ModelOrDict] | None = None,
+        filter: ModelOrDict | None = None,
+    ) -> AsyncIterator[RecommendationsUpdatedRecommendationsUpdated]:
+        """``user_id``'s list now, then again whenever their events, a new model or a
+        catalogue change alter it (``.causes``, ``.recommendations``)."""
+        stream = self.generated.recommendations_updated(
+            user_id,
+            first,
+            algorithms=_models(AlgorithmInput, algorithms),
+            filter_=_optional(RecommendationFilterInput, filter),
+        )
+        return _subscribe(stream, lambda message: message.recommendations_updated)
+
+    def model_trained(
+        self, algorithm: str | None = None
+    ) -> AsyncIterator[ModelTrainedModelTrained]:
+        """Each new model version of your tenant (of ``algorithm`` only, if given)."""
+        stream = self.generated.model_trained(algorithm=UNSET if algorithm is None else algorithm)
+        return _subscribe(stream, lambda message: message.model_trained)
 
 
 async def _subscribe(stream: AsyncIterator[M], pick: Callable[[M], E]) -> AsyncIterator[E]:

@@ -143,6 +143,13 @@ export type InteractionEvent = {
   weight: Scalars['Float']['output'];
 };
 
+/** Which events to follow; every list left out matches any. */
+export type InteractionEventFilter = {
+  itemIds: InputMaybe<Array<Scalars['String']['input']>>;
+  types: InputMaybe<Array<Scalars['String']['input']>>;
+  userIds: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
 /** One event. Users are created on their first event. */
 export type InteractionInput = {
   /** Resending an event with a stored key records nothing. */
@@ -336,6 +343,14 @@ export type Mutation = {
   userTokenCreate: UserTokenCreatePayload;
   /** Create a user or update their attributes. */
   userUpsert: UserUpsertPayload;
+  /** Register a webhook for your tenant (admin scope). Its signing secret is returned once. */
+  webhookCreate: WebhookCreatePayload;
+  /** Delete one of your tenant's webhooks and its deliveries (admin scope). */
+  webhookDelete: WebhookDeletePayload;
+  /** Send a dead or delivered delivery again: it is queued as new, its attempts reset (admin scope). */
+  webhookDeliveryReplay: WebhookDeliveryReplayPayload;
+  /** Change one of your tenant's webhooks (admin scope). */
+  webhookUpdate: WebhookUpdatePayload;
 };
 
 
@@ -403,6 +418,26 @@ export type MutationUserUpsertArgs = {
   input: UserUpsertInput;
 };
 
+
+export type MutationWebhookCreateArgs = {
+  input: WebhookCreateInput;
+};
+
+
+export type MutationWebhookDeleteArgs = {
+  input: WebhookDeleteInput;
+};
+
+
+export type MutationWebhookDeliveryReplayArgs = {
+  input: WebhookDeliveryReplayInput;
+};
+
+
+export type MutationWebhookUpdateArgs = {
+  input: WebhookUpdateInput;
+};
+
 /** An object with a global id, fetchable with `node(id:)`. */
 export type Node = {
   id: Scalars['ID']['output'];
@@ -451,6 +486,10 @@ export type Query = {
   trending: Array<Recommendation>;
   /** One user by your id or their global id. */
   user: Maybe<User>;
+  /** The delivery log of your tenant's webhooks, newest first (admin scope). */
+  webhookDeliveries: WebhookDeliveryConnection;
+  /** Your tenant's webhooks (admin scope). */
+  webhooks: Array<Webhook>;
 };
 
 
@@ -509,6 +548,14 @@ export type QueryUserArgs = {
   id: Scalars['ID']['input'];
 };
 
+
+export type QueryWebhookDeliveriesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: Scalars['Int']['input'];
+  status?: InputMaybe<WebhookDeliveryStatus>;
+  webhookId?: InputMaybe<Scalars['ID']['input']>;
+};
+
 /** How one algorithm contributed to a recommendation. */
 export type Reason = {
   algorithm: Scalars['String']['output'];
@@ -543,6 +590,21 @@ export type RecommendationFilterInput = {
   tags: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
+/** What made a user's recommendations change. */
+export type RecommendationsCause =
+  | 'CATALOGUE'
+  | 'EVENTS'
+  | 'INITIAL'
+  | 'MODEL';
+
+/** A user's new list (only sent when it differs from the last). */
+export type RecommendationsUpdate = {
+  at: Scalars['DateTime']['output'];
+  /** Why it was computed again (several when a burst was coalesced). */
+  causes: Array<RecommendationsCause>;
+  recommendations: Array<Recommendation>;
+};
+
 export type SearchHit = {
   item: Maybe<Item>;
   /** The retrievers that found the item, with its rank in each. */
@@ -567,13 +629,33 @@ export type SearchRetriever =
   | 'VECTOR';
 
 export type Subscription = {
-  /** Events as they are recorded, on any replica. A browser-safe `recommend` key with a user token may follow its own user's events (to refresh that user's recommendations). */
+  /** Events as they are recorded, on any replica, optionally only of some users, items or types. A browser-safe `recommend` key with a user token may follow its own user's events (to refresh that user's recommendations). */
   interactionRecorded: InteractionEvent;
+  /** Each new model version of your tenant, trained on any replica or by the trainer: its algorithm, size, training time and what training measured. */
+  modelTrained: TrainedModel;
+  /** A user's recommendations: the current list first, then a new one whenever their events, a new model or a catalogue change (an item hidden, deleted or edited) changed it, on any replica. Bursts are coalesced; an unchanged list is not sent. A browser-safe `recommend` key may follow its user token's user. */
+  recommendationsUpdated: RecommendationsUpdate;
 };
 
 
 export type SubscriptionInteractionRecordedArgs = {
+  filter?: InputMaybe<InteractionEventFilter>;
   userId?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type SubscriptionModelTrainedArgs = {
+  algorithm?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type SubscriptionRecommendationsUpdatedArgs = {
+  algorithms?: InputMaybe<Array<AlgorithmInput>>;
+  calibration?: InputMaybe<Scalars['Float']['input']>;
+  explain?: Scalars['Boolean']['input'];
+  filter?: InputMaybe<RecommendationFilterInput>;
+  first?: Scalars['Int']['input'];
+  userId: Scalars['String']['input'];
 };
 
 export type TrainedModel = {
@@ -673,6 +755,123 @@ export type UserUpsertPayload = {
   created: Scalars['Boolean']['output'];
   user: Maybe<User>;
   userErrors: Array<UserError>;
+};
+
+/** An endpoint of your tenant that receives signed event POSTs. */
+export type Webhook = {
+  /** Inactive webhooks get no new deliveries; pending ones wait for them. */
+  active: Scalars['Boolean']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  description: Maybe<Scalars['String']['output']>;
+  id: Scalars['ID']['output'];
+  kinds: Array<WebhookKind>;
+  updatedAt: Scalars['DateTime']['output'];
+  url: Scalars['String']['output'];
+  /** Users whose RECOMMENDATIONS_CHANGED this webhook receives. */
+  watchUserIds: Array<Scalars['String']['output']>;
+};
+
+export type WebhookCreateInput = {
+  description: InputMaybe<Scalars['String']['input']>;
+  kinds: Array<WebhookKind>;
+  /** An http(s) URL on a public address (see RECOGRAPH_WEBHOOK_ALLOW_PRIVATE). */
+  url: Scalars['String']['input'];
+  /** Users whose RECOMMENDATIONS_CHANGED the webhook receives. */
+  watchUserIds: Array<Scalars['String']['input']>;
+};
+
+export type WebhookCreatePayload = {
+  /** Signs every delivery (`Recograph-Signature`). Store it now; it cannot be shown again. */
+  secret: Maybe<Scalars['String']['output']>;
+  userErrors: Array<UserError>;
+  webhook: Maybe<Webhook>;
+};
+
+export type WebhookDeleteInput = {
+  id: Scalars['ID']['input'];
+};
+
+export type WebhookDeletePayload = {
+  deletedId: Maybe<Scalars['ID']['output']>;
+  userErrors: Array<UserError>;
+};
+
+/** One message to one webhook, and how sending it went. */
+export type WebhookDelivery = {
+  attempts: Scalars['Int']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  deliveredAt: Maybe<Scalars['DateTime']['output']>;
+  /** Sent as the `Recograph-Delivery` header. */
+  id: Scalars['ID']['output'];
+  kind: WebhookKind;
+  /** Why the last attempt failed. */
+  lastError: Maybe<Scalars['String']['output']>;
+  /** HTTP status of the last attempt. */
+  lastStatus: Maybe<Scalars['Int']['output']>;
+  /** When the next attempt is due (pending deliveries only). */
+  nextAttemptAt: Maybe<Scalars['DateTime']['output']>;
+  /** The `data` of the POSTed body. */
+  payload: Scalars['JSON']['output'];
+  status: WebhookDeliveryStatus;
+  webhookId: Scalars['ID']['output'];
+};
+
+export type WebhookDeliveryConnection = {
+  edges: Array<WebhookDeliveryEdge>;
+  /** The nodes of `edges`, without cursors. */
+  nodes: Array<WebhookDelivery>;
+  pageInfo: PageInfo;
+};
+
+export type WebhookDeliveryEdge = {
+  cursor: Scalars['String']['output'];
+  node: WebhookDelivery;
+};
+
+export type WebhookDeliveryReplayInput = {
+  deliveryId: Scalars['ID']['input'];
+};
+
+export type WebhookDeliveryReplayPayload = {
+  delivery: Maybe<WebhookDelivery>;
+  userErrors: Array<UserError>;
+};
+
+/** Where a delivery stands. */
+export type WebhookDeliveryStatus =
+  /** Every attempt failed; `webhookDeliveryReplay` queues it again. */
+  | 'DEAD'
+  /** The endpoint answered 2xx. */
+  | 'DELIVERED'
+  /** Waiting for its (next) attempt. */
+  | 'PENDING';
+
+/** What a webhook is told about. */
+export type WebhookKind =
+  /** Events were stored (up to 1,000 per delivery). */
+  | 'EVENTS_RECORDED'
+  /** A new model version was trained and stored. */
+  | 'MODEL_TRAINED'
+  /** The recommendations of a watched user (`watchUserIds`) changed. */
+  | 'RECOMMENDATIONS_CHANGED';
+
+export type WebhookUpdateInput = {
+  /** Pause or resume. */
+  active: InputMaybe<Scalars['Boolean']['input']>;
+  /** Left out: unchanged; null: removed. */
+  description: InputMaybe<Scalars['String']['input']>;
+  id: Scalars['ID']['input'];
+  /** Replaces the kinds; left out or null: unchanged. */
+  kinds: InputMaybe<Array<WebhookKind>>;
+  /** Left out or null: unchanged. */
+  url: InputMaybe<Scalars['String']['input']>;
+  /** Replaces the watched users; left out or null: unchanged. */
+  watchUserIds: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+export type WebhookUpdatePayload = {
+  userErrors: Array<UserError>;
+  webhook: Maybe<Webhook>;
 };
 
 export type RecommendationsForUserQueryVariables = Exact<{

@@ -22,7 +22,15 @@ from .api_keys import ApiKeys, ApiKeysApiKeys
 from .base_client import BaseClient
 from .base_model import BaseModel
 from .client import GeneratedClient
-from .enums import ApiKeyScope, Polarity, SearchRetriever, UserErrorCode
+from .enums import (
+    ApiKeyScope,
+    Polarity,
+    RecommendationsCause,
+    SearchRetriever,
+    UserErrorCode,
+    WebhookDeliveryStatus,
+    WebhookKind,
+)
 from .exceptions import (
     GraphQLClientError,
     GraphQLClientGraphQLError,
@@ -45,6 +53,7 @@ from .input_types import (
     ApiKeyRevokeInput,
     ApiKeyUpdateInput,
     AttributeFilterInput,
+    InteractionEventFilter,
     InteractionInput,
     InteractionRecordInput,
     InteractionsRecordInput,
@@ -60,6 +69,10 @@ from .input_types import (
     UserInput,
     UserTokenCreateInput,
     UserUpsertInput,
+    WebhookCreateInput,
+    WebhookDeleteInput,
+    WebhookDeliveryReplayInput,
+    WebhookUpdateInput,
 )
 from .interaction_record import (
     InteractionRecord,
@@ -153,6 +166,7 @@ __all__ = [
     "GraphQLClientGraphQLMultiError",
     "GraphQLClientHttpError",
     "GraphQLClientInvalidResponseError",
+    "InteractionEventFilter",
     "InteractionInput",
     "InteractionRecord",
     "InteractionRecordInput",
@@ -201,6 +215,7 @@ __all__ = [
     "RecommendationFieldsReasonsBecauseItem",
     "RecommendationFilterInput",
     "Recommendations",
+    "RecommendationsCause",
     "RecommendationsRecommendations",
     "Search",
     "SearchRetriever",
@@ -227,4 +242,10 @@ __all__ = [
     "UserUpsertUserUpsert",
     "UserUpsertUserUpsertUser",
     "UserUpsertUserUpsertUserErrors",
+    "WebhookCreateInput",
+    "WebhookDeleteInput",
+    "WebhookDeliveryReplayInput",
+    "WebhookDeliveryStatus",
+    "WebhookKind",
+    "WebhookUpdateInput",
 ]

@@ -31,7 +31,9 @@ from .item_upsert import ItemUpsert
 from .items import Items
 from .items_bulk_upsert import ItemsBulkUpsert
 from .model_train import ModelTrain
+from .model_trained import ModelTrained
 from .recommendations import Recommendations
+from .recommendations_updated import RecommendationsUpdated
 from .search import Search
 from .similar_items import SimilarItems
 from .trending import Trending
@@ -847,3 +849,95 @@ class GeneratedAsyncClient(AsyncBaseClient):
             **kwargs,
         ):
             yield InteractionRecorded.model_validate(data)
+
+    async def model_trained(
+        self, algorithm: Union[Optional[str], UnsetType] = UNSET, **kwargs: Any
+    ) -> AsyncIterator[ModelTrained]:
+        query = gql("""
+            subscription ModelTrained($algorithm: String) {
+              modelTrained(algorithm: $algorithm) {
+                algorithm
+                version
+                seconds
+                users
+                items
+                events
+                report
+              }
+            }
+            """)
+        variables: dict[str, object] = {"algorithm": algorithm}
+        async for data in self.execute_ws(
+            query=query, operation_name="ModelTrained", variables=variables, **kwargs
+        ):
+            yield ModelTrained.model_validate(data)
+
+    async def recommendations_updated(
+        self,
+        user_id: str,
+        first: int,
+        algorithms: Union[Optional[list[AlgorithmInput]], UnsetType] = UNSET,
+        filter_: Union[Optional[RecommendationFilterInput], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> AsyncIterator[RecommendationsUpdated]:
+        query = gql("""
+            subscription RecommendationsUpdated($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput) {
+              recommendationsUpdated(
+                userId: $userId
+                first: $first
+                algorithms: $algorithms
+                filter: $filter
+              ) {
+                causes
+                at
+                recommendations {
+                  ...RecommendationFields
+                }
+              }
+            }
+
+            fragment ItemFields on Item {
+              id
+              itemId
+              entityType
+              title
+              text
+              categories
+              tags
+              attributes
+              hidden
+              createdAt
+              updatedAt
+            }
+
+            fragment RecommendationFields on Recommendation {
+              rank
+              score
+              item {
+                ...ItemFields
+              }
+              reasons {
+                algorithm
+                weight
+                score
+                contribution
+                becauseItem {
+                  itemId
+                  title
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "userId": user_id,
+            "first": first,
+            "algorithms": algorithms,
+            "filter": filter_,
+        }
+        async for data in self.execute_ws(
+            query=query,
+            operation_name="RecommendationsUpdated",
+            variables=variables,
+            **kwargs,
+        ):
+            yield RecommendationsUpdated.model_validate(data)

@@ -17,6 +17,13 @@ class Polarity(str, Enum):
     BY_VALUE = "BY_VALUE"
 
 
+class RecommendationsCause(str, Enum):
+    INITIAL = "INITIAL"
+    EVENTS = "EVENTS"
+    MODEL = "MODEL"
+    CATALOGUE = "CATALOGUE"
+
+
 class SearchRetriever(str, Enum):
     FULLTEXT = "FULLTEXT"
     TRIGRAM = "TRIGRAM"
@@ -42,3 +49,15 @@ class UserErrorCode(str, Enum):
     NOT_TRAINED = "NOT_TRAINED"
     BUSY = "BUSY"
     FORBIDDEN = "FORBIDDEN"
+
+
+class WebhookDeliveryStatus(str, Enum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    DEAD = "DEAD"
+
+
+class WebhookKind(str, Enum):
+    EVENTS_RECORDED = "EVENTS_RECORDED"
+    MODEL_TRAINED = "MODEL_TRAINED"
+    RECOMMENDATIONS_CHANGED = "RECOMMENDATIONS_CHANGED"

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import ApiKeyScope
+from .enums import ApiKeyScope, WebhookKind
 
 
 class AlgorithmInput(BaseModel):
@@ -48,6 +48,14 @@ class AttributeFilterInput(BaseModel):
     lte: Optional[float] = None
     gt: Optional[float] = None
     gte: Optional[float] = None
+
+
+class InteractionEventFilter(BaseModel):
+    """Which events to follow; every list left out matches any."""
+
+    user_ids: Optional[list[str]] = Field(alias="userIds", default=None)
+    item_ids: Optional[list[str]] = Field(alias="itemIds", default=None)
+    types: Optional[list[str]] = None
 
 
 class InteractionInput(BaseModel):
@@ -175,6 +183,37 @@ class UserTokenCreateInput(BaseModel):
 
 class UserUpsertInput(BaseModel):
     user: "UserInput"
+
+
+class WebhookCreateInput(BaseModel):
+    url: str
+    "An http(s) URL on a public address (see RECOGRAPH_WEBHOOK_ALLOW_PRIVATE)."
+    kinds: list[WebhookKind]
+    watch_user_ids: list[str] = Field(alias="watchUserIds", default_factory=lambda: [])
+    "Users whose RECOMMENDATIONS_CHANGED the webhook receives."
+    description: Optional[str] = None
+
+
+class WebhookDeleteInput(BaseModel):
+    id: str
+
+
+class WebhookDeliveryReplayInput(BaseModel):
+    delivery_id: str = Field(alias="deliveryId")
+
+
+class WebhookUpdateInput(BaseModel):
+    id: str
+    url: Optional[str] = None
+    "Left out or null: unchanged."
+    kinds: Optional[list[WebhookKind]] = None
+    "Replaces the kinds; left out or null: unchanged."
+    watch_user_ids: Optional[list[str]] = Field(alias="watchUserIds", default=None)
+    "Replaces the watched users; left out or null: unchanged."
+    active: Optional[bool] = None
+    "Pause or resume."
+    description: Optional[str] = None
+    "Left out: unchanged; null: removed."
 
 
 InteractionRecordInput.model_rebuild()

@@ -1,0 +1,117 @@
+"""The recommendation cache: a repeated request is answered without recomputing, and an
+event of the user, a catalogue change or a new model changes the very next answer, on
+every replica, with Redis or without it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import GraphQL, eventually, reset
+from recsys_helpers import TRAIN, seed
+
+from gql.server.app import create_app
+from gql.server.database import limits_of
+from storage.store import Store
+
+LIST = """query($u: String!) { recommendations(userId: $u, first: 8) { item { itemId } } }"""
+RECORD = """mutation($u: String!, $i: String!) { interactionRecord(input: {interaction:
+  {userId: $u, itemId: $i, type: "purchase"}}) { recordedCount } }"""
+HIDE = """mutation($i: String!) { itemUpsert(input: {item: {id: $i, hidden: true}})
+  { userErrors { code } } }"""
+USER = "scifi-fan-1"
+
+
+async def ids(gql: GraphQL, user: str = USER) -> list[str]:
+    return [r["item"]["itemId"] for r in (await gql(LIST, {"u": user}))["recommendations"]]
+
+
+def history_reads(sql_counter: Any) -> int:
+    return sum("interactions" in s for s in sql_counter.selects)
+
+
+async def until_cached(gql: GraphQL, sql_counter: Any) -> list[str]:
+    """Ask until an answer comes from the cache (with Redis a replica stores answers only
+    once it has known the catalogue's version for a moment)."""
+    answer: list[str] = []
+
+    async def cached() -> bool:
+        nonlocal answer
+        before = history_reads(sql_counter)
+        answer = await ids(gql)
+        return history_reads(sql_counter) == before
+
+    await eventually(cached, within=10)
+    return answer
+
+
+async def test_a_repeated_request_is_served_from_the_cache(gql, sql_counter, store):
+    await seed(gql)
+    first = await ids(gql)
+    assert await until_cached(gql, sql_counter) == first
+
+
+async def test_an_event_of_the_user_changes_the_next_answer(gql, sql_counter, store):
+    await seed(gql)
+    first = await until_cached(gql, sql_counter)
+    # another user's event leaves this user's answer cached
+    await gql(RECORD, {"u": "romance-fan-1", "i": first[1]})
+    before = history_reads(sql_counter)
+    assert await ids(gql) == first and history_reads(sql_counter) == before
+    await gql(RECORD, {"u": USER, "i": first[0]})
+    after = await ids(gql)
+    assert first[0] not in after  # seen now: not recommended again
+
+
+async def test_a_hidden_item_leaves_the_next_answer(gql, sql_counter, store):
+    await seed(gql)
+    first = await until_cached(gql, sql_counter)
+    assert (await gql(HIDE, {"i": first[0]}))["itemUpsert"]["userErrors"] == []
+    assert first[0] not in await ids(gql)
+
+
+async def test_a_new_model_is_used_at_once(gql, sql_counter, store):
+    await seed(gql)
+    await until_cached(gql, sql_counter)
+    assert (await gql(TRAIN, {"i": {}}))["modelTrain"]["userErrors"] == []
+    before = history_reads(sql_counter)
+    await ids(gql)
+    assert history_reads(sql_counter) > before  # computed with the new versions
+
+
+async def test_replicas_share_answers_and_their_invalidation(store, settings, gql,
+                                                            sql_counter):
+    """Two replicas on one Redis: an event written through one changes what the other
+    answers next."""
+    await seed(gql)
+    other = await Store.open(settings.database_url or "", settings.redis_url,
+                             limits=limits_of(settings),
+                             result_cache_seconds=settings.recommendation_cache_seconds)
+    try:
+        app = create_app(settings, store=other)
+        async with TestClient(TestServer(app)) as client:
+            replica = GraphQL(client)
+            await replica(TRAIN, {"i": {}})  # both replicas hold models of the same data
+            first = await until_cached(gql, sql_counter)
+            await replica(RECORD, {"u": USER, "i": first[0]})
+            assert first[0] not in await ids(gql)
+    finally:
+        await other.close()
+
+
+async def test_without_redis_each_process_keeps_its_own_honest_copy(settings, database_url):
+    store = await Store.open(database_url, None, limits=limits_of(settings),
+                             result_cache_seconds=60)
+    try:
+        await reset(store)
+        async with TestClient(TestServer(create_app(settings, store=store))) as client:
+            gql = GraphQL(client)
+            await seed(gql)
+            first = await ids(gql)
+            assert await ids(gql) == first
+            await gql(RECORD, {"u": USER, "i": first[0]})
+            assert first[0] not in await ids(gql)
+            await gql(HIDE, {"i": first[1]})
+            assert first[1] not in await ids(gql)
+    finally:
+        await store.close()
