@@ -24,10 +24,12 @@ from gql.types.interactions import (
     InteractionSubscriptions,
 )
 from gql.types.items import Item, ItemMutations, ItemQueries
+from gql.types.live import LiveSubscriptions
 from gql.types.models import ModelMutations, ModelQueries
 from gql.types.node import NodeQueries
 from gql.types.recommendations import RecommendationQueries
 from gql.types.users import User, UserMutations, UserQueries
+from gql.types.webhooks import WebhookMutations, WebhookQueries
 
 Query = merge_types(
     "Query",
@@ -38,14 +40,22 @@ Query = merge_types(
         RecommendationQueries,
         ModelQueries,
         KeyQueries,
+        WebhookQueries,
         NodeQueries,
     ),
 )
 Mutation = merge_types(
     "Mutation",
-    (ItemMutations, UserMutations, InteractionMutations, ModelMutations, KeyMutations),
+    (
+        ItemMutations,
+        UserMutations,
+        InteractionMutations,
+        ModelMutations,
+        KeyMutations,
+        WebhookMutations,
+    ),
 )
-Subscription = merge_types("Subscription", (InteractionSubscriptions,))
+Subscription = merge_types("Subscription", (InteractionSubscriptions, LiveSubscriptions))
 
 
 _parse_slowly = DateTimeDefinition.parse_value

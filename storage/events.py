@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,12 @@ from storage.repositories import (
     ItemRepository,
     UserRepository,
 )
+from storage.repositories.webhooks import (
+    EVENTS_PER_DELIVERY,
+    EVENTS_RECORDED,
+    WebhookRepository,
+)
+from storage.result_cache import ResultCache
 from storage.snapshot import CatalogSnapshots
 from storage.tenancy import tenant_scope
 from storage.validation import (
@@ -88,7 +94,36 @@ def decode_events(raw: bytes | str) -> list[RecordedEvent]:
     ]
 
 
+def webhook_payloads(
+    events: Sequence[EventInput], rows: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The ``data`` of the ``events.recorded`` deliveries of stored events, at most
+    ``EVENTS_PER_DELIVERY`` events each."""
+    out = [
+        {
+            "userId": e.user_id,
+            "itemId": e.item_id,
+            "type": e.type,
+            "weight": float(row["weight"]),
+            "value": e.value,
+            "timestamp": row["occurred_at"].isoformat(),
+            "metadata": e.metadata or {},
+            "idempotencyKey": e.idempotency_key,
+        }
+        for e, row in zip(events, rows, strict=True)
+    ]
+    return [
+        {"events": out[start : start + EVENTS_PER_DELIVERY]}
+        for start in range(0, len(out), EVENTS_PER_DELIVERY)
+    ]
+
+
 class EventRecorder:
+    #: cached recommendations of a user stop being served once their events are stored
+    results: ResultCache = ResultCache(0)
+    #: called with the tenant and the events this process stored, after they are stored
+    listeners: list[Callable[[str, list[RecordedEvent]], None]]
+
     def __init__(
         self,
         users: UserRepository,
@@ -100,6 +135,7 @@ class EventRecorder:
         limits: Limits,
         *,
         auto_create_items: bool = False,
+        webhooks: WebhookRepository | None = None,
     ) -> None:
         self.users = users
         self.items = items
@@ -109,9 +145,12 @@ class EventRecorder:
         self.cache = cache
         self.limits = limits
         self.auto_create_items = auto_create_items
+        #: ``events.recorded`` deliveries are written in the events' transaction
+        self.webhooks = webhooks
         self._singles: dict[str, list[Waiting]] = {}
         self._writing: set[str] = set()
         self._flushes: set[asyncio.Task[None]] = set()
+        self.listeners = []
 
     def _check(self, e: EventInput, p: Path, now: datetime) -> InputError | None:
         lim = self.limits
@@ -184,8 +223,11 @@ class EventRecorder:
                 pending.append((i, e))
         if not pending:
             return result
+        hooks = await self.webhooks.subscribed(tenant, EVENTS_RECORDED) if self.webhooks else []
+        queued = 0
         # new users and their events in one transaction: one commit per write, and users
-        # are created only with the events that name them
+        # are created only with the events that name them (and the webhooks' deliveries
+        # of them: they exist exactly if the events do)
         async with self.interactions.engine.begin() as conn:
             user_pks = await self.users.ensure_many(tenant, (e.user_id for _, e in pending), conn)
             for _, e in pending:
@@ -204,6 +246,16 @@ class EventRecorder:
                     }
                 )
             stored = await self.interactions.insert_many(tenant, rows, conn)
+            if hooks and stored and self.webhooks is not None:
+                queued = await self.webhooks.write(
+                    conn,
+                    tenant,
+                    EVENTS_RECORDED,
+                    webhook_payloads([pending[i][1] for i in stored], [rows[i] for i in stored]),
+                    hooks,
+                )
+        if queued and self.webhooks is not None:
+            await self.webhooks.wake()
         result.recorded = len(stored)
         result.stored = [pending[i][0] for i in stored]
         result.duplicates += len(rows) - len(stored)
@@ -311,6 +363,10 @@ class EventRecorder:
             )
             for e, row in zip(events, rows, strict=True)
         ]
+        # before the write returns: from now on no cached answer of these users is served
+        await self.results.users_changed(tenant, (e.user_id for e in events), local=True)
+        for listener in self.listeners:
+            listener(tenant, recorded)
         channel = events_channel(tenant)
         for n, start in enumerate(range(0, len(recorded), EVENTS_PER_MESSAGE)):
             if n and n % 20 == 0:

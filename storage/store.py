@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -26,6 +26,8 @@ from storage.repositories import (
 from storage.repositories.api_keys import KEYS_CHANNEL, ApiKeyRecord, ApiKeyRepository
 from storage.repositories.search import SearchRepository
 from storage.repositories.training_jobs import TrainingJobRepository
+from storage.repositories.webhooks import WebhookRepository
+from storage.result_cache import ResultCache
 from storage.snapshot import CatalogSnapshots
 from storage.tables import TENANTS
 from storage.tenancy import enforce_row_level_security
@@ -51,6 +53,9 @@ class Store:
     events: EventRecorder
     api_keys: ApiKeyRepository
     training_jobs: TrainingJobRepository
+    webhooks: WebhookRepository
+    #: finished recommendations, valid while their user's events and the catalogue are
+    results: ResultCache = field(default_factory=lambda: ResultCache(0))
 
     @classmethod
     async def open(
@@ -66,6 +71,7 @@ class Store:
         keep_model_versions: int = 3,
         subscription_queue_size: int = 1000,
         cross_process_bus: bool = True,
+        result_cache_seconds: float = 0.0,
     ) -> Store:
         """Open the database (migrating it) and the cache. Without Redis, messages cross
         processes through PostgreSQL unless ``cross_process_bus`` is off."""
@@ -85,7 +91,10 @@ class Store:
         types = InteractionTypeRepository(engine)
         vectors = VectorRepository(engine)
         snapshots = CatalogSnapshots(items, cache)
-        return cls(
+        results = ResultCache.of(cache, result_cache_seconds)
+        snapshots.results = results
+        webhooks = WebhookRepository(engine, cache)
+        store = cls(
             engine=engine,
             cache=cache,
             limits=limits,
@@ -93,7 +102,7 @@ class Store:
             users=users,
             interactions=interactions,
             interaction_types=types,
-            artifacts=ArtifactRepository(engine, keep_model_versions),
+            artifacts=ArtifactRepository(engine, keep_model_versions, webhooks),
             vectors=vectors,
             search=SearchRepository(engine, vectors),
             catalog=Catalog(items, users, vectors, limits, snapshots),
@@ -107,10 +116,15 @@ class Store:
                 cache,
                 limits,
                 auto_create_items=auto_create_items,
+                webhooks=webhooks,
             ),
             api_keys=ApiKeyRepository(engine),
             training_jobs=TrainingJobRepository(engine),
+            webhooks=webhooks,
         )
+        store.events.results = results
+        store.results = results
+        return store
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:
         tenants = TENANTS

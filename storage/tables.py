@@ -276,6 +276,63 @@ class ApiKey(SQLModel, table=True):
     )
 
 
+class Webhook(SQLModel, table=True):
+    """An endpoint of a tenant that receives signed POSTs for the event kinds it names."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_tenant", "tenant_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    tenant_id: str = Field(sa_column=_tenant_column())
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    #: ``events.recorded``, ``model.trained``, ``recommendations.changed``
+    kinds: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    #: signs every delivery (HMAC-SHA256); shown once, at creation
+    secret: str = Field(sa_column=Column(Text, nullable=False))
+    #: the users whose ``recommendations.changed`` this webhook receives
+    watch_user_ids: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Text), nullable=False, server_default=sql("'{}'")),
+    )
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sql("true")})
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one message for one webhook, written in the transaction of the change it
+    reports, then sent (and retried) by the delivery worker of any API process."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=sql("status = 'pending'"),
+        ),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+        Index("ix_webhook_deliveries_tenant", "tenant_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    tenant_id: str = Field(sa_column=_tenant_column())
+    webhook_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
+    )
+    kind: str = Field(sa_column=Column(Text, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    #: ``pending``, ``delivered`` or ``dead``
+    status: str = Field(sa_column=Column(Text, nullable=False, server_default="pending"))
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": sql("0")})
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_now_column())
+    last_status: int | None = Field(default=None)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    delivered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The SQLAlchemy table of a model (SQLModel does not type ``__table__``)."""
     return cast(Table, vars(model)["__table__"])
@@ -291,6 +348,26 @@ VECTOR_SPACES = table_of(VectorSpace)
 MODEL_ARTIFACTS = table_of(ModelArtifact)
 API_KEYS = table_of(ApiKey)
 TRAINING_JOBS = table_of(TrainingJob)
+
+
+class WatchedList(SQLModel, table=True):
+    """The list last seen for a user some webhook watches (``recommendations.changed``)."""
+
+    __tablename__ = "watched_lists"
+
+    tenant_id: str = Field(
+        sa_column=Column(
+            Text, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    user_id: str = Field(sa_column=Column(Text, primary_key=True, nullable=False))
+    item_ids: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+WEBHOOKS = table_of(Webhook)
+WEBHOOK_DELIVERIES = table_of(WebhookDelivery)
+WATCHED_LISTS = table_of(WatchedList)
 
 # Search: a generated full-text document (title A, tags and categories B, text C) and
 # trigrams of titles (migration 0007). Computed columns are never read back into records.

@@ -24,7 +24,8 @@ from storage.store import Store
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 RESET_SQL = (
     "TRUNCATE items, users, interactions, item_vectors, vector_spaces, model_artifacts, "
-    "api_keys, interaction_types, training_jobs RESTART IDENTITY CASCADE",
+    "api_keys, interaction_types, training_jobs, webhooks, webhook_deliveries "
+    "RESTART IDENTITY CASCADE",
     "DELETE FROM tenants WHERE id <> 'default'",
 )
 
@@ -61,7 +62,8 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture(scope="session")
 async def session_store(settings: Settings) -> AsyncIterator[Store]:
     store = await Store.open(
-        settings.database_url or "", settings.redis_url, limits=limits_of(settings)
+        settings.database_url or "", settings.redis_url, limits=limits_of(settings),
+        result_cache_seconds=settings.recommendation_cache_seconds,
     )
     try:
         yield store
@@ -81,6 +83,7 @@ async def reset(store: Store) -> None:
     store.vectors._dims.clear()
     store.snapshots.forget()  # in-process copies of what was just truncated
     store.interaction_types._cached.clear()
+    store.webhooks.forget()
     await store.interaction_types.seed_defaults("default")
     redis = getattr(store.cache, "_redis", None)
     if redis is not None:
@@ -281,3 +284,55 @@ async def until_subscribed(store: Store, channel: str, count: int = 1) -> None:
         return bool(numsub and numsub[0][1] > 0)
 
     await eventually(ready)
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a `recograph serve` process on the test database and Redis:
+    no training of its own, no rate limits, keys optional."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env |= {"RECOGRAPH_DATABASE_URL": database_url, "RECOGRAPH_REDIS_URL": REDIS_URL,
+            "RECOGRAPH_REQUIRE_API_KEY": "false", "RECOGRAPH_TRAIN_ON_START": "false",
+            "RECOGRAPH_TRAIN_ON_GROWTH": "0", "RECOGRAPH_TRAIN_INTERVAL_SECONDS": "0",
+            "RECOGRAPH_RATE_LIMIT_PER_KEY": "0", "RECOGRAPH_RATE_LIMIT_PER_TENANT": "0",
+            "RECOGRAPH_LOG_LEVEL": "WARNING", "OPENBLAS_NUM_THREADS": "1", **extra}
+    return env
+
+
+def start_server(port: int, env: dict[str, str]) -> Any:
+    """Another API process (`recograph serve --workers 0`) on ``port``."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "gql.cli", "serve", "--workers", "0", "--host", "127.0.0.1",
+         "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+
+
+async def until_ready(port: int, proc: Any, within: float = 60) -> None:
+    """Until the server process on ``port`` answers /ready (fails at once if it exited)."""
+    import aiohttp
+
+    async def up() -> bool:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else "server exited"
+        try:
+            async with aiohttp.ClientSession() as s, s.get(
+                    f"http://127.0.0.1:{port}/ready", timeout=aiohttp.ClientTimeout(total=1)
+            ) as resp:
+                return resp.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    await eventually(up, within=within)
+
+
+def stop_server(proc: Any) -> None:
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

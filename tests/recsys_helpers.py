@@ -64,3 +64,7 @@ async def seed(gql, *, train: bool = True) -> None:
 async def recommend(gql, user: str, n: int = 10, **variables: Any) -> list[dict[str, Any]]:
     data = await gql(RECOMMEND, {"u": user, "n": n, **variables})
     return data["recommendations"]
+
+#: a user's top 10 by the default blend (what a webhook's watched list is)
+LIST_FIRST_10 = """query($u: String!) { recommendations(userId: $u, first: 10) {
+  item { itemId } } }"""

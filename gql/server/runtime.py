@@ -9,13 +9,17 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
+from engines.algorithm import RecordedEvent
 from engines.embedders import Embedder
 from engines.errors import RecographError
 from engines.host.registry import Registry
 from engines.serving.service import EngineSettings, RecommendationService
-from engines.training.trainer import Trainer
+from engines.training.trainer import Trainer, TrainResult
 from gql.server.settings import Settings
+from gql.server.watch import RecommendationWatch
+from gql.server.webhooks import WebhookWorker
 from storage.backends import SlowConsumer
 from storage.engine_storage import StoreEngineStorage
 from storage.events import decode_events, events_channel
@@ -26,6 +30,24 @@ log = logging.getLogger(__name__)
 MODELS_CHANNEL = "models"
 TRAINING_CHANNEL = "training"  # wakes the trainer when a training is requested
 GROWTH_CHECK_SECONDS = 2.0  # how often the trainer looks for tenants whose data grew
+
+
+def _plain(value: object) -> object:
+    """numpy numbers in training reports as JSON numbers; anything else as text."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
+def trained_model_message(result: TrainResult) -> dict[str, object]:
+    return {
+        "algorithm": result.algorithm,
+        "version": result.version,
+        "seconds": round(result.seconds, 3),
+        "users": result.n_users,
+        "items": result.n_items,
+        "events": result.n_events,
+        "report": result.report,
+    }
 
 
 def make_embedder(registry: Registry, settings: Settings) -> Embedder:
@@ -61,6 +83,10 @@ class EngineRuntime:
     trainer: Trainer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     following: set[str] = field(default_factory=set)
+    #: finds changed lists of users that webhooks watch (set by ``build``)
+    watch: RecommendationWatch = field(init=False)
+    #: the store's listener lists this runtime added itself to (removed at stop)
+    hooks: list[tuple[list[Any], Any]] = field(default_factory=list)
 
     @classmethod
     def build(cls, store: Store, settings: Settings) -> EngineRuntime:
@@ -77,17 +103,51 @@ class EngineRuntime:
             ),
         )
 
+        service.answers = store.results
         runtime = cls(store, registry, service, Trainer(service))
+        runtime.watch = RecommendationWatch(store, service)
+        runtime.listen()
         runtime.trainer.announce = runtime.announce
         runtime.trainer.wake = runtime.wake_trainer
         return runtime
 
+    def listen(self) -> None:
+        """Hear the store's local changes: the catalogue for the candidate caches, and what
+        may change the lists of users that webhooks watch."""
+        watch = self.watch
+
+        def on_events(tenant: str, events: list[RecordedEvent]) -> None:
+            watch.schedule(tenant, (e.user for e in events), "events")
+
+        hooks: list[tuple[list[Any], Any]] = [
+            (self.store.snapshots.listeners, self.service.items_changed),
+            (self.store.events.listeners, on_events),
+            (
+                self.store.snapshots.local_listeners,
+                lambda tenant: watch.schedule(tenant, None, "catalogue"),
+            ),
+            # a newly watched user's list is remembered at once: later changes compare
+            (self.store.webhooks.listeners, lambda tenant: watch.schedule(tenant, None, "watch")),
+        ]
+        for listeners, hook in hooks:
+            listeners.append(hook)
+        self.hooks = hooks
+
+    def unlisten(self) -> None:
+        for listeners, hook in self.hooks:
+            with contextlib.suppress(ValueError):
+                listeners.remove(hook)
+        self.hooks = []
+
     async def wake_trainer(self) -> None:
         await self.store.cache.publish(TRAINING_CHANNEL, b"{}")
 
-    async def announce(self, tenant: str) -> None:
-        """Tell every replica that new model versions exist."""
-        await self.store.cache.publish(MODELS_CHANNEL, json.dumps({"tenant": tenant}).encode())
+    async def announce(self, tenant: str, results: list[TrainResult]) -> None:
+        """Tell every replica, and ``modelTrained`` subscribers, that new model versions
+        exist."""
+        self.watch.schedule(tenant, None, "model")
+        message = {"tenant": tenant, "models": [trained_model_message(r) for r in results]}
+        await self.store.cache.publish(MODELS_CHANNEL, json.dumps(message, default=_plain).encode())
 
     def follow(self, tenant: str) -> None:
         """Apply the tenant's events online from now on (idempotent, cheap per request)."""
@@ -99,6 +159,8 @@ class EngineRuntime:
         """The background work of an API process: follow catalogue changes, new models and
         events; train here too only when ``RECOGRAPH_TRAIN_IN_PROCESS`` says so."""
         self.store.snapshots.follow()
+        worker = WebhookWorker(self.store, settings)
+        self.tasks.append(asyncio.create_task(worker.run(), name="webhook-deliveries"))
         tenants = await self.store.tenants()
         self.tasks.append(asyncio.create_task(self._follow_models()))
         for tenant in tenants:
@@ -168,6 +230,8 @@ class EngineRuntime:
                     woken.set()
 
     async def stop(self) -> None:
+        self.unlisten()
+        await self.watch.stop()
         for task in self.tasks:
             task.cancel()
         if self.tasks:
@@ -194,12 +258,16 @@ class EngineRuntime:
                 async for raw in self.store.cache.subscribe(events_channel(tenant)):
                     try:
                         events = decode_events(raw)
+                        await self.store.results.users_changed(
+                            tenant, (e.user for e in events), local=False
+                        )
                         self.service.learn(tenant, events)
                         self.registry.pm.hook.interaction_recorded(tenant=tenant, events=events)
                     except Exception:
                         log.exception("online update failed")
             except SlowConsumer:
                 log.warning("online updates of %s fell behind; some events were skipped", tenant)
+                self.store.results.missed_changes()
 
     async def _train_missing(self, tenants: list[str]) -> None:
         for tenant in tenants:
@@ -209,8 +277,8 @@ class EngineRuntime:
 @contextlib.asynccontextmanager
 async def running(store: Store, settings: Settings) -> AsyncIterator[EngineRuntime]:
     runtime = EngineRuntime.build(store, settings)
-    await runtime.start(settings)
     try:
+        await runtime.start(settings)
         yield runtime
     finally:
         await runtime.stop()

@@ -138,6 +138,35 @@ class Settings(BaseSettings):
     keep_model_versions: int = Field(
         default=3, ge=1, description="Model versions kept per algorithm (older ones are pruned)."
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback, private, link-local and other non-public "
+        "addresses (a private network, tests). Off: such URLs are refused when registered and "
+        "when delivered to (SSRF).",
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Attempts of a webhook delivery before it is marked dead "
+        "(`webhookDeliveryReplay` queues it again).",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time limit of one webhook delivery attempt: connecting, sending and the "
+        "response.",
+    )
+    webhook_backoff_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Base of the backoff between webhook attempts: after the n-th failure the "
+        "next attempt waits a random time up to base × 2^(n−1) (full jitter).",
+    )
+    webhook_backoff_cap_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest wait between two webhook attempts.",
+    )
     plugins: str | None = Field(
         default=None,
         description="Comma-separated plugins to load (module or entry-point names); unset: all.",
@@ -194,6 +223,13 @@ class Settings(BaseSettings):
         description="Train a tenant when its first events arrive, and again when its events "
         "grew by this share since its models were trained (once the events pause); 0 turns "
         "it off.",
+    )
+    recommendation_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a user's finished recommendations are kept (Redis, else in "
+        "process). An event of the user, a catalogue change or a new model makes the next "
+        "request compute afresh; other users' events (trending) show after this long. 0: off.",
     )
     candidate_pool: int = Field(
         default=200, ge=10, description="Candidates each algorithm proposes before blending."

@@ -8,15 +8,23 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.records import ArtifactRecord
+from storage.repositories.webhooks import MODEL_TRAINED, WebhookRepository
 from storage.tables import MODEL_ARTIFACTS
 
 T = MODEL_ARTIFACTS
 
 
 class ArtifactRepository:
-    def __init__(self, engine: AsyncEngine, keep_versions: int = 3) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        keep_versions: int = 3,
+        webhooks: WebhookRepository | None = None,
+    ) -> None:
         self.engine = engine
         self.keep_versions = keep_versions
+        #: ``model.trained`` deliveries are written with the artifact
+        self.webhooks = webhooks
 
     async def save(
         self,
@@ -27,7 +35,10 @@ class ArtifactRepository:
         metrics: dict[str, Any] | None = None,
     ) -> int:
         """Store a new version (previous + 1) and return its number. Only the newest
-        ``keep_versions`` of the algorithm are kept (the newest is the one in use)."""
+        ``keep_versions`` of the algorithm are kept (the newest is the one in use). The
+        tenant's ``model.trained`` webhooks get a delivery in the same transaction (found
+        in it, not in a cache: trainings are rare, and a new webhook must not miss one)."""
+        queued = 0
         async with self.engine.begin() as conn:
             # Serialise concurrent saves of one algorithm so versions never collide.
             await conn.execute(
@@ -56,6 +67,12 @@ class ArtifactRepository:
                     T.c.version <= version - self.keep_versions,
                 )
             )
+            if self.webhooks is not None:
+                queued = await self.webhooks.write(
+                    conn, tenant, MODEL_TRAINED, [trained(algorithm, version, metrics)], None
+                )
+        if queued and self.webhooks is not None:
+            await self.webhooks.wake()
         return version
 
     async def versions(self, tenant: str, algorithm: str) -> list[int]:
@@ -92,3 +109,16 @@ class ArtifactRepository:
             created_at=m["created_at"],
             blob=bytes(m["blob"]) if with_blob else b"",
         )
+
+
+def trained(algorithm: str, version: int, metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``data`` of a ``model.trained`` delivery."""
+    m = metrics or {}
+    return {
+        "algorithm": algorithm,
+        "version": version,
+        "users": m.get("users"),
+        "items": m.get("items"),
+        "events": m.get("events"),
+        "metrics": m,
+    }
