@@ -10,7 +10,7 @@
 
 /** @typedef {import("./generated/graphql").RecommendationsForUserQuery} RecommendationsForUserQuery */
 /** @typedef {import("./generated/graphql").RecommendationsForUserQueryVariables} RecommendationsForUserQueryVariables */
-/** @typedef {import("./generated/graphql").UserEventsSubscription} UserEventsSubscription */
+/** @typedef {import("./generated/graphql").LiveRecommendationsSubscription} LiveRecommendationsSubscription */
 
 const RECOMMENDATIONS = /* GraphQL */ `
   query RecommendationsForUser($userId: String!, $first: Int!) {
@@ -23,9 +23,17 @@ const RECOMMENDATIONS = /* GraphQL */ `
   }
 `;
 
-const USER_EVENTS = /* GraphQL */ `
-  subscription UserEvents($userId: String!) {
-    interactionRecorded(userId: $userId) { itemId type }
+const LIVE = /* GraphQL */ `
+  subscription LiveRecommendations($userId: String!, $first: Int!) {
+    recommendationsUpdated(userId: $userId, first: $first) {
+      causes
+      recommendations {
+        rank
+        score
+        item { itemId title }
+        reasons { algorithm contribution becauseItem { itemId title } }
+      }
+    }
   }
 `;
 
@@ -84,22 +92,26 @@ function render(recommendations) {
   );
 }
 
-let version = 0;
-async function refresh() {
-  const mine = ++version;
+let shown = 0;
+/** @param {RecommendationsForUserQuery["recommendations"]} recommendations */
+function showList(recommendations) {
+  render(recommendations);
+  document.body.dataset.refreshes = String(++shown);
+  show("ready", `Updated ${new Date().toLocaleTimeString()}`);
+}
+
+async function load() {
   try {
-    const data = await fetchRecommendations({ userId, first });
-    if (mine !== version) return; // a newer refresh started meanwhile
-    render(data.recommendations);
-    document.body.dataset.refreshes = String(mine);
-    show("ready", `Updated ${new Date().toLocaleTimeString()}`);
+    showList((await fetchRecommendations({ userId, first })).recommendations);
+    return true;
   } catch (error) {
     show("error", `Could not load recommendations: ${error instanceof Error ? error.message : error}`);
+    return false;
   }
 }
 
-// Live: when this user does something (in this tab, another device, or your backend),
-// fetch the list again. Bursts of events are coalesced into one refresh.
+// Live: Recograph pushes the user's list again whenever their events (in this tab, on
+// another device, from your backend), a new model or a catalogue change alter it.
 function follow() {
   const url = new URL(api, location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
@@ -108,21 +120,21 @@ function follow() {
     url: url.href,
     connectionParams: { Authorization: `Bearer ${key}`, userToken },
   });
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let pending;
   client.subscribe(
-    { query: USER_EVENTS, variables: { userId } },
+    { query: LIVE, variables: { userId, first } },
     {
-      /** @param {{ data?: UserEventsSubscription }} _event */
-      next: (_event) => {
-        clearTimeout(pending);
-        pending = setTimeout(refresh, 200);
+      /** @param {{ data?: LiveRecommendationsSubscription | null }} message */
+      next: (message) => {
+        const update = message.data?.recommendationsUpdated;
+        if (!update) return;
+        showList(update.recommendations);
+        // the first message (INITIAL) says the subscription is live
+        document.body.dataset.live = "subscribed";
       },
       error: (/** @type {unknown} */ error) => console.warn("live updates stopped", error),
       complete: () => {},
     },
   );
-  document.body.dataset.live = "subscribed";
 }
 
-refresh().then(follow);
+load().then((loaded) => loaded && follow());

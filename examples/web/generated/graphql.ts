@@ -882,9 +882,10 @@ export type RecommendationsForUserQueryVariables = Exact<{
 
 export type RecommendationsForUserQuery = { recommendations: Array<{ rank: number, score: number, item: { itemId: string, title: string | null } | null, reasons: Array<{ algorithm: string, contribution: number, becauseItem: { itemId: string, title: string | null } | null }> }> };
 
-export type UserEventsSubscriptionVariables = Exact<{
+export type LiveRecommendationsSubscriptionVariables = Exact<{
   userId: Scalars['String']['input'];
+  first: Scalars['Int']['input'];
 }>;
 
 
-export type UserEventsSubscription = { interactionRecorded: { itemId: string, type: string } };
+export type LiveRecommendationsSubscription = { recommendationsUpdated: { causes: Array<RecommendationsCause>, recommendations: Array<{ rank: number, score: number, item: { itemId: string, title: string | null } | null, reasons: Array<{ algorithm: string, contribution: number, becauseItem: { itemId: string, title: string | null } | null }> }> } };
