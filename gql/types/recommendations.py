@@ -111,9 +111,22 @@ async def items_of(info: Info, pks: Iterable[int]) -> dict[int, Item]:
     return {pk: Item.of(rec) for pk, rec in records.items()}
 
 
+def selects(info: Info, name: str) -> bool:
+    """Whether the request's selection under this field names ``name`` at any depth
+    (fragments included), so work for fields nobody asked for can be skipped."""
+    stack: list[Any] = list(info.selected_fields)
+    while stack:
+        node = stack.pop()
+        if getattr(node, "name", None) == name:
+            return True
+        stack.extend(getattr(node, "selections", ()) or ())
+    return False
+
+
 async def recommendations_of(
     info: Info, blended: list[Blended], explain: bool = True
 ) -> list[Recommendation]:
+    explain = explain and selects(info, "reasons")  # reasons cost more than the rest
     pks = {b.item_id for b in blended}
     if explain:
         pks |= {c.because_item for b in blended for c in b.contributions if c.because_item}
