@@ -115,3 +115,46 @@ async def test_without_redis_each_process_keeps_its_own_honest_copy(settings, da
             assert first[1] not in await ids(gql)
     finally:
         await store.close()
+
+
+def response_hits(text: str) -> float:
+    for line in text.splitlines():
+        if line.startswith('recograph_cache_total{cache="responses",result="hit"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_a_repeated_query_is_answered_without_running_it(client, gql, sql_counter,
+                                                               store):
+    """The whole response of a repeated recommendations query comes from the cache, and
+    stops doing so the moment its user acts or the catalogue changes."""
+    await seed(gql)
+    first = await until_cached(gql, sql_counter)
+
+    async def hits() -> float:
+        return response_hits(await (await client.get("/metrics")).text())
+
+    before = await hits()
+    assert await ids(gql) == first
+    assert await hits() == before + 1
+    await gql(RECORD, {"u": USER, "i": first[0]})
+    assert first[0] not in await ids(gql)
+    second = await ids(gql)
+    await gql(HIDE, {"i": second[0]})
+    assert second[0] not in await ids(gql)
+
+
+async def test_a_cached_response_is_never_given_to_another_caller(secured, keys, store):
+    """A list cached for a read key is not what a browser key gets for another user."""
+    from conftest import Caller
+
+    reader = Caller(secured, keys["acme:read"])
+    await seed(Caller(secured, keys["acme:admin"]))
+    for _ in range(3):
+        assert len((await reader(LIST, {"u": USER}))["recommendations"]) == 8
+    token = (await Caller(secured, keys["acme:write"])(
+        'mutation { userTokenCreate(input: {userId: "someone-else"}) { token } }'
+    ))["userTokenCreate"]["token"]
+    page = Caller(secured, keys["acme:recommend"], {"X-User-Token": token})
+    body = await page(LIST, {"u": USER}, expect_errors=True)
+    assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -21,6 +21,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
+from strawberry.types import ExecutionResult
 
 from gql.context import Context
 from gql.schema import build_schema
@@ -28,6 +29,7 @@ from gql.server import graphiql
 from gql.server.auth import ANONYMOUS, Auth, RateLimited, Unauthorized
 from gql.server.cors import CORS, OriginRefused
 from gql.server.observability import Metrics
+from gql.server.responses import ResponseCache
 from gql.server.settings import Settings
 from gql.server.state import AUTH, ENGINE, REQUEST_AUTH, SOCKETS, STORE, WEBSOCKET
 
@@ -135,6 +137,8 @@ class RecographView(GraphQLView[Context, None]):
         )
         self.settings = settings
         self.in_flight: Counter[int] = Counter()
+        self.responses = ResponseCache(settings)
+        self.metrics = metrics
 
     def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
         """Let the handshake through: which pages may use a socket depends on its key, which
@@ -157,6 +161,41 @@ class RecographView(GraphQLView[Context, None]):
             response,
             **fields,
         )
+
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A repeated recommendations query whose inputs did not change is answered from
+        the cache without executing it (``gql/server/responses.py``)."""
+        run = super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        responses = self.responses
+        shape = responses.shape(request_data.query, request_data.operation_name)
+        variables = request_data.variables
+        user = responses.user_of(shape, variables) if shape is not None else None
+        cache = context.store.results
+        if shape is None or user is None or not cache.enabled or request_data.query is None:
+            return await run
+        key = await responses.key(
+            context, request_data.query, request_data.operation_name, variables
+        )
+        cached, stamp = await cache.lookup(context.tenant, user, key)
+        if self.metrics is not None:
+            self.metrics.cache.labels("responses", "miss" if cached is None else "hit").inc()
+        if cached is not None:
+            run.close()
+            return ExecutionResult(data=json.loads(cached), errors=None)
+        result = await run
+        if not result.errors and result.data is not None:
+            await cache.store(context.tenant, key, stamp, json.dumps(result.data).encode())
+        return result
 
     async def parse_http_body(
         self,
