@@ -323,43 +323,7 @@ class RecommendationService:
                 ErrorCode.NOT_TRAINED,
                 "algorithms",
             )
-        answers = self.answers if query is None and user_id else None
-        if answers is not None and answers.enabled and user_id:
-            key = answer_key(
-                tenant,
-                user_id,
-                weights,
-                configs,
-                {n: models[n].version for n in weights if n in models},
-                rules,
-                limit,
-                exclude_seen,
-                exclude_items,
-                calibration,
-                fill,
-            )
-            cached, stamp = await answers.lookup(tenant, user_id, key)
-            if cached is not None:
-                self.on_answer("hit")
-                return decode_answer(cached)
-            self.on_answer("miss")
-            blended = await self._recommend(
-                tenant,
-                user_id,
-                limit,
-                weights,
-                serving,
-                models,
-                rules,
-                query,
-                exclude_seen=exclude_seen,
-                exclude_items=exclude_items,
-                fill=fill,
-                calibration=calibration,
-            )
-            await answers.store(tenant, key, stamp, encode_answer(blended))
-            return blended
-        return await self._recommend(
+        compute = self._recommend(
             tenant,
             user_id,
             limit,
@@ -373,6 +337,30 @@ class RecommendationService:
             fill=fill,
             calibration=calibration,
         )
+        answers = self.answers if query is None else None
+        if answers is None or not answers.enabled or not user_id:
+            return await compute
+        key = answer_key(
+            tenant,
+            user_id,
+            weights,
+            configs,
+            {n: models[n].version for n in weights if n in models},
+            rules,
+            limit,
+            exclude_seen,
+            exclude_items,
+            calibration,
+            fill,
+        )
+        cached, stamp = await answers.lookup(tenant, user_id, key)  # before computing
+        self.on_answer("miss" if cached is None else "hit")
+        if cached is not None:
+            compute.close()
+            return decode_answer(cached)
+        blended = await compute
+        await answers.store(tenant, key, stamp, encode_answer(blended))
+        return blended
 
     async def _recommend(
         self,

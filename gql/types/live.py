@@ -15,17 +15,14 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from engines.errors import ErrorCode
 from gql.context import Context, drop_slow_consumer
-from gql.errors import refused
-from gql.relay import check_first
-from gql.server.auth import forbid_other_users
 from gql.server.runtime import MODELS_CHANNEL
 from gql.types.filters import RecommendationFilterInput, rules_of
 from gql.types.models import TrainedModel
 from gql.types.recommendations import (
     AlgorithmInput,
     Recommendation,
+    check_user_request,
     recommendations_of,
     selection_of,
 )
@@ -114,11 +111,7 @@ class LiveSubscriptions:
         ] = None,
     ) -> AsyncGenerator[RecommendationsUpdate, None]:
         ctx = info.context
-        check_first(first, ctx.settings.max_page_size)
-        if (reason := forbid_other_users(ctx.auth, user_id)) is not None:
-            raise refused(reason, "userId", ErrorCode.FORBIDDEN)
-        if calibration is not None and not 0.0 <= calibration <= 1.0:
-            raise refused("calibration must be between 0 and 1", "calibration")
+        check_user_request(ctx, user_id, first, calibration)
         selection = selection_of(algorithms)
         rules = rules_of(filter, ctx.settings.max_batch_size)
         tenant = ctx.tenant

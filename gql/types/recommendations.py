@@ -111,6 +111,16 @@ async def items_of(info: Info, pks: Iterable[int]) -> dict[int, Item]:
     return {pk: Item.of(rec) for pk, rec in records.items()}
 
 
+def check_user_request(ctx: Context, user_id: str, first: int, calibration: float | None) -> None:
+    """The checks of a request for a user's list: page size, a browser key's user token,
+    the calibration strength."""
+    check_first(first, ctx.settings.max_page_size)
+    if (reason := forbid_other_users(ctx.auth, user_id)) is not None:
+        raise refused(reason, "userId", ErrorCode.FORBIDDEN)
+    if calibration is not None and not 0.0 <= calibration <= 1.0:
+        raise refused("calibration must be between 0 and 1", "calibration")
+
+
 def selects(info: Info, name: str) -> bool:
     """Whether the request's selection under this field names ``name`` at any depth
     (fragments included), so work for fields nobody asked for can be skipped."""
@@ -175,11 +185,7 @@ class RecommendationQueries:
         ] = None,
     ) -> list[Recommendation]:
         ctx = info.context
-        check_first(first, ctx.settings.max_page_size)
-        if (reason := forbid_other_users(ctx.auth, user_id)) is not None:
-            raise refused(reason, "userId", ErrorCode.FORBIDDEN)
-        if calibration is not None and not 0.0 <= calibration <= 1.0:
-            raise refused("calibration must be between 0 and 1", "calibration")
+        check_user_request(ctx, user_id, first, calibration)
         blended = await ctx.engine.recommend(
             ctx.tenant,
             user_id,
