@@ -405,3 +405,28 @@ async def test_a_watched_users_changed_recommendations_are_sent(connect, keys, s
         assert before[0] not in after
     finally:
         await receiver.stop()
+
+
+async def test_finished_deliveries_past_their_retention_leave_the_log(connect, keys, store,
+                                                                      receiver):
+    from sqlalchemy import text
+
+    receiver.failures = 0
+    client = await connect()
+    admin = Caller(client, keys["acme:admin"])
+    await create_hook(admin, receiver, ["EVENTS_RECORDED"])
+    await seed_items(admin, "i1")
+    for user in ("u1", "u2", "u3"):
+        await admin(RECORD, {"i": {"interactions": [{"userId": user, "itemId": "i1",
+                                                     "type": "view"}]}})
+    await eventually(lambda: len(receiver.accepted()) == 3, within=10)
+    async with store.engine.begin() as conn:  # age two of them, and leave one pending
+        await conn.execute(text(
+            "UPDATE webhook_deliveries SET created_at = now() - interval '40 days' "
+            "WHERE id IN (SELECT id FROM webhook_deliveries ORDER BY id LIMIT 2)"))
+        await conn.execute(text(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = "
+            "now() + interval '1 day' WHERE id = (SELECT min(id) FROM webhook_deliveries)"))
+    assert await store.webhooks.prune(30) == 1  # the old delivered one, not the pending
+    left = await deliveries(admin)
+    assert sorted(d["status"] for d in left) == ["DELIVERED", "PENDING"]

@@ -167,6 +167,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait between two webhook attempts.",
     )
+    webhook_retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Delivered and dead webhook deliveries older than this are deleted from "
+        "the log (hourly); 0 keeps them forever. Pending ones are never deleted.",
+    )
     plugins: str | None = Field(
         default=None,
         description="Comma-separated plugins to load (module or entry-point names); unset: all.",

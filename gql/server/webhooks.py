@@ -50,6 +50,8 @@ MAX_URL_LENGTH = 2048
 CONCURRENCY = 16
 #: the worker looks for due deliveries at least this often
 POLL_SECONDS = 1.0
+#: how often finished deliveries past their retention are deleted
+PRUNE_SECONDS = 3600.0
 #: bytes of a response read (only to report an error; the rest is dropped)
 MAX_RESPONSE_BYTES = 1024
 #: a claimed delivery is hidden from other workers for the attempt's timeout plus this
@@ -211,6 +213,7 @@ class WebhookWorker:
         self.backoff_base = settings.webhook_backoff_seconds
         self.backoff_cap = settings.webhook_backoff_cap_seconds
         self.lease = self.timeout + LEASE_MARGIN_SECONDS
+        self.retention_days = settings.webhook_retention_days
         self._rng = random.Random()
         self._woken = asyncio.Event()
         self._next_due = math.inf
@@ -234,6 +237,8 @@ class WebhookWorker:
             asyncio.create_task(self._listen(), name="webhooks-wake"),
             asyncio.create_task(self.store.webhooks.follow_changes(), name="webhooks-changes"),
         ]
+        if self.retention_days > 0:
+            helpers.append(asyncio.create_task(self._prune(), name="webhooks-retention"))
         in_flight: set[asyncio.Task[None]] = set()
         session = self._session()
         try:
@@ -260,6 +265,18 @@ class WebhookWorker:
                 with contextlib.suppress(BaseException):
                     await task
             await session.close()
+
+    async def _prune(self) -> None:
+        """Keep the delivery log to ``webhook_retention_days`` (every process tries hourly;
+        deleting what another already deleted costs nothing)."""
+        while True:
+            try:
+                deleted = await self.store.webhooks.prune(self.retention_days)
+                if deleted:
+                    log.info("deleted %d webhook deliveries past their retention", deleted)
+            except Exception as exc:
+                log.warning("could not prune webhook deliveries: %s", exc)
+            await asyncio.sleep(PRUNE_SECONDS)
 
     def _done(self, in_flight: set[asyncio.Task[None]]) -> Any:
         def done(task: asyncio.Task[None]) -> None:

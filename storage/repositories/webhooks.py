@@ -66,6 +66,12 @@ REMEMBER_LIST = text(
     "RETURNING 1) "
     "SELECT (SELECT item_ids FROM old) AS previous, EXISTS (SELECT 1 FROM up) AS changed"
 )
+PRUNE = text(
+    "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries "
+    "WHERE status <> 'pending' "
+    "AND created_at < now() - CAST(:days AS float8) * interval '1 day' "
+    "ORDER BY id LIMIT :batch)"
+)
 CLAIM = text(
     "WITH due AS (SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
     "WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND w.active "
@@ -398,6 +404,19 @@ class WebhookRepository:
         if written:
             await self.wake()
         return written > 0
+
+    async def prune(self, older_than_days: float, batch: int = 10_000) -> int:
+        """Delete finished (delivered or dead) deliveries of every tenant created more than
+        ``older_than_days`` ago, a batch at a time so no statement holds locks for long;
+        the count deleted."""
+        deleted = 0
+        while True:
+            with tenant_scope(None):
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(PRUNE, {"days": older_than_days, "batch": batch})
+            deleted += int(result.rowcount or 0)
+            if (result.rowcount or 0) < batch:
+                return deleted
 
     async def wake(self) -> None:
         """Tell the delivery workers of every process that deliveries are due."""
