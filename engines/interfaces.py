@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engines.algorithm import Query
+from engines.algorithm import Query, RecordedEvent
 from engines.data import ItemContent
 from engines.serving.rules import ItemRules
 from engines.serving.search import Retrieved
@@ -85,6 +85,11 @@ class EngineStorage(Protocol):
 
     async def item_categories(self, tenant: str, pks: list[int]) -> dict[int, list[str]]:
         """The categories of these items (from the catalogue snapshot where there is one)."""
+
+    async def events_after(self, tenant: str, event_id: int, limit: int) -> list[RecordedEvent]:
+        """Up to ``limit`` events stored after event ``event_id``, oldest first (what a
+        model loaded from an artifact missed since its training)."""
+        ...
 
     async def recent_popularity(self, tenant: str, window: int) -> tuple[np.ndarray, np.ndarray]:
         """(item pks, sorted; counts) of the positive events among the tenant's ``window``

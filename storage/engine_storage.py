@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engines.algorithm import Query
+from engines.algorithm import Query, RecordedEvent
 from engines.data import ItemContent
 from engines.serving.rules import ItemRules
 from engines.serving.search import Retrieved
@@ -30,6 +30,14 @@ HISTORY = text(
     "extract(epoch FROM occurred_at)::float8 AS ts FROM interactions "
     "WHERE user_id = u.id ORDER BY occurred_at DESC, id DESC LIMIT :n) e) h ON true "
     "WHERE u.tenant_id = :t AND u.external_id = :u"
+)
+
+
+EVENTS_AFTER = text(
+    "SELECT u.external_id AS user, i.external_id AS item, e.user_id, e.item_id, e.type, "
+    "e.weight, e.value, extract(epoch FROM e.occurred_at)::float8 AS ts "
+    "FROM interactions e JOIN users u ON u.id = e.user_id JOIN items i ON i.id = e.item_id "
+    "WHERE e.tenant_id = :t AND e.id > :after ORDER BY e.id LIMIT :n"
 )
 
 
@@ -116,6 +124,16 @@ class StoreEngineStorage:
             np.asarray(row.times or (), np.float64),
             time.time(),
         )
+
+    async def events_after(self, tenant: str, event_id: int, limit: int) -> list[RecordedEvent]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(EVENTS_AFTER, {"t": tenant, "after": event_id, "n": limit})
+            ).all()
+        return [
+            RecordedEvent(r.user, r.item, r.user_id, r.item_id, r.type, r.weight, r.value, r.ts)
+            for r in rows
+        ]
 
     async def item_pks(self, tenant: str, external_ids: list[str]) -> dict[str, int]:
         return await self.store.snapshots.pks(tenant, external_ids)

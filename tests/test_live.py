@@ -10,6 +10,7 @@ import aiohttp
 from conftest import (
     Caller,
     Socket,
+    eventually,
     server_env,
     start_server,
     stop_server,
@@ -143,3 +144,35 @@ async def test_a_subscriber_on_one_process_sees_writes_of_another(client, gql, s
             await sock.close()
     finally:
         stop_server(other)
+
+
+async def test_a_replica_started_after_training_sees_the_events_since(client, gql, store,
+                                                                      settings):
+    """Trending learns events online; a replica that loads the trained model later catches
+    up on the events stored since its training instead of missing them until the next."""
+    from aiohttp.test_utils import TestClient, TestServer
+    from conftest import GraphQL
+
+    from gql.server.app import create_app
+    from gql.server.database import limits_of
+    from storage.store import Store
+
+    trending = "{ trending(first: 60) { item { itemId } } }"
+    await seed(gql)
+    last = (await gql(trending))["trending"][-1]["item"]["itemId"]
+    events = [{"userId": f"fan-{n}", "itemId": last, "type": "purchase"} for n in range(40)]
+    await gql("""mutation($i: InteractionsRecordInput!) { interactionsRecord(input: $i)
+      { recordedCount } }""", {"i": {"interactions": events}})
+
+    async def top_here() -> bool:
+        return (await gql(trending))["trending"][0]["item"]["itemId"] == last
+
+    await eventually(top_here)
+    other = await Store.open(settings.database_url or "", settings.redis_url,
+                             limits=limits_of(settings))
+    try:
+        async with TestClient(TestServer(create_app(settings, store=other))) as second:
+            top = (await GraphQL(second)(trending))["trending"][0]["item"]["itemId"]
+            assert top == last
+    finally:
+        await other.close()

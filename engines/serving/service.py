@@ -43,6 +43,9 @@ CALIBRATION_POOL = 100
 POPULARITY_WINDOW_EVENTS = 100_000
 #: ... counted again at most this often
 POPULARITY_TTL_SECONDS = 30.0
+#: a model loaded from an artifact catches up on at most this many newer events
+CATCH_UP_EVENTS = 500_000
+CATCH_UP_SLICE = 5_000
 #: largest weight of one algorithm in a request (weighted sums must stay finite)
 MAX_WEIGHT = 1e6
 
@@ -174,6 +177,7 @@ class RecommendationService:
             # one dict assignment: requests see either the old or the new model, never half
             loaded[name] = LoadedModel(model, art.version, art.created_at, art.metrics)
             changed.append(name)
+            await self.catch_up(tenant, model, art.params.get("marker"))
         if changed:
             log.info("tenant %s: loaded %s", tenant, ", ".join(changed))
             self._models_changed(tenant)
@@ -182,6 +186,22 @@ class RecommendationService:
     def _models_changed(self, tenant: str) -> None:
         for listener in list(self.model_listeners):
             listener(tenant)
+
+    async def catch_up(self, tenant: str, model: Algorithm, marker: Any) -> None:
+        """Give a model that learns online the events stored since the data it was trained
+        on (its ``marker``: event count and newest event id), which pub/sub delivered
+        before it served here. Events that arrive meanwhile are applied by ``learn``; a
+        few may count twice, none is missed."""
+        if type(model).partial_fit is Algorithm.partial_fit or not isinstance(marker, list):
+            return
+        if len(marker) < 2 or not isinstance(marker[1], int):
+            return
+        events = await self.storage.events_after(tenant, marker[1], CATCH_UP_EVENTS)
+        # on the event loop, like ``learn``, so two updates never interleave; in slices,
+        # so requests are served in between
+        for start in range(0, len(events), CATCH_UP_SLICE):
+            model.partial_fit(events[start : start + CATCH_UP_SLICE])
+            await asyncio.sleep(0)
 
     def loaded(self) -> dict[str, dict[str, LoadedModel]]:
         return self._models

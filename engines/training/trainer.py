@@ -112,6 +112,8 @@ class Trainer:
                 self.service.install(
                     tenant, name, LoadedModel(model, version, datetime.now(UTC), metrics)
                 )
+                # what pub/sub delivered while it trained went to the model it replaces
+                await self.service.catch_up(tenant, model, marker)
                 results.append(
                     TrainResult(
                         name,
