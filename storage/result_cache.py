@@ -26,8 +26,8 @@ from storage.backends import MemoryBackend, RedisBackend
 log = logging.getLogger(__name__)
 
 Stamp = tuple[int, int]
-#: version counters outlive every answer by far, so a counter that expires (and restarts)
-#: can never make an old answer look current again
+#: versions are kept a week, far longer than any answer; an expired or evicted one comes
+#: back as a new value of the sequence, never an old one
 VERSION_TTL_SECONDS = 7 * 86_400
 #: memory of one process's answers without Redis
 MEMORY_BYTES = 64 * 2**20
@@ -37,6 +37,13 @@ MEMORY_USERS = 1_000_000
 #: applied its change (a pub/sub message away): answers computed under a version this
 #: replica has known for less than this are served, not stored
 SETTLE_SECONDS = 1.0
+#: after change messages were lost, a replica stores nothing for this long: its catalogue
+#: copy is rebuilt at the next request and its candidate sets expire within 5 s
+MISSED_SECONDS = 10.0
+
+
+#: the counter every version is drawn from (never expires: versions never repeat)
+SEQUENCE = "rv:seq"
 
 
 def _user_key(tenant: str, user: str) -> str:
@@ -101,6 +108,9 @@ class ResultCache:
     def missed_changes(self) -> None:
         """Change messages of other processes were lost (a subscriber fell behind)."""
 
+    def forget(self) -> None:
+        """Drop what this process keeps for itself (tests start from a clean slate)."""
+
 
 class RedisResultCache(ResultCache):
     """Shared by every replica; only the process that wrote bumps a version."""
@@ -135,20 +145,31 @@ class RedisResultCache(ResultCache):
         seen = self._catalogue_seen.get(tenant)
         if seen is None or seen[0] != stamp[1] or stamp[0] < 0:
             return
+        if time.monotonic() < self._distrust_until:
+            return
         if time.monotonic() - seen[1] >= SETTLE_SECONDS:
             await self.backend.set(_answer_key(key), _pack(stamp, value), self.ttl)
 
     async def users_changed(self, tenant: str, users: Iterable[str], *, local: bool) -> None:
         if local:
-            keys = [_user_key(tenant, u) for u in set(users)]
-            if keys and not await self.backend.incr_many(keys, VERSION_TTL_SECONDS):
-                self._distrust_until = time.monotonic() + self.ttl
+            await self._stamp([_user_key(tenant, u) for u in set(users)])
 
     async def catalogue_changed(self, tenant: str, *, local: bool) -> None:
-        if local and not await self.backend.incr_many(
-            [_catalogue_key(tenant)], VERSION_TTL_SECONDS
-        ):
+        if local:
+            await self._stamp([_catalogue_key(tenant)])
+
+    async def _stamp(self, keys: list[str]) -> None:
+        if keys and not await self.backend.stamp_many(SEQUENCE, keys, VERSION_TTL_SECONDS):
             self._distrust_until = time.monotonic() + self.ttl
+
+    def missed_changes(self) -> None:
+        """This replica may have missed catalogue changes: what it computes until its copy
+        and its candidate sets are rebuilt must not be stored for others."""
+        self._distrust_until = max(self._distrust_until, time.monotonic() + MISSED_SECONDS)
+
+    def forget(self) -> None:
+        self._distrust_until = 0.0
+        self._catalogue_seen.clear()
 
 
 class MemoryResultCache(ResultCache):
@@ -197,4 +218,7 @@ class MemoryResultCache(ResultCache):
         self._catalogues[tenant] = self._next()
 
     def missed_changes(self) -> None:
+        self._answers.clear()
+
+    def forget(self) -> None:
         self._answers.clear()

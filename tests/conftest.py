@@ -82,6 +82,7 @@ async def reset(store: Store) -> None:
             await conn.execute(text(f'DROP INDEX "{name}"'))
     store.vectors._dims.clear()
     store.snapshots.forget()  # in-process copies of what was just truncated
+    store.results.forget()
     store.interaction_types._cached.clear()
     store.webhooks.forget()
     await store.interaction_types.seed_defaults("default")

@@ -176,3 +176,17 @@ async def test_a_replica_started_after_training_sees_the_events_since(client, gq
             assert top == last
     finally:
         await other.close()
+
+
+async def test_a_subscriber_whose_feed_lost_messages_is_told_to_come_back(client, gql, store):
+    """When pub/sub messages may have been lost (a reconnect), a live list cannot be
+    trusted to be current: the socket is closed with 1013 (try again later)."""
+    await seed(gql)
+    sock = await (await Socket.open(client)).acked()
+    listening = subscribers(store, "events:default")
+    await sock.subscribe("r", UPDATES, {"u": USER})
+    assert pushed(await sock.result("r"))[0] == ["INITIAL"]
+    await until_subscribed(store, "events:default", listening + 1)
+    store.cache.fanout.lost()
+    msg = await sock.result("r", timeout=10)
+    assert msg["type"] == "closed" and msg["code"] == 1013

@@ -158,3 +158,18 @@ async def test_a_cached_response_is_never_given_to_another_caller(secured, keys,
     page = Caller(secured, keys["acme:recommend"], {"X-User-Token": token})
     body = await page(LIST, {"u": USER}, expect_errors=True)
     assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_variables_a_query_does_not_declare_make_no_entries(client, gql, sql_counter,
+                                                                  store):
+    await seed(gql)
+    await until_cached(gql, sql_counter)
+    for n in range(3):
+        body = {"query": LIST, "variables": {"u": USER, "junk": f"x{n}"}}
+        assert (await client.post("/graphql", json=body)).status == 200
+    text = await (await client.get("/metrics")).text()
+    before = response_hits(text)
+    for n in range(3):  # the same junk again: still computed, never stored
+        body = {"query": LIST, "variables": {"u": USER, "junk": f"x{n}"}}
+        assert (await client.post("/graphql", json=body)).status == 200
+    assert response_hits(await (await client.get("/metrics")).text()) == before

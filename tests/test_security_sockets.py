@@ -140,3 +140,37 @@ async def test_malformed_socket_messages_close_with_4400_and_a_reason(secured, k
     await sock.subscribe("ok", "{ __typename }")
     assert (await sock.result("ok"))["payload"]["data"] == {"__typename": "Query"}
     await sock.close()
+
+
+async def test_each_user_of_a_browser_key_has_its_own_share_of_operations(store, settings,
+                                                                         keys):
+    """A browser key is shared by every visitor of a site: one visitor holding the key's
+    whole allowance of open operations must not lock the others out."""
+    app = create_app(settings.model_copy(update={"require_api_key": True,
+                                                 "max_subscriptions_per_key": 2}),
+                     store=store)
+    async with TestClient(TestServer(app)) as client:
+        writer = Caller(client, keys["acme:write"])
+        mint = 'mutation($u: String!) { userTokenCreate(input: {userId: $u}) { token } }'
+        tokens = {u: (await writer(mint, {"u": u}))["userTokenCreate"]["token"]
+                  for u in ("greedy", "other")}
+
+        def follow(user: str) -> str:
+            return f'subscription {{ interactionRecorded(userId: "{user}") {{ itemId }} }}'
+
+        greedy = await (await Socket.open(client, {"apiKey": keys["acme:recommend"],
+                                                   "userToken": tokens["greedy"]})).acked()
+        listening = subscribers(store, "events:acme")
+        for n in range(2):
+            await greedy.subscribe(str(n), follow("greedy"))
+        await until_subscribed(store, "events:acme", listening + 2)
+        await greedy.subscribe("3", follow("greedy"))
+        refused = await greedy.result("3")
+        assert refused["type"] == "error"
+        assert refused["payload"][0]["extensions"]["code"] == "TOO_MANY"
+        other = await (await Socket.open(client, {"apiKey": keys["acme:recommend"],
+                                                  "userToken": tokens["other"]})).acked()
+        await other.subscribe("1", follow("other"))
+        await until_subscribed(store, "events:acme", listening + 3)
+        await greedy.close()
+        await other.close()

@@ -218,6 +218,8 @@ async def test_a_delivery_dies_after_its_attempts_and_replay_delivers_it(
     ("http://localhost:8000/hook", "loopback"),
     ("file:///etc/passwd", "http"),
     ("not a url", "http"),
+    ("http://a..b/hook", "resolve"),  # names IDNA cannot encode: refused, not a fault
+    ("http://" + "x" * 70 + ".example/hook", "resolve"),
 ])
 async def test_private_and_non_http_targets_are_refused(gql, url, why):
     data = await gql(CREATE, {"i": {"url": url, "kinds": ["EVENTS_RECORDED"]}})
@@ -430,3 +432,34 @@ async def test_finished_deliveries_past_their_retention_leave_the_log(connect, k
     assert await store.webhooks.prune(30) == 1  # the old delivered one, not the pending
     left = await deliveries(admin)
     assert sorted(d["status"] for d in left) == ["DELIVERED", "PENDING"]
+
+
+async def test_the_webhook_limit_holds_under_concurrent_creation(connect, keys, store):
+    import asyncio
+
+    client = await connect()
+    admin = Caller(client, keys["acme:admin"])
+    made = await asyncio.gather(*(
+        admin(CREATE, {"i": {"url": f"http://127.0.0.1:9/h{n}", "kinds": ["MODEL_TRAINED"]}})
+        for n in range(30)))
+    created = [m for m in made if m["webhookCreate"]["webhook"] is not None]
+    assert len(created) == 20
+    assert len(await store.webhooks.for_tenant("acme")) == 20
+
+
+async def test_deleting_a_user_erases_them_from_the_webhook_log(connect, keys, store):
+    receiver = Receiver()  # not listening: the deliveries stay pending
+    client = await connect()
+    admin = Caller(client, keys["acme:admin"])
+    await create_hook(admin, receiver, ["EVENTS_RECORDED"])
+    await seed_items(admin, "i1")
+    await admin(RECORD, {"i": {"interactions": [
+        {"userId": "gone", "itemId": "i1", "type": "view"},
+        {"userId": "stays", "itemId": "i1", "type": "view"}]}})
+    await admin(RECORD, {"i": {"interactions": [
+        {"userId": "gone", "itemId": "i1", "type": "view"}]}})
+    res = await admin('mutation { userDelete(input: {id: "gone"}) { deletedUserId } }')
+    assert res["userDelete"]["deletedUserId"] == "gone"
+    left = await deliveries(admin)
+    events = [e["userId"] for d in left for e in d["payload"]["events"]]
+    assert events == ["stays"]  # one delivery redacted, the other (only "gone") deleted

@@ -40,6 +40,7 @@ from gql.server.view import (
     RequestTimeout,
     authenticate_request,
 )
+from storage.backends import SlowConsumer
 from storage.repositories.api_keys import KEYS_CHANNEL
 from storage.store import Store
 
@@ -144,19 +145,28 @@ async def close_sockets(app: web.Application, code: int, reason: bytes, key_id: 
 
 async def follow_revocations(app: web.Application) -> None:
     """Every replica forgets a revoked or changed key at once, and closes the sockets of a
-    revoked one."""
-    async for raw in app[STORE].cache.subscribe(KEYS_CHANNEL):
+    revoked one. If messages were lost (pub/sub was away), every cached key is forgotten."""
+    while True:
         try:
-            message = json.loads(raw)
-            revoked, changed = message.get("revoked"), message.get("changed")
-        except (ValueError, AttributeError):
-            continue
-        app[CORS].forget()
-        if isinstance(changed, int):
-            app[AUTH].forget(changed)
-        if isinstance(revoked, int):
-            app[AUTH].forget(revoked)
-            await close_sockets(app, CLOSE_FORBIDDEN, b"API key revoked", revoked)
+            async for raw in app[STORE].cache.subscribe(KEYS_CHANNEL):
+                await _key_message(app, raw)
+        except SlowConsumer:
+            app[AUTH].forget()
+            app[CORS].forget()
+
+
+async def _key_message(app: web.Application, raw: bytes) -> None:
+    try:
+        message = json.loads(raw)
+        revoked, changed = message.get("revoked"), message.get("changed")
+    except (ValueError, AttributeError):
+        return
+    app[CORS].forget()
+    if isinstance(changed, int):
+        app[AUTH].forget(changed)
+    if isinstance(revoked, int):
+        app[AUTH].forget(revoked)
+        await close_sockets(app, CLOSE_FORBIDDEN, b"API key revoked", revoked)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:

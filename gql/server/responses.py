@@ -35,6 +35,8 @@ from gql.server.settings import Settings
 SHAPES = 1000
 #: larger query texts are never looked at
 MAX_QUERY = 4000
+#: larger responses are not stored
+MAX_RESPONSE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class Shape:
 
     variable: str | None
     literal: str | None
+    #: the operation's declared variables: a request sending others is not cached (they
+    #: change nothing, and would only make new entries)
+    declared: frozenset[str] = frozenset()
 
 
 def _shape(query: str, operation_name: str | None) -> Shape | None:
@@ -66,13 +71,14 @@ def _shape(query: str, operation_name: str | None) -> Shape | None:
     field = roots[0]
     if field.name.value != "recommendations" or field.directives:
         return None
+    declared = frozenset(v.variable.name.value for v in chosen[0].variable_definitions or ())
     for argument in field.arguments or ():
         if argument.name.value != "userId":
             continue
         if isinstance(argument.value, VariableNode):
-            return Shape(argument.value.name.value, None)
+            return Shape(argument.value.name.value, None, declared)
         if isinstance(argument.value, StringValueNode):
-            return Shape(None, argument.value.value)
+            return Shape(None, argument.value.value, declared)
     return None
 
 
@@ -125,6 +131,9 @@ class ResponseCache:
 
     @staticmethod
     def user_of(shape: Shape, variables: dict[str, Any] | None) -> str | None:
+        """The user a cacheable request asks for; None if it is not to be cached."""
+        if variables and not set(variables) <= shape.declared:
+            return None
         if shape.literal is not None:
             return shape.literal
         value = (variables or {}).get(shape.variable or "")

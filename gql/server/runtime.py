@@ -241,14 +241,17 @@ class EngineRuntime:
         self.tasks.clear()
 
     async def _follow_models(self) -> None:
-        """Another replica trained: load its new versions now rather than at the next poll."""
-        async for raw in self.store.cache.subscribe(MODELS_CHANNEL):
-            try:
-                tenant = json.loads(raw)["tenant"]
-                with tenant_scope(tenant):
-                    await self.service.refresh(tenant)
-            except Exception:
-                log.exception("could not refresh models")
+        """Another replica trained: load its new versions now rather than at the next poll
+        (announcements missed while pub/sub was away are found by that poll)."""
+        while True:
+            with contextlib.suppress(SlowConsumer):
+                async for raw in self.store.cache.subscribe(MODELS_CHANNEL):
+                    try:
+                        tenant = json.loads(raw)["tenant"]
+                        with tenant_scope(tenant):
+                            await self.service.refresh(tenant)
+                    except Exception:
+                        log.exception("could not refresh models")
 
     async def _follow_events(self, tenant: str) -> None:
         """Online updates from events recorded on any replica."""

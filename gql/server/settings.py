@@ -73,7 +73,10 @@ class Settings(BaseSettings):
         "(code 1013).",
     )
     max_subscriptions_per_key: int = Field(
-        default=200, ge=1, description="Most WebSocket operations open at once per API key."
+        default=200,
+        ge=1,
+        description="Most WebSocket operations open at once per API key (per key and user "
+        "for browser-safe `recommend` keys, which every visitor of a site shares).",
     )
     request_read_timeout_seconds: float = Field(
         default=30.0,

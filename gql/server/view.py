@@ -29,7 +29,7 @@ from gql.server import graphiql
 from gql.server.auth import ANONYMOUS, Auth, RateLimited, Unauthorized
 from gql.server.cors import CORS, OriginRefused
 from gql.server.observability import Metrics
-from gql.server.responses import ResponseCache
+from gql.server.responses import MAX_RESPONSE_BYTES, ResponseCache
 from gql.server.settings import Settings
 from gql.server.state import AUTH, ENGINE, REQUEST_AUTH, SOCKETS, STORE, WEBSOCKET
 
@@ -99,10 +99,15 @@ class AuthorisedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         except RateLimited as exc:
             await self._refuse(message, str(exc), "RATE_LIMITED", exc.retry_after)
             return
-        key = context.auth.key_id
+        auth = context.auth
+        # a browser key is shared by every visitor of a site: each user has its own share
+        key = (
+            None if auth.key_id is None else (auth.key_id, auth.user if auth.browser_only else None)
+        )
         limit = self.view.settings.max_subscriptions_per_key
         if key is not None and self.view.in_flight[key] >= limit:
-            await self._refuse(message, f"this key has {limit} open operations", "TOO_MANY")
+            whose = "this user of this key" if key[1] is not None else "this key"
+            await self._refuse(message, f"{whose} has {limit} open operations", "TOO_MANY")
             return
         await super().handle_subscribe(message)
         operation = self.operations.get(message["id"])
@@ -136,7 +141,8 @@ class RecographView(GraphQLView[Context, None]):
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         )
         self.settings = settings
-        self.in_flight: Counter[int] = Counter()
+        #: open operations per key (per key and user for browser keys)
+        self.in_flight: Counter[tuple[int, str | None]] = Counter()
         self.responses = ResponseCache(settings)
         self.metrics = metrics
 
@@ -145,10 +151,10 @@ class RecographView(GraphQLView[Context, None]):
         arrives with connection_init, where ``on_ws_connect`` checks the origin (4403)."""
         return True
 
-    def release(self, key_id: int) -> None:
-        self.in_flight[key_id] -= 1
-        if self.in_flight[key_id] <= 0:
-            del self.in_flight[key_id]
+    def release(self, key: tuple[int, str | None]) -> None:
+        self.in_flight[key] -= 1
+        if self.in_flight[key] <= 0:
+            del self.in_flight[key]
 
     def _context(self, request: web.Request, response: Any, **fields: Any) -> Context:
         runtime = request.app[ENGINE]
@@ -194,7 +200,9 @@ class RecographView(GraphQLView[Context, None]):
             return ExecutionResult(data=json.loads(cached), errors=None)
         result = await run
         if not result.errors and result.data is not None:
-            await cache.store(context.tenant, key, stamp, json.dumps(result.data).encode())
+            body = json.dumps(result.data).encode()
+            if len(body) <= MAX_RESPONSE_BYTES:
+                await cache.store(context.tenant, key, stamp, body)
         return result
 
     async def parse_http_body(

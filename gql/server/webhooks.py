@@ -139,12 +139,13 @@ async def check_url(url: str, allow_private: bool) -> str | None:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, parsed.port or 443, type=socket.SOCK_STREAM), RESOLVE_SECONDS
         )
-    except (OSError, TimeoutError):
-        return f"cannot resolve {host!r}"
+    except (OSError, TimeoutError, UnicodeError, ValueError):  # IDNA refuses some names
+        return f"cannot resolve {host[:100]!r}"
     for *_, address in infos:
         why = _refusal_of(str(address[0]))
         if why:
-            return f"refused: {host} resolves to {address[0]}, {why} ({ALLOW_HINT})"
+            # the kind of address, not the address: internal DNS is not the caller's business
+            return f"refused: {host} resolves to {why} ({ALLOW_HINT})"
     return None
 
 

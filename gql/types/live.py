@@ -129,9 +129,10 @@ class LiveSubscriptions:
         ctx.engine.model_listeners.append(on_models)
         ctx.store.snapshots.listeners.append(on_catalogue)
         events = asyncio.create_task(_follow_user_events(ctx, user_id, triggers))
+        events.add_done_callback(lambda _: triggers.changed.set())  # a dead feed wakes us
         try:
             causes = [RecommendationsCause.INITIAL]
-            last: list[int] | None = None
+            last: list[tuple[int, Any]] | None = None
             while True:
                 if events.done():  # the event feed fell behind (or failed): drop the socket
                     if isinstance(events.exception(), SlowConsumer):
@@ -147,9 +148,11 @@ class LiveSubscriptions:
                     exclude_items=(filter.exclude_ids if filter else None),
                     calibration=calibration,
                 )
-                ids = [b.item_id for b in blended]
-                if ids != last:
-                    last = ids
+                # an edited item (title, attributes) changes the list as much as a new one
+                records = await ctx.store.snapshots.records(tenant, [b.item_id for b in blended])
+                shown = [(b.item_id, records.get(b.item_id)) for b in blended]
+                if shown != last:
+                    last = shown
                     yield RecommendationsUpdate(
                         causes=causes,
                         at=datetime.now(UTC),

@@ -127,6 +127,7 @@ class UserMutations:
         if err := check_id(ext, ("input", "id"), ctx.store.limits):
             return UserDeletePayload(deleted_user_id=None, user_errors=user_errors([err]))
         deleted = await ctx.store.catalog.delete_users(ctx.tenant, [ext])
+        await ctx.store.webhooks.forget_users(ctx.tenant, deleted)
         if not deleted:
             err = InputError(("input", "id"), f"unknown user {ext!r}", ErrorCode.NOT_FOUND)
             return UserDeletePayload(deleted_user_id=None, user_errors=user_errors([err]))

@@ -281,19 +281,22 @@ class WebhookMutations:
     async def webhook_create(self, info: Info, input: WebhookCreateInput) -> WebhookCreatePayload:
         ctx = info.context
         errors = await _check(ctx, input.url, input.kinds, input.watch_user_ids, input.description)
-        if not errors and await ctx.store.webhooks.count(ctx.tenant) >= MAX_WEBHOOKS:
-            errors.append(
-                InputError(("input",), f"at most {MAX_WEBHOOKS} webhooks", ErrorCode.TOO_MANY)
+        record = None
+        if not errors:
+            record = await ctx.store.webhooks.create(
+                ctx.tenant,
+                input.url,
+                [_value(k) for k in input.kinds],
+                input.watch_user_ids,
+                input.description,
+                limit=MAX_WEBHOOKS,
             )
-        if errors:
+            if record is None:
+                errors.append(
+                    InputError(("input",), f"at most {MAX_WEBHOOKS} webhooks", ErrorCode.TOO_MANY)
+                )
+        if errors or record is None:
             return WebhookCreatePayload(webhook=None, secret=None, user_errors=user_errors(errors))
-        record = await ctx.store.webhooks.create(
-            ctx.tenant,
-            input.url,
-            [_value(k) for k in input.kinds],
-            input.watch_user_ids,
-            input.description,
-        )
         return WebhookCreatePayload(
             webhook=Webhook.of(record), secret=record.secret, user_errors=[]
         )

@@ -46,6 +46,12 @@ class _Subscriber:
             return
         self.queue.put_nowait(message)
 
+    def drop(self) -> None:
+        """Messages were lost: the next read raises SlowConsumer."""
+        if not self.dropped:
+            self.dropped = True
+            self.queue.put_nowait(None)
+
     async def next(self) -> bytes:
         message = await self.queue.get()
         if message is None:
@@ -81,6 +87,13 @@ class Fanout:
     def deliver(self, channel: str, message: bytes) -> None:
         for sub in list(self.channels.get(channel, ())):
             sub.deliver(message)
+
+    def lost(self) -> None:
+        """Messages may have been lost (the pub/sub connection was down): every subscriber
+        is told, so it rebuilds what it kept from them."""
+        for subs in list(self.channels.values()):
+            for sub in list(subs):
+                sub.drop()
 
     def subscribers(self) -> int:
         return sum(len(s) for s in self.channels.values())
@@ -183,6 +196,14 @@ return tostring(wait)
 """
 
 
+# KEYS[1] the sequence, KEYS[2..] keys to stamp; ARGV[1] their expiry in seconds.
+STAMP = """
+local v = redis.call('INCR', KEYS[1])
+for i = 2, #KEYS do redis.call('SET', KEYS[i], v, 'EX', ARGV[1]) end
+return v
+"""
+
+
 class RedisBackend:
     """Redis for everything shared. Pub/sub uses ONE connection per process, whatever the
     number of subscribers: messages are fanned out in-process to bounded queues."""
@@ -247,17 +268,17 @@ class RedisBackend:
         self.healthy = True
         return [v.encode() if isinstance(v, str) else v for v in values]
 
-    async def incr_many(self, keys: list[str], ttl: float) -> bool:
-        """Add one to each counter (kept ``ttl`` seconds) in one round trip; False if
-        Redis could not be reached."""
+    async def stamp_many(self, sequence: str, keys: list[str], ttl: float) -> bool:
+        """Set each of ``keys`` (kept ``ttl`` seconds) to the next value of the counter
+        ``sequence``, atomically and in one round trip; False if Redis could not be
+        reached. Values never repeat, even for a key that expired or was evicted meanwhile
+        (the sequence itself has no expiry)."""
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.incr(self._k(key))
-                    pipe.expire(self._k(key), int(ttl))
-                await pipe.execute()
+            await self._redis.eval(
+                STAMP, 1 + len(keys), self._k(sequence), *(self._k(k) for k in keys), int(ttl)
+            )
         except Exception as exc:
-            self._failed("incr", exc)
+            self._failed("stamp", exc)
             return False
         self.healthy = True
         return True
@@ -334,6 +355,7 @@ class RedisBackend:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 await self._resubscribe()
+                self.fanout.lost()  # what was published meanwhile never arrives
 
     async def _resubscribe(self) -> None:
         async with self._pubsub_lock:

@@ -77,9 +77,10 @@ class PostgresBusBackend(MemoryBackend):
             log.warning("malformed message on %s", channel)
 
     def _lost(self, connection: Any) -> None:
-        """The listening connection dropped: reconnect (messages meanwhile are lost, as
-        with a Redis reconnect; snapshots and models fall back on their periodic checks)."""
+        """The listening connection dropped: reconnect. Messages meanwhile are lost, as with
+        a Redis reconnect, so every subscriber is told (it rebuilds what it kept)."""
         self._listener = None
+        self.fanout.lost()
         if self.fanout.channels:
             asyncio.get_running_loop().create_task(self._relisten())
 

@@ -66,6 +66,25 @@ REMEMBER_LIST = text(
     "RETURNING 1) "
     "SELECT (SELECT item_ids FROM old) AS previous, EXISTS (SELECT 1 FROM up) AS changed"
 )
+ERASE_USERS = (
+    text("DELETE FROM watched_lists WHERE tenant_id = :t AND user_id = ANY(:users)"),
+    text(
+        "DELETE FROM webhook_deliveries WHERE tenant_id = :t "
+        "AND kind = 'recommendations.changed' AND payload->>'userId' = ANY(:users)"
+    ),
+    text(
+        "UPDATE webhook_deliveries SET payload = jsonb_set(payload, '{events}', "
+        "(SELECT coalesce(jsonb_agg(e ORDER BY n), '[]'::jsonb) FROM "
+        "jsonb_array_elements(payload->'events') WITH ORDINALITY AS x(e, n) "
+        "WHERE NOT (e->>'userId' = ANY(:users)))) "
+        "WHERE tenant_id = :t AND kind = 'events.recorded' AND EXISTS (SELECT 1 FROM "
+        "jsonb_array_elements(payload->'events') e WHERE e->>'userId' = ANY(:users))"
+    ),
+    text(
+        "DELETE FROM webhook_deliveries WHERE tenant_id = :t AND kind = 'events.recorded' "
+        "AND payload->'events' = '[]'::jsonb"
+    ),
+)
 PRUNE = text(
     "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries "
     "WHERE status <> 'pending' "
@@ -187,8 +206,11 @@ class WebhookRepository:
         kinds: Sequence[str],
         watch_user_ids: Sequence[str] = (),
         description: str | None = None,
-    ) -> WebhookRecord:
-        """A new active webhook with a fresh signing secret (``record.secret``)."""
+        limit: int | None = None,
+    ) -> WebhookRecord | None:
+        """A new active webhook with a fresh signing secret (``record.secret``); None when
+        the tenant already has ``limit`` webhooks (counted under a lock of the tenant's
+        webhooks, so concurrent creations cannot pass it together)."""
         stmt = (
             W.insert()
             .values(
@@ -202,6 +224,14 @@ class WebhookRepository:
             .returning(*W.c)
         )
         async with self.engine.begin() as conn:
+            if limit is not None:
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext('webhooks:' || :t))"),
+                    {"t": tenant},
+                )
+                count = select(func.count()).select_from(W).where(W.c.tenant_id == tenant)
+                if (await conn.execute(count)).scalar_one() >= limit:
+                    return None
             row = (await conn.execute(stmt)).one()
         await self.changed(tenant)
         return _webhook(row)
@@ -251,11 +281,6 @@ class WebhookRepository:
         stmt = select(W).where(W.c.tenant_id == tenant).order_by(W.c.id)
         async with self.engine.connect() as conn:
             return [_webhook(r) for r in (await conn.execute(stmt)).all()]
-
-    async def count(self, tenant: str) -> int:
-        stmt = select(func.count()).select_from(W).where(W.c.tenant_id == tenant)
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
 
     # --- which webhooks want a change (cached) --------------------------------------------
     async def active(self, tenant: str) -> tuple[WebhookRecord, ...]:
@@ -417,6 +442,17 @@ class WebhookRepository:
             deleted += int(result.rowcount or 0)
             if (result.rowcount or 0) < batch:
                 return deleted
+
+    async def forget_users(self, tenant: str, user_ids: Sequence[str]) -> None:
+        """Erase deleted users from what webhooks keep: their remembered lists, their
+        ``recommendations.changed`` deliveries, and their events inside ``events.recorded``
+        deliveries (a delivery left without events is deleted)."""
+        if not user_ids:
+            return
+        users = list(user_ids)
+        async with self.engine.begin() as conn:
+            for statement in ERASE_USERS:
+                await conn.execute(statement, {"t": tenant, "users": users})
 
     async def wake(self) -> None:
         """Tell the delivery workers of every process that deliveries are due."""
