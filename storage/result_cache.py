@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from cachetools import LRUCache, TTLCache
+from cachetools import TTLCache
 
 from storage.backends import MemoryBackend, RedisBackend
 
@@ -183,7 +183,9 @@ class MemoryResultCache(ResultCache):
         self._answers: TTLCache[str, tuple[Stamp, bytes]] = TTLCache(
             maxsize=MEMORY_BYTES, ttl=max(ttl, 1e-9), getsizeof=lambda e: len(e[1]) + 200
         )
-        self._users: LRUCache[tuple[str, str], int] = LRUCache(maxsize=MEMORY_USERS)
+        #: (tenant, user) -> version, oldest change first (a plain dict: writers touch
+        #: every user of every batch, so this must cost well under a microsecond)
+        self._users: dict[tuple[str, str], int] = {}
         self._catalogues: dict[str, int] = {}
         self._sequence = 0
         self._floor = 0
@@ -207,12 +209,15 @@ class MemoryResultCache(ResultCache):
             self._answers[key] = (stamp, value)
 
     async def users_changed(self, tenant: str, users: Iterable[str], *, local: bool) -> None:
+        versions = self._users
         for user in set(users):
-            version = self._next()
-            if len(self._users) >= self._users.maxsize and (tenant, user) not in self._users:
-                _, evicted = self._users.popitem()
-                self._floor = max(self._floor, evicted)
-            self._users[(tenant, user)] = version
+            self._sequence += 1
+            key = (tenant, user)
+            versions.pop(key, None)  # re-inserted last: the dict stays oldest-first
+            versions[key] = self._sequence
+        while len(versions) > MEMORY_USERS:
+            evicted = versions.pop(next(iter(versions)))
+            self._floor = max(self._floor, evicted)
 
     async def catalogue_changed(self, tenant: str, *, local: bool) -> None:
         self._catalogues[tenant] = self._next()
