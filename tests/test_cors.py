@@ -157,3 +157,39 @@ async def test_sockets_check_the_page_origin(secured, keys, store):
     assert mine["type"] == "next"
     assert mine["payload"]["data"]["interactionRecorded"] == {"itemId": "i1"}
     await page.close()
+
+
+async def test_a_socket_closes_when_its_user_token_expires(secured, keys, store):
+    from gql.server.auth import mint_user_token
+
+    admin = Caller(secured, keys["acme:admin"])
+    secret, _ = await web_key(admin, [SHOP])
+    token, _ = mint_user_token(await store.tenant_secret("acme"), "u1", 2)
+    page = await (await Socket.open(secured, {"apiKey": secret, "userToken": token},
+                                    headers={"Origin": SHOP})).acked()
+    await page.subscribe("mine", 'subscription { interactionRecorded(userId: "u1") '
+                                 '{ itemId } }')
+    msg = await page.result("mine", timeout=10)
+    assert msg["type"] == "closed" and msg["code"] == 4403
+
+
+async def test_removing_an_origin_closes_the_sockets_opened_from_it(secured, keys, store):
+    admin = Caller(secured, keys["acme:admin"])
+    secret, prefix = await web_key(admin, [SHOP, "https://new.example"])
+    token = (await Caller(secured, keys["acme:write"])(MINT, {"u": "u1"}))["userTokenCreate"][
+        "token"]
+    login = {"apiKey": secret, "userToken": token}
+    old = await (await Socket.open(secured, login, headers={"Origin": SHOP})).acked()
+    kept = await (await Socket.open(secured, login,
+                                    headers={"Origin": "https://new.example"})).acked()
+    await admin(UPDATE, {"p": prefix, "o": ["https://new.example"]})
+    msg = await old.message(timeout=10)
+    assert msg["type"] == "closed" and msg["code"] == 4403
+    listening = subscribers(store, "events:acme")
+    await kept.subscribe("1", 'subscription { interactionRecorded(userId: "u1") { itemId } }')
+    await until_subscribed(store, "events:acme", listening + 1)
+    writer = Caller(secured, keys["acme:write"])
+    await writer(ITEM)
+    await writer(RECORD, {"u": "u1"})
+    assert (await kept.result("1"))["type"] == "next"  # the allowed page's socket lives on
+    await kept.close()

@@ -143,6 +143,20 @@ async def close_sockets(app: web.Application, code: int, reason: bytes, key_id: 
     return closed
 
 
+async def close_refused_origins(app: web.Application, key_id: int) -> None:
+    """A key's origins changed: close its sockets opened from pages no longer allowed."""
+    for ws, context in list(app[SOCKETS].items()):
+        if context.auth.key_id != key_id or context.request is None:
+            continue
+        try:
+            auth = await app[AUTH].authenticate(context.credentials)
+        except (Unauthorized, RateLimited):
+            continue  # the next operation on the socket finds out
+        if app[CORS].refusal(context.request, auth.origins) is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(code=CLOSE_FORBIDDEN, message=b"origin no longer allowed")
+
+
 async def follow_revocations(app: web.Application) -> None:
     """Every replica forgets a revoked or changed key at once, and closes the sockets of a
     revoked one. If messages were lost (pub/sub was away), every cached key is forgotten."""
@@ -164,6 +178,7 @@ async def _key_message(app: web.Application, raw: bytes) -> None:
     app[CORS].forget()
     if isinstance(changed, int):
         app[AUTH].forget(changed)
+        await close_refused_origins(app, changed)
     if isinstance(revoked, int):
         app[AUTH].forget(revoked)
         await close_sockets(app, CLOSE_FORBIDDEN, b"API key revoked", revoked)

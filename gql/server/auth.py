@@ -51,6 +51,8 @@ class Auth:
     user: str | None = None
     #: origins whose pages may use the key (CORS)
     origins: frozenset[str] = frozenset()
+    #: when the user token expires (Unix seconds): a socket logged in with it closes then
+    user_expires: float | None = None
 
     @property
     def browser_only(self) -> bool:
@@ -125,8 +127,9 @@ def mint_user_token(secret: str, user_id: str, ttl_seconds: float) -> tuple[str,
     return jwt.encode(claims, secret, algorithm=USER_TOKEN_ALGORITHM), expires
 
 
-def read_user_token(secret: str, token: str) -> str:
-    """The user a token vouches for; raises Unauthorized if forged, expired or malformed."""
+def read_user_token(secret: str, token: str) -> tuple[str, float]:
+    """The user a token vouches for and when it expires (Unix seconds); raises
+    Unauthorized if forged, expired or malformed."""
     try:
         claims = jwt.decode(
             token,
@@ -142,7 +145,7 @@ def read_user_token(secret: str, token: str) -> str:
     user = claims.get("sub")
     if not isinstance(user, str) or not user:
         raise Unauthorized("invalid user token")
-    return user
+    return user, float(claims["exp"])
 
 
 def _printable_ascii(value: str) -> bool:
@@ -256,8 +259,8 @@ class Authenticator:
         if user_token:
             if not _printable_ascii(user_token) or len(user_token) > 4096:
                 raise Unauthorized("invalid user token")
-            user = read_user_token(await self.tenant_secret(auth.tenant), user_token)
-            auth = replace(auth, user=user)
+            user, expires = read_user_token(await self.tenant_secret(auth.tenant), user_token)
+            auth = replace(auth, user=user, user_expires=expires)
         return auth
 
     async def charge(

@@ -4,8 +4,11 @@ authorised again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import time
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -260,6 +263,9 @@ class RecographView(GraphQLView[Context, None]):
             raise ConnectionRejectionError({"message": refusal})
         context.login(auth, credentials, user_token if isinstance(user_token, str) else None)
         request.app[SOCKETS][context.response] = context
+        if auth.user_expires is not None:  # what it may see ends with its user token
+            delay = max(0.0, auth.user_expires - time.time())
+            asyncio.get_running_loop().call_later(delay, _expire, weakref.ref(context.response))
         request.app[ENGINE].follow(auth.tenant)
 
     async def reauthorise(self, context: Context) -> None:
@@ -306,6 +312,21 @@ async def authenticate_request(request: web.Request) -> Auth:
         raise OriginRefused(refusal)
     request[REQUEST_AUTH] = auth
     return auth
+
+
+#: closings of sockets whose token expired, kept until done (tasks are weakly referenced)
+_CLOSING: set[asyncio.Task[Any]] = set()
+
+
+def _expire(socket_ref: weakref.ref[Any]) -> None:
+    """Close a socket whose user token expired (if it is still open)."""
+    socket = socket_ref()
+    if socket is not None and not socket.closed:
+        task = asyncio.ensure_future(
+            socket.close(code=CLOSE_FORBIDDEN, message=b"user token expired")
+        )
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
 
 
 def _message_problem(message: object, max_query_length: int) -> str | None:
