@@ -119,11 +119,6 @@ def webhook_payloads(
 
 
 class EventRecorder:
-    #: cached recommendations of a user stop being served once their events are stored
-    results: ResultCache = ResultCache(0)
-    #: called with the tenant and the events this process stored, after they are stored
-    listeners: list[Callable[[str, list[RecordedEvent]], None]]
-
     def __init__(
         self,
         users: UserRepository,
@@ -136,6 +131,7 @@ class EventRecorder:
         *,
         auto_create_items: bool = False,
         webhooks: WebhookRepository | None = None,
+        results: ResultCache | None = None,
     ) -> None:
         self.users = users
         self.items = items
@@ -150,7 +146,10 @@ class EventRecorder:
         self._singles: dict[str, list[Waiting]] = {}
         self._writing: set[str] = set()
         self._flushes: set[asyncio.Task[None]] = set()
-        self.listeners = []
+        #: cached recommendations of a user stop being served once their events are stored
+        self.results = results or ResultCache(0)
+        #: called with the tenant and the events this process stored, after they are stored
+        self.listeners: list[Callable[[str, list[RecordedEvent]], None]] = []
 
     def _check(self, e: EventInput, p: Path, now: datetime) -> InputError | None:
         lim = self.limits

@@ -69,6 +69,7 @@ class CatalogSnapshots:
         cache: CacheBackend,
         max_items: int = 200_000,
         max_age: float = 300.0,
+        results: ResultCache | None = None,
     ) -> None:
         self.items = items
         self.cache = cache
@@ -82,7 +83,7 @@ class CatalogSnapshots:
         self._dirty: dict[str, set[int] | None] = {}
         self.origin = uuid.uuid4().hex  # tells this process's own messages apart
         #: cached recommendations depend on the catalogue: told of every change
-        self.results = ResultCache(0)
+        self.results = results or ResultCache(0)
         #: called with the tenant once a change of its catalogue (here or in another
         #: process) is visible here
         self.listeners: list[Callable[[str], None]] = []

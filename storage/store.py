@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -55,7 +55,7 @@ class Store:
     training_jobs: TrainingJobRepository
     webhooks: WebhookRepository
     #: finished recommendations, valid while their user's events and the catalogue are
-    results: ResultCache = field(default_factory=lambda: ResultCache(0))
+    results: ResultCache
 
     @classmethod
     async def open(
@@ -90,11 +90,10 @@ class Store:
         interactions = InteractionRepository(engine)
         types = InteractionTypeRepository(engine)
         vectors = VectorRepository(engine)
-        snapshots = CatalogSnapshots(items, cache)
         results = ResultCache.of(cache, result_cache_seconds)
-        snapshots.results = results
+        snapshots = CatalogSnapshots(items, cache, results=results)
         webhooks = WebhookRepository(engine, cache)
-        store = cls(
+        return cls(
             engine=engine,
             cache=cache,
             limits=limits,
@@ -117,14 +116,13 @@ class Store:
                 limits,
                 auto_create_items=auto_create_items,
                 webhooks=webhooks,
+                results=results,
             ),
             api_keys=ApiKeyRepository(engine),
             training_jobs=TrainingJobRepository(engine),
             webhooks=webhooks,
+            results=results,
         )
-        store.events.results = results
-        store.results = results
-        return store
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:
         tenants = TENANTS

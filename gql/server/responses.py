@@ -84,7 +84,6 @@ def _shape(query: str, operation_name: str | None) -> Shape | None:
 
 class ResponseCache:
     def __init__(self, settings: Settings) -> None:
-        self.enabled = settings.recommendation_cache_seconds > 0
         self._shapes: LRUCache[tuple[str, str | None], Shape | None] = LRUCache(SHAPES)
         # replicas with other defaults must not share answers
         self._defaults = json.dumps(
@@ -97,7 +96,7 @@ class ResponseCache:
         )
 
     def shape(self, query: str | None, operation_name: str | None) -> Shape | None:
-        if not self.enabled or not query or len(query) > MAX_QUERY:
+        if not query or len(query) > MAX_QUERY:
             return None
         key = (query, operation_name)
         if key not in self._shapes:

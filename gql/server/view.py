@@ -185,12 +185,15 @@ class RecographView(GraphQLView[Context, None]):
         run = super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
-        responses = self.responses
-        shape = responses.shape(request_data.query, request_data.operation_name)
+        responses, cache = self.responses, context.store.results
+        shape = (
+            responses.shape(request_data.query, request_data.operation_name)
+            if cache.enabled
+            else None
+        )
         variables = request_data.variables
         user = responses.user_of(shape, variables) if shape is not None else None
-        cache = context.store.results
-        if shape is None or user is None or not cache.enabled or request_data.query is None:
+        if shape is None or user is None or request_data.query is None:
             return await run
         key = await responses.key(
             context, request_data.query, request_data.operation_name, variables
