@@ -113,8 +113,8 @@ def measure(name: str, n_events: int, requests: int, out: multiprocessing.Queue)
 
     from engines.algorithm import Query
     from engines.host.registry import Registry
-    from engines.serving.blending import blend
-    from engines.serving.ranking import allowed, explain_blend, rank_scores
+    from engines.serving.blending import pool
+    from engines.serving.ranking import allowed, explain_pool, rank_scores
 
     threadpool_limits(1)
     generated = generate(n_events)
@@ -141,7 +141,7 @@ def measure(name: str, n_events: int, requests: int, out: multiprocessing.Queue)
         )
         ranked = rank_scores(model, query, model.score(query), 200, query.items, keep=keep,
                              explain=False)  # fmt: skip
-        explain_blend({name: model}, query, blend({name: (1.0, ranked)}, 20))
+        explain_pool({name: model}, query, pool({name: (1.0, ranked)}, 20))
     per_request = (time.perf_counter() - started) / requests
     out.put(
         {

@@ -15,6 +15,7 @@ from storage.backends import CacheBackend, make_backend
 from storage.catalog import Catalog
 from storage.database import libpq_url, make_engine, upgrade_database
 from storage.events import EventRecorder
+from storage.hot_reads import HotReads
 from storage.repositories import (
     ArtifactRepository,
     InteractionRepository,
@@ -56,6 +57,8 @@ class Store:
     webhooks: WebhookRepository
     #: finished recommendations, valid while their user's events and the catalogue are
     results: ResultCache
+    #: reads on every recommendation's path, in one round trip
+    hot: HotReads
 
     @classmethod
     async def open(
@@ -122,6 +125,7 @@ class Store:
             training_jobs=TrainingJobRepository(engine),
             webhooks=webhooks,
             results=results,
+            hot=HotReads(libpq_url(database_url)),
         )
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:
@@ -186,4 +190,5 @@ class Store:
     async def close(self) -> None:
         await self.snapshots.stop()
         await self.cache.close()
+        await self.hot.close()
         await self.engine.dispose()

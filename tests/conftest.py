@@ -131,6 +131,10 @@ class StatementCounter:
     def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements.append(statement)
 
+    def hot(self, statement: str) -> None:
+        """A read of ``store.hot`` (asyncpg, not through SQLAlchemy)."""
+        self.statements.append(statement)
+
     @property
     def selects(self) -> list[str]:
         """Data queries (not the per-transaction row-level-security settings)."""
@@ -142,10 +146,12 @@ class StatementCounter:
 def sql_counter(store: Store) -> Iterator[StatementCounter]:
     counter = StatementCounter()
     event.listen(store.engine.sync_engine, "before_cursor_execute", counter)
+    store.hot.observers.append(counter.hot)
     try:
         yield counter
     finally:
         event.remove(store.engine.sync_engine, "before_cursor_execute", counter)
+        store.hot.observers.remove(counter.hot)
 
 
 @pytest.fixture

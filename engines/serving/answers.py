@@ -28,6 +28,7 @@ def answer_key(
     exclude_items: Sequence[str] | None,
     calibration: float | None,
     fill: bool,
+    explain: bool = True,
 ) -> str:
     parts = [
         FORMAT,
@@ -42,6 +43,7 @@ def answer_key(
         sorted(exclude_items or ()),
         calibration,
         fill,
+        explain,
     ]
     text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

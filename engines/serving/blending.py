@@ -10,6 +10,7 @@ The blended score is the weighted sum; the per-algorithm terms are the explanati
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,33 +46,63 @@ def normalise(scores: np.ndarray) -> np.ndarray:
     return ((scores - lo) / (hi - lo)).astype(np.float32)
 
 
-def blend(results: dict[str, tuple[float, Recommended]], limit: int) -> list[Blended]:
-    """``results`` maps algorithm name to (weight, its list); returns the top ``limit``.
+@dataclass
+class Pool:
+    """Blended candidates, best first, as arrays: ``take`` builds the explained objects
+    for the items actually returned (a calibrated list picks 20 of 100, say)."""
 
-    Totals are computed with numpy over all candidates; explanations are built for the
-    returned items only."""
+    ids: np.ndarray
+    totals: np.ndarray
+    parts: list[tuple[str, float, Recommended, np.ndarray]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(
+        self,
+        picked: Sequence[int] | np.ndarray | None = None,
+        causes: Mapping[str, Mapping[int, int]] | None = None,
+    ) -> list[Blended]:
+        """Items at ``picked`` positions of the pool (all, in order, when None), each with
+        its per-algorithm contributions, largest first; ``causes`` (algorithm -> item ->
+        history item) explains them when the ranked lists did not."""
+        order = np.arange(len(self.ids)) if picked is None else np.asarray(picked, np.int64)
+        ids = self.ids[order]
+        chosen = [
+            Blended(i, t) for i, t in zip(ids.tolist(), self.totals[order].tolist(), strict=True)
+        ]
+        at = {item: n for n, item in enumerate(ids.tolist())}
+        for name, weight, rec, norm in self.parts:
+            because = (causes or {}).get(name) or rec.because
+            hits = np.flatnonzero(np.isin(rec.ids, ids))  # only the returned items' entries
+            for item, value in zip(rec.ids[hits].tolist(), norm[hits].tolist(), strict=True):
+                chosen[at[item]].contributions.append(
+                    Contribution(name, weight, value, because.get(item))
+                )
+        for b in chosen:
+            b.contributions.sort(key=lambda c: -c.value)
+        return chosen
+
+
+def pool(results: dict[str, tuple[float, Recommended]], limit: int) -> Pool:
+    """``results`` maps algorithm name to (weight, its list); the ``limit`` best items by
+    weighted sum of normalised scores (totals computed with numpy over all candidates)."""
     parts = [
         (name, weight, rec, normalise(rec.scores))
         for name, (weight, rec) in results.items()
         if len(rec.ids)
     ]
     if not parts:
-        return []
+        return Pool(np.empty(0, np.int64), np.empty(0, np.float64), [])
     ids = np.concatenate([rec.ids for _, _, rec, _ in parts]).astype(np.int64)
     values = np.concatenate([weight * norm for _, weight, _, norm in parts])
     unique, inverse = np.unique(ids, return_inverse=True)
     totals = np.bincount(inverse, weights=values, minlength=len(unique))
     # best first; ties by id so that results are deterministic
     order = np.lexsort((unique, -totals))[:limit]
-    chosen = {int(unique[i]): Blended(int(unique[i]), float(totals[i])) for i in order}
-    final = unique[order]
-    for name, weight, rec, norm in parts:
-        hits = np.flatnonzero(np.isin(rec.ids, final))  # only the returned items' entries
-        for item, value in zip(rec.ids[hits].tolist(), norm[hits].tolist(), strict=True):
-            chosen[item].contributions.append(
-                Contribution(name, weight, value, rec.because.get(item))
-            )
-    ranked = [chosen[int(unique[i])] for i in order]
-    for b in ranked:
-        b.contributions.sort(key=lambda c: -c.value)
-    return ranked
+    return Pool(unique[order], totals[order], parts)
+
+
+def blend(results: dict[str, tuple[float, Recommended]], limit: int) -> list[Blended]:
+    """The top ``limit`` of ``pool``, explained."""
+    return pool(results, limit).take()

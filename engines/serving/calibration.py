@@ -71,15 +71,21 @@ def calibrate(
     top = rel.max() if n else 0.0
     rel = rel / top if top > 0 else np.zeros(n)
     wanted = p > 0
-    log_p = np.log(p[wanted])
+    p, spread = p[wanted], spread[:, wanted]
+    # KL(p ‖ q̃) = Σ p log p − Σ p log q̃: only the second sum depends on the candidate, so
+    # each step is a few operations over the whole candidates × categories array
+    constant = float((p * np.log(p)).sum())
     chosen: list[int] = []
     taken = np.zeros(n, dtype=bool)
-    mix = np.zeros(len(names))
+    mix = np.zeros(len(p))
     total = 0.0
+    work = np.empty_like(spread)
     for step in range(min(limit, n)):
-        q = (mix[None, :] + spread) / (step + 1)
-        q = (1 - ALPHA) * q[:, wanted] + ALPHA * p[wanted][None, :]
-        kl = (p[wanted][None, :] * (log_p[None, :] - np.log(q))).sum(axis=1)
+        np.add(spread, mix, out=work)
+        work *= (1 - ALPHA) / (step + 1)
+        work += ALPHA * p
+        np.log(work, out=work)
+        kl = constant - work @ p
         objective = (1 - strength) * (total + rel) - strength * kl
         objective[taken] = -np.inf
         best = int(np.argmax(objective))

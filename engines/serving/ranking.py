@@ -6,12 +6,11 @@ An algorithm returns a score per item it knows; these functions keep only what m
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 import numpy as np
 
 from engines.algorithm import Algorithm, Query, Recommended
-from engines.serving.blending import Blended
+from engines.serving.blending import Blended, Pool
 from engines.toolkit import position, positions
 
 
@@ -74,7 +73,7 @@ def rank(
 ) -> Recommended:
     """Top ``limit`` items of ``model`` for ``query``: never an id in ``exclude``, only ids
     in ``candidates`` (or, precomputed, only where ``keep``). Without ``explain`` the
-    explanations are left to ``explain_blend``."""
+    explanations are left to ``explain_pool``."""
     return rank_scores(model, query, model.score(query), limit, exclude, candidates, keep, explain)
 
 
@@ -103,43 +102,34 @@ def rank_scores(
     return Recommended(model.item_ids[top], scores[top].astype(np.float32), positions=top)
 
 
-def explain_blend(
-    models: Mapping[str, Algorithm], query: Query, blended: Sequence[Blended]
+def explain_pool(
+    models: Mapping[str, Algorithm],
+    query: Query,
+    pool: Pool,
+    picked: Sequence[int] | np.ndarray | None = None,
 ) -> list[Blended]:
-    """Fill in each contribution's ``because_item`` for the final items only (an
-    algorithm explains a handful of items, not its whole candidate pool)."""
-    wanted: dict[str, list[int]] = {}
-    for b in blended:
-        for c in b.contributions:
-            if c.algorithm in models:
-                wanted.setdefault(c.algorithm, []).append(b.item_id)
-    causes: dict[tuple[str, int], int] = {}
-    for name, ids in wanted.items():
-        model = models[name]
-        pos, known = positions(model.item_ids, np.asarray(ids, np.int64))
+    """The pool's items at ``picked`` (all when None), each contribution with its
+    ``because_item``: an algorithm explains only the returned items it proposed, not its
+    whole candidate list."""
+    ids = pool.ids if picked is None else pool.ids[np.asarray(picked, np.int64)]
+    causes: dict[str, dict[int, int]] = {}
+    for name, _, rec, _ in pool.parts:
+        model = models.get(name)
+        if model is None or not len(ids):
+            continue
+        mine = ids[np.isin(ids, rec.ids)]
+        pos, known = positions(model.item_ids, mine)
         if not known.any():
             continue
         found = model.explain(query, pos[known])
         if found is None:
             continue
-        for item, cause in zip(
-            np.asarray(ids)[known].tolist(), np.asarray(found).tolist(), strict=True
-        ):
-            if cause >= 0:
-                causes[(name, item)] = int(cause)
-    if not causes:
-        return list(blended)
-    return [
-        Blended(
-            b.item_id,
-            b.score,
-            [
-                replace(c, because_item=causes.get((c.algorithm, b.item_id), c.because_item))
-                for c in b.contributions
-            ],
-        )
-        for b in blended
-    ]
+        causes[name] = {
+            item: int(cause)
+            for item, cause in zip(mine[known].tolist(), np.asarray(found).tolist(), strict=True)
+            if cause >= 0
+        }
+    return pool.take(picked, causes)
 
 
 def rank_similar(

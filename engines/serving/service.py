@@ -23,11 +23,12 @@ from engines.host.registry import Registry, training_fields
 from engines.interfaces import AnswerCache, EngineStorage
 from engines.serving.answers import answer_key, decode_answer, encode_answer
 from engines.serving.batching import ScoreBatcher
-from engines.serving.blending import Blended, Contribution, blend
+from engines.serving.blending import Blended, Contribution, Pool, blend
+from engines.serving.blending import pool as blend_pool
 from engines.serving.calibration import calibrate, category_shares
 from engines.serving.ranking import (
     allowed,
-    explain_blend,
+    explain_pool,
     rank_scores,
     rank_similar,
     top_positions,
@@ -316,12 +317,15 @@ class RecommendationService:
         query: Query | None = None,
         fill: bool = True,
         calibration: float | None = None,
+        explain: bool = True,
     ) -> list[Blended]:
         """The top ``limit`` items for ``user_id`` (or an anonymous ``query``) by the
         selected blend, among items ``rules`` allow. With ``fill``, a page the algorithms
         leave short is filled with the most popular qualifying items. ``calibration``
         (0..1; None: the configured default) re-ranks a longer list so its categories
-        follow the history's."""
+        follow the history's. Without ``explain`` the contributions carry no
+        ``because_item`` (the algorithms' explanations are a large part of a request's
+        cost)."""
         if calibration is None:
             calibration = self.settings.calibration
         weights, configs = self._weights(
@@ -356,6 +360,7 @@ class RecommendationService:
             exclude_items=exclude_items,
             fill=fill,
             calibration=calibration,
+            explain=explain,
         )
         answers = self.answers if query is None else None
         if answers is None or not answers.enabled or not user_id:
@@ -372,6 +377,7 @@ class RecommendationService:
             exclude_items,
             calibration,
             fill,
+            explain,
         )
         cached, stamp = await answers.lookup(tenant, user_id, key)  # before computing
         self.on_answer("miss" if cached is None else "hit")
@@ -397,6 +403,7 @@ class RecommendationService:
         exclude_items: list[str] | None,
         fill: bool,
         calibration: float,
+        explain: bool,
     ) -> list[Blended]:
         if query is None:
             query = (
@@ -419,7 +426,7 @@ class RecommendationService:
         scores = dict(zip(active, scored, strict=True))
         waited = time.perf_counter() - started
 
-        def run() -> list[Blended]:
+        def run() -> Pool:
             out = {}
             for name, model in active.items():
                 started = time.perf_counter()
@@ -429,33 +436,36 @@ class RecommendationService:
                 )
                 out[name] = (weights[name], ranked)
                 self.observe(name, waited + time.perf_counter() - started)
-            if calibration > 0:  # explained once the calibrated list is known
-                return blend(out, max(CALIBRATION_POOL, 3 * limit))
-            return explain_blend(active, query, blend(out, limit))
+            # a calibrated list is chosen from a longer one
+            return blend_pool(out, max(CALIBRATION_POOL, 3 * limit) if calibration > 0 else limit)
 
-        blended = await self._compute(run, active.values())
-        if calibration > 0 and blended:
-            chosen = await self._calibrated(tenant, query, blended, calibration, limit)
+        candidates_pool = await self._compute(run, active.values())
+        picked: np.ndarray | None = None
+        if calibration > 0 and len(candidates_pool):
+            picked = await self._calibrated(tenant, query, candidates_pool, calibration, limit)
+        if explain:
             blended = await self._compute(
-                lambda: explain_blend(active, query, chosen), active.values()
+                lambda: explain_pool(active, query, candidates_pool, picked), active.values()
             )
+        else:
+            blended = candidates_pool.take(picked)
         if fill and len(blended) < limit:  # N results whenever N items qualify
             popular = await self._popularity(tenant, models)
             blended += self._backfill(candidates, exclude, blended, limit, popular)
         return blended
 
     async def _calibrated(
-        self, tenant: str, query: Query, pool: list[Blended], strength: float, limit: int
-    ) -> list[Blended]:
+        self, tenant: str, query: Query, pool: Pool, strength: float, limit: int
+    ) -> np.ndarray:
+        """Positions in ``pool`` of the calibrated list, best first."""
         liked = query.weights > 0
         history = query.items[liked][: self.settings.calibration_history]
         weights = query.weights[liked][: self.settings.calibration_history]
-        ids = [b.item_id for b in pool]
+        ids = pool.ids.tolist()
         categories = await self.storage.item_categories(tenant, [*ids, *history.tolist()])
         target = category_shares(history.tolist(), weights.tolist(), categories)
-        relevance = np.array([b.score for b in pool])
-        picked = calibrate(ids, relevance, categories, target, strength, limit)
-        return [pool[i] for i in picked]
+        picked = calibrate(ids, pool.totals, categories, target, strength, limit)
+        return np.asarray(picked, np.int64)
 
     async def _popularity(
         self, tenant: str, models: Mapping[str, LoadedModel]

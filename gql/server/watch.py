@@ -62,7 +62,7 @@ class RecommendationWatch:
                 self._tasks[tenant] = asyncio.create_task(self._look(tenant))
 
     async def _check(self, tenant: str, user: str, cause: str) -> None:
-        blended = await self.service.recommend(tenant, user, WATCHED_LIST_SIZE)
+        blended = await self.service.recommend(tenant, user, WATCHED_LIST_SIZE, explain=False)
         records = await self.store.snapshots.records(tenant, [b.item_id for b in blended])
         ids = [records[b.item_id].external_id for b in blended if b.item_id in records]
         await self.store.webhooks.list_changed(tenant, user, ids, cause)

@@ -25,6 +25,7 @@ from gql.types.recommendations import (
     check_user_request,
     recommendations_of,
     selection_of,
+    selects,
 )
 from storage.backends import SlowConsumer
 from storage.events import decode_events, events_channel
@@ -147,6 +148,7 @@ class LiveSubscriptions:
                     rules,
                     exclude_items=(filter.exclude_ids if filter else None),
                     calibration=calibration,
+                    explain=explain and selects(info, "becauseItem"),
                 )
                 # an edited item (title, attributes) changes the list as much as a new one
                 records = await ctx.store.snapshots.records(tenant, [b.item_id for b in blended])

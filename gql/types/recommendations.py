@@ -195,6 +195,7 @@ class RecommendationQueries:
             exclude_seen=exclude_seen,
             exclude_items=(filter.exclude_ids if filter else None),
             calibration=calibration,
+            explain=explain and selects(info, "becauseItem"),
         )
         return await recommendations_of(info, blended, explain)
 
@@ -247,6 +248,7 @@ class RecommendationQueries:
             exclude_seen=False,
             exclude_items=(filter.exclude_ids if filter else None),
             fill=False,
+            explain=selects(info, "becauseItem"),
         )
         return await recommendations_of(info, blended)
 
