@@ -78,6 +78,9 @@ class Query:
     weights: np.ndarray = field(default_factory=lambda: _NO_WEIGHTS)
     times: np.ndarray = field(default_factory=lambda: _NO_TIMES)
     now: float = 0.0
+    #: derived arrays computed once per request and shared by the algorithms scoring it
+    #: (see ``engines.toolkit.history_arrays``)
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(

@@ -45,6 +45,22 @@ def history_arrays(
     positions sorted; items the model does not know are dropped."""
     if not len(query):
         return np.empty(0, np.int64), np.empty(0, np.float32)
+    # the algorithms of one request mostly share an item index (the host interns equal
+    # ones): the positions are found once
+    key = ("history", id(item_ids), half_life_days)
+    hit = query.memo.get(key)
+    if hit is not None and hit[0] is item_ids:
+        return hit[1], hit[2]
+    pos, w = _history_arrays(query, item_ids, half_life_days)
+    pos.setflags(write=False)
+    w.setflags(write=False)
+    query.memo[key] = (item_ids, pos, w)
+    return pos, w
+
+
+def _history_arrays(
+    query: Query, item_ids: np.ndarray, half_life_days: float | None
+) -> tuple[np.ndarray, np.ndarray]:
     now = query.now or float(query.times.max())
     w = decayed(query.weights, query.times, now, half_life_days)
     pos, known = positions(item_ids, query.items)

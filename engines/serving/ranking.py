@@ -32,6 +32,18 @@ def allowed(
     return keep
 
 
+def allowed_except(
+    keep: np.ndarray, item_ids: np.ndarray, exclude: np.ndarray | None
+) -> np.ndarray:
+    """``keep`` (a mask over ``item_ids``) without the ids in ``exclude``."""
+    if exclude is None or not len(exclude) or not len(item_ids):
+        return keep
+    keep = keep.copy()
+    pos, known = positions(item_ids, np.asarray(exclude, np.int64))
+    keep[pos[known]] = False
+    return keep
+
+
 def top_positions(scores: np.ndarray, keep: np.ndarray | None, limit: int) -> np.ndarray:
     """Positions of the ``limit`` highest finite ``scores`` where ``keep``, best first;
     ties keep item order, so results are deterministic."""
@@ -92,10 +104,8 @@ def rank_scores(
         return Recommended.empty()
     if keep is None:
         keep = allowed(model.item_ids, candidates, exclude)
-    elif exclude is not None and len(exclude):
-        keep = keep.copy()
-        pos, known = positions(model.item_ids, np.asarray(exclude, np.int64))
-        keep[pos[known]] = False
+    else:
+        keep = allowed_except(keep, model.item_ids, exclude)
     top = top_positions(scores, keep, limit)
     if explain:
         return recommended(model, query, scores, top)

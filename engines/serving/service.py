@@ -28,6 +28,7 @@ from engines.serving.blending import pool as blend_pool
 from engines.serving.calibration import calibrate, category_shares
 from engines.serving.ranking import (
     allowed,
+    allowed_except,
     explain_pool,
     rank_scores,
     rank_similar,
@@ -47,6 +48,8 @@ POPULARITY_TTL_SECONDS = 30.0
 #: a model loaded from an artifact catches up on at most this many newer events
 CATCH_UP_EVENTS = 500_000
 CATCH_UP_SLICE = 5_000
+#: items whose categories one tenant's copy keeps (then it starts again)
+MAX_KNOWN_CATEGORIES = 500_000
 #: largest weight of one algorithm in a request (weighted sums must stay finite)
 MAX_WEIGHT = 1e6
 
@@ -135,6 +138,12 @@ class RecommendationService:
         self._popular: TTLCache[str, tuple[np.ndarray, np.ndarray]] = TTLCache(
             maxsize=1024, ttl=POPULARITY_TTL_SECONDS
         )
+        #: calibration targets (a history's category mix) by user and newest event
+        self._targets: TTLCache[tuple[Any, ...], dict[str, float]] = TTLCache(
+            maxsize=10_000, ttl=300
+        )
+        #: each item's categories, by tenant (calibration reads hundreds per request)
+        self._categories: LRUCache[str, dict[int, Sequence[str]]] = LRUCache(maxsize=64)
         self._load_lock = asyncio.Lock()
         self.batcher = ScoreBatcher(self.settings.inline_scoring_items)
         #: instrumentation hooks (metrics); no-ops unless the host sets them
@@ -175,6 +184,7 @@ class RecommendationService:
             except Exception:
                 log.exception("could not load %s v%s for %s", name, art.version, tenant)
                 continue
+            self._share_item_ids(loaded, model)
             # one dict assignment: requests see either the old or the new model, never half
             loaded[name] = LoadedModel(model, art.version, art.created_at, art.metrics)
             changed.append(name)
@@ -207,7 +217,18 @@ class RecommendationService:
     def loaded(self) -> dict[str, dict[str, LoadedModel]]:
         return self._models
 
+    @staticmethod
+    def _share_item_ids(loaded: Mapping[str, LoadedModel], model: Algorithm) -> None:
+        """Give ``model`` the item index of a loaded model with the same items, so that a
+        request maps its history and masks its candidates once for all of them."""
+        for other in loaded.values():
+            ids = other.algorithm.item_ids
+            if ids is not model.item_ids and np.array_equal(ids, model.item_ids):
+                model.item_ids = ids
+                return
+
     def install(self, tenant: str, name: str, model: LoadedModel) -> None:
+        self._share_item_ids(self._models.get(tenant, {}), model.algorithm)
         self._models.setdefault(tenant, {})[name] = model
         self._models_changed(tenant)
 
@@ -303,6 +324,9 @@ class RecommendationService:
         """Forget cached candidate sets (an item was hidden, deleted or edited)."""
         for key in [k for k in self._eligible if k[0] == tenant]:
             self._eligible.pop(key, None)
+        for target in [k for k in self._targets if k[0] == tenant]:
+            self._targets.pop(target, None)
+        self._categories.pop(tenant, None)
 
     async def recommend(
         self,
@@ -428,12 +452,14 @@ class RecommendationService:
 
         def run() -> Pool:
             out = {}
+            masks: dict[int, np.ndarray] = {}  # per item index: models often share one
             for name, model in active.items():
                 started = time.perf_counter()
-                keep = self.mask(model, candidates)
-                ranked = rank_scores(
-                    model, query, scores[name], pool, exclude, keep=keep, explain=False
-                )
+                keep = masks.get(id(model.item_ids))
+                if keep is None:
+                    keep = allowed_except(self.mask(model, candidates), model.item_ids, exclude)
+                    masks[id(model.item_ids)] = keep
+                ranked = rank_scores(model, query, scores[name], pool, keep=keep, explain=False)
                 out[name] = (weights[name], ranked)
                 self.observe(name, waited + time.perf_counter() - started)
             # a calibrated list is chosen from a longer one
@@ -458,14 +484,37 @@ class RecommendationService:
         self, tenant: str, query: Query, pool: Pool, strength: float, limit: int
     ) -> np.ndarray:
         """Positions in ``pool`` of the calibrated list, best first."""
-        liked = query.weights > 0
-        history = query.items[liked][: self.settings.calibration_history]
-        weights = query.weights[liked][: self.settings.calibration_history]
         ids = pool.ids.tolist()
-        categories = await self.storage.item_categories(tenant, [*ids, *history.tolist()])
-        target = category_shares(history.tolist(), weights.tolist(), categories)
+        # the history's category mix is the same from one request to the next until the
+        # user acts (its newest event changes) or the catalogue changes (forgotten then)
+        key = (tenant, query.user_id, len(query), int(query.items[0]), float(query.times[0]))
+        target = self._targets.get(key) if query.user_id is not None else None
+        if target is None:
+            liked = query.weights > 0
+            history = query.items[liked][: self.settings.calibration_history].tolist()
+            weights = query.weights[liked][: self.settings.calibration_history].tolist()
+            categories = await self._item_categories(tenant, [*ids, *history])
+            target = category_shares(history, weights, categories)
+            if query.user_id is not None:
+                self._targets[key] = target
+        else:
+            categories = await self._item_categories(tenant, ids)
         picked = calibrate(ids, pool.totals, categories, target, strength, limit)
         return np.asarray(picked, np.int64)
+
+    async def _item_categories(self, tenant: str, pks: list[int]) -> dict[int, Sequence[str]]:
+        """Categories by item, kept here until the tenant's catalogue changes."""
+        known = self._categories.get(tenant)
+        if known is None:
+            known = self._categories[tenant] = {}
+        missing = [pk for pk in pks if pk not in known]
+        if missing:
+            found = await self.storage.item_categories(tenant, missing)
+            if len(known) + len(found) > MAX_KNOWN_CATEGORIES:
+                known.clear()
+            for pk in missing:
+                known[pk] = tuple(found.get(pk, ()))
+        return known
 
     async def _popularity(
         self, tenant: str, models: Mapping[str, LoadedModel]

@@ -19,6 +19,7 @@ from gql.server import graphiql as graphiql_assets
 from gql.server.auth import Authenticator, RateLimited, Unauthorized
 from gql.server.cors import CORS, Cors, OriginRefused, parse_origins
 from gql.server.database import open_store
+from gql.server.heap import keep_pauses_short
 from gql.server.observability import Metrics, metrics_handler, request_middleware
 from gql.server.runtime import running
 from gql.server.settings import Settings
@@ -116,6 +117,10 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+#: how long /ready waits for the start-up warm-up before saying "warming"
+WARM_WAIT_SECONDS = 2.0
+
+
 async def ready(request: web.Request) -> web.Response:
     """Readiness without tenant data: what is up, and how many models are loaded."""
     if request.app[DRAINING]["since"] is not None:
@@ -127,9 +132,14 @@ async def ready(request: web.Request) -> web.Response:
     # model can be trained
     runtime = request.app.get(ENGINE)
     models = sum(len(m) for m in runtime.service.loaded().values()) if runtime else 0
-    return web.json_response(
-        {"ready": status == 200, "checks": checks, "modelsLoaded": models}, status=status
-    )
+    body: dict[str, object] = {"checks": checks, "modelsLoaded": models}
+    if runtime is not None and runtime.warming is not None and not runtime.warm:
+        with contextlib.suppress(TimeoutError):  # a small tenant is loaded in a moment
+            await asyncio.wait_for(asyncio.shield(runtime.warming), WARM_WAIT_SECONDS)
+    if runtime is not None and not runtime.warm:  # models still loading: send traffic elsewhere
+        status = 503
+        body["warming"] = True
+    return web.json_response({"ready": status == 200, **body}, status=status)
 
 
 async def close_sockets(app: web.Application, code: int, reason: bytes, key_id: int | None) -> int:
@@ -241,6 +251,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
                     "recommendations", result
                 ).inc()
                 app[ENGINE] = runtime
+                if store is None:  # a server of its own (tests share their process)
+                    keep_pauses_short(runtime.service)
                 yield
         finally:
             revocations.cancel()

@@ -29,6 +29,10 @@ from storage.tenancy import set_tenant, tenant_scope
 log = logging.getLogger(__name__)
 MODELS_CHANNEL = "models"
 TRAINING_CHANNEL = "training"  # wakes the trainer when a training is requested
+#: at start-up, models and catalogue copies are loaded for this many tenants ...
+WARM_TENANTS = 100
+#: ... for at most this long
+WARM_UP_SECONDS = 120.0
 GROWTH_CHECK_SECONDS = 2.0  # how often the trainer looks for tenants whose data grew
 
 
@@ -87,6 +91,8 @@ class EngineRuntime:
     watch: RecommendationWatch = field(init=False)
     #: the store's listener lists this runtime added itself to (removed at stop)
     hooks: list[tuple[list[Any], Any]] = field(default_factory=list)
+    #: loading models and catalogue copies at start-up (None: not started)
+    warming: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, store: Store, settings: Settings) -> EngineRuntime:
@@ -165,8 +171,29 @@ class EngineRuntime:
         self.tasks.append(asyncio.create_task(self._follow_models()))
         for tenant in tenants:
             self.follow(tenant)
+        self.warming = asyncio.create_task(self._warm_up(tenants), name="warm-up")
+        self.tasks.append(self.warming)
         if settings.trains_here():
             await self.start_training(settings, tenants)
+
+    async def _warm_up(self, tenants: list[str]) -> None:
+        """Load the models and the catalogue copy of (the first ``WARM_TENANTS``) tenants
+        before the first request needs them: on Gowalla a cold first request took 10 s.
+        ``/ready`` says "warming" until this is done (or ``WARM_UP_SECONDS`` passed)."""
+        try:
+            async with asyncio.timeout(WARM_UP_SECONDS):
+                for tenant in tenants[:WARM_TENANTS]:
+                    with tenant_scope(tenant):
+                        await self.service.models(tenant)
+                        await self.store.snapshots.get(tenant)
+        except TimeoutError:
+            log.warning("warm-up took longer than %ss: serving meanwhile", WARM_UP_SECONDS)
+        except Exception:
+            log.exception("warm-up failed: models load at their first request")
+
+    @property
+    def warm(self) -> bool:
+        return self.warming is None or self.warming.done()
 
     async def start_training(self, settings: Settings, tenants: list[str] | None = None) -> None:
         """The trainer's work: requested trainings, models missing at start-up, and
