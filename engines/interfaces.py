@@ -93,7 +93,13 @@ class EngineStorage(Protocol):
 
     async def recent_popularity(self, tenant: str, window: int) -> tuple[np.ndarray, np.ndarray]:
         """(item pks, sorted; counts) of the positive events among the tenant's ``window``
-        newest."""
+        newest (or the online trending counters, when they know enough items)."""
+
+    async def items_together(
+        self, tenant: str, item: int, limit: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(item pks, times used together with ``item`` in one session), most first."""
+        ...
 
     async def search_items(
         self,

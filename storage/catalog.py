@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from engines.errors import ErrorCode, InputError
+from storage.online_state import OnlineState
 from storage.records import ItemRecord, UserRecord
 from storage.repositories import ItemRepository, UserRepository, VectorRepository
 from storage.repositories.vectors import DimensionMismatch
@@ -50,12 +51,15 @@ class Catalog:
         vectors: VectorRepository,
         limits: Limits,
         snapshots: CatalogSnapshots,
+        online: OnlineState | None = None,
     ) -> None:
         self.items = items
         self.users = users
         self.vectors = vectors
         self.limits = limits
         self.snapshots = snapshots
+        #: what is kept of each user online is erased with the user
+        self.online = online
 
     def _check_item(self, row: dict[str, Any], path: Path) -> list[InputError]:
         lim = self.limits
@@ -128,6 +132,8 @@ class Catalog:
     async def delete_items(self, tenant: str, ids: Sequence[str]) -> list[str]:
         """Delete items and the events that refer to them; the ids deleted."""
         deleted = await self.items.delete_many(tenant, ids)
+        if deleted and self.online is not None:  # kept histories hold the deleted events
+            await self.online.retire(tenant)
         if deleted:
             await self.snapshots.changed(tenant, [], list(deleted.values()))
         return list(deleted)
@@ -158,6 +164,8 @@ class Catalog:
     async def delete_users(self, tenant: str, ids: Sequence[str]) -> list[str]:
         """Delete users and, with them, every event they made."""
         deleted = list(await self.users.delete_many(tenant, ids))
+        if deleted and self.online is not None:
+            await self.online.forget(tenant, deleted)
         if deleted:  # rare: every process forgets the tenant's cached recommendations
             await self.snapshots.changed(tenant, [])
         return deleted

@@ -44,6 +44,20 @@ EVENTS_AFTER = text(
 )
 
 
+#: the fallback popularity reads this many items of the online trending counters
+ONLINE_POPULAR = 1_000
+
+
+def _newest(query: Query, limit: int) -> Query:
+    return Query(
+        query.user_id,
+        query.items[:limit],
+        query.weights[:limit],
+        query.times[:limit],
+        query.now,
+    )
+
+
 class StoreEngineStorage:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -116,6 +130,9 @@ class StoreEngineStorage:
     async def user_history(self, tenant: str, user_id: str, limit: int) -> Query:
         """One round trip, one row: the user's pk and newest events as arrays (an empty
         query for an unknown user), ready for the algorithms."""
+        kept, token = await self.store.online.history(tenant, user_id)
+        if kept is not None:  # all of a short history, shared by the replicas
+            return kept if len(kept) <= limit else _newest(kept, limit)
         row: Any = await self.store.hot.fetchrow(HOT_HISTORY, tenant, user_id, limit)
         if row is False:  # the database could not be read that way: the usual path
             async with self.engine.connect() as conn:
@@ -123,13 +140,16 @@ class StoreEngineStorage:
                 row = (await conn.execute(HISTORY, params)).mappings().first()
         if row is None:
             return Query(now=time.time())
-        return Query(
+        query = Query(
             int(row["id"]),
             np.asarray(row["items"] or (), np.int64),
             np.asarray(row["weights"] or (), np.float32),
             np.asarray(row["times"] or (), np.float64),
             time.time(),
         )
+        if len(query) < limit:  # the whole history: worth keeping for the next request
+            await self.store.online.remember(tenant, user_id, token, query)
+        return query
 
     async def events_after(self, tenant: str, event_id: int, limit: int) -> list[RecordedEvent]:
         async with self.engine.connect() as conn:
@@ -159,6 +179,10 @@ class StoreEngineStorage:
         return {pk: list(r.categories) for pk, r in records.items()}
 
     async def recent_popularity(self, tenant: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+        pks, counters = await self.store.online.trending(tenant, ONLINE_POPULAR)
+        if len(pks) >= ONLINE_POPULAR // 10:  # live counters, no scan of recent events
+            order = np.argsort(pks)
+            return pks[order], counters[order]
         recent = (
             select(EVENTS.c.item_id)
             .where(EVENTS.c.tenant_id == tenant, EVENTS.c.weight > 0)
@@ -175,6 +199,11 @@ class StoreEngineStorage:
             rows = (await conn.execute(stmt)).all()
         pks = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         return pks, np.fromiter((r[1] for r in rows), np.int64, len(rows))
+
+    async def items_together(
+        self, tenant: str, item: int, limit: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return await self.store.online.together(tenant, item, limit)
 
     async def search_items(
         self,

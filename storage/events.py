@@ -13,6 +13,7 @@ from typing import Any
 from engines.algorithm import RecordedEvent
 from engines.errors import ErrorCode, InputError
 from storage.backends import CacheBackend
+from storage.online_state import OnlineState
 from storage.repositories import (
     InteractionRepository,
     InteractionTypeRepository,
@@ -132,6 +133,7 @@ class EventRecorder:
         auto_create_items: bool = False,
         webhooks: WebhookRepository | None = None,
         results: ResultCache | None = None,
+        online: OnlineState | None = None,
     ) -> None:
         self.users = users
         self.items = items
@@ -148,6 +150,8 @@ class EventRecorder:
         self._flushes: set[asyncio.Task[None]] = set()
         #: cached recommendations of a user stop being served once their events are stored
         self.results = results or ResultCache(0)
+        #: shared online state (histories, trending, pairs), updated before a write returns
+        self.online = online or OnlineState()
         #: called with the tenant and the events this process stored, after they are stored
         self.listeners: list[Callable[[str, list[RecordedEvent]], None]] = []
 
@@ -364,6 +368,8 @@ class EventRecorder:
         ]
         # before the write returns: from now on no cached answer of these users is served
         await self.results.users_changed(tenant, (e.user_id for e in events), local=True)
+        if not self.online.follows_stream:  # shared: updated once, by the writer
+            await self.online.record(tenant, recorded)
         for listener in self.listeners:
             listener(tenant, recorded)
         channel = events_channel(tenant)

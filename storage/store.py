@@ -16,6 +16,7 @@ from storage.catalog import Catalog
 from storage.database import libpq_url, make_engine, upgrade_database
 from storage.events import EventRecorder
 from storage.hot_reads import HotReads
+from storage.online_state import OnlineLimits, OnlineState, online_state
 from storage.repositories import (
     ArtifactRepository,
     InteractionRepository,
@@ -59,6 +60,8 @@ class Store:
     results: ResultCache
     #: reads on every recommendation's path, in one round trip
     hot: HotReads
+    #: what every event updates at once: histories, trending counters, items used together
+    online: OnlineState
 
     @classmethod
     async def open(
@@ -75,6 +78,7 @@ class Store:
         subscription_queue_size: int = 1000,
         cross_process_bus: bool = True,
         result_cache_seconds: float = 0.0,
+        online_limits: OnlineLimits | None = None,
     ) -> Store:
         """Open the database (migrating it) and the cache. Without Redis, messages cross
         processes through PostgreSQL unless ``cross_process_bus`` is off."""
@@ -94,6 +98,7 @@ class Store:
         types = InteractionTypeRepository(engine)
         vectors = VectorRepository(engine)
         results = ResultCache.of(cache, result_cache_seconds)
+        online = online_state(cache, online_limits)
         snapshots = CatalogSnapshots(items, cache, results=results)
         webhooks = WebhookRepository(engine, cache)
         return cls(
@@ -107,7 +112,7 @@ class Store:
             artifacts=ArtifactRepository(engine, keep_model_versions, webhooks),
             vectors=vectors,
             search=SearchRepository(engine, vectors),
-            catalog=Catalog(items, users, vectors, limits, snapshots),
+            catalog=Catalog(items, users, vectors, limits, snapshots, online),
             snapshots=snapshots,
             events=EventRecorder(
                 users,
@@ -120,12 +125,14 @@ class Store:
                 auto_create_items=auto_create_items,
                 webhooks=webhooks,
                 results=results,
+                online=online,
             ),
             api_keys=ApiKeyRepository(engine),
             training_jobs=TrainingJobRepository(engine),
             webhooks=webhooks,
             results=results,
             hot=HotReads(libpq_url(database_url)),
+            online=online,
         )
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:

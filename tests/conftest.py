@@ -132,8 +132,9 @@ class StatementCounter:
         self.statements.append(statement)
 
     def hot(self, statement: str) -> None:
-        """A read of ``store.hot`` (asyncpg, not through SQLAlchemy)."""
-        self.statements.append(statement)
+        """A read of ``store.hot`` (asyncpg, not through SQLAlchemy) or of the online
+        histories in Redis: counted as a data query."""
+        self.statements.append("SELECT /* read */ " + statement)
 
     @property
     def selects(self) -> list[str]:
@@ -147,11 +148,13 @@ def sql_counter(store: Store) -> Iterator[StatementCounter]:
     counter = StatementCounter()
     event.listen(store.engine.sync_engine, "before_cursor_execute", counter)
     store.hot.observers.append(counter.hot)
+    store.online.observers.append(counter.hot)
     try:
         yield counter
     finally:
         event.remove(store.engine.sync_engine, "before_cursor_execute", counter)
         store.hot.observers.remove(counter.hot)
+        store.online.observers.remove(counter.hot)
 
 
 @pytest.fixture

@@ -72,6 +72,9 @@ async def test_writes_in_batches_then_explained_recommendations_and_search(secur
 
         similar = await client.similar_items("horror-2", first=3)
         assert all(r.item and genre_of(r.item.item_id) == "horror" for r in similar)
+        together = await client.bought_together("horror-2", first=3)  # fans' sessions
+        assert together and all(r.item and genre_of(r.item.item_id) == "horror" for r in together)
+        assert all(x.algorithm == "together" for r in together for x in r.reasons)
         trending = await client.trending(first=4)  # the planted events are months old
         assert trending[0].item and trending[0].item.item_id == "scifi-9"
 

@@ -50,6 +50,9 @@ CATCH_UP_EVENTS = 500_000
 CATCH_UP_SLICE = 5_000
 #: items whose categories one tenant's copy keeps (then it starts again)
 MAX_KNOWN_CATEGORIES = 500_000
+#: the reason of items used together (``together``), and how many partners are read
+TOGETHER = "together"
+TOGETHER_POOL = 200
 #: largest weight of one algorithm in a request (weighted sums must stay finite)
 MAX_WEIGHT = 1e6
 
@@ -573,6 +576,34 @@ class RecommendationService:
         unranked = rest[~np.isin(rest, ranked)]
         picked = np.concatenate([ranked, unranked])[:wanted]
         return [Blended(int(i), 0.0, [Contribution("fallback", 0.0, 0.0)]) for i in picked]
+
+    async def together(
+        self,
+        tenant: str,
+        item_id: str,
+        limit: int,
+        rules: ItemRules | None = None,
+        exclude_items: Sequence[str] = (),
+    ) -> list[Blended]:
+        """Items most often used with ``item_id`` in one session (the online pair counts
+        every event updates: "bought together"), among items ``rules`` allow; each with
+        reason ``together`` whose score is its count relative to the first."""
+        pks = await self.storage.item_pks(tenant, [item_id])
+        if item_id not in pks:
+            raise RecographError(f"unknown item {item_id!r}", ErrorCode.NOT_FOUND, "itemId")
+        # the counters keep an item's 100 most frequent partners; filters pick among them
+        ids, counts = await self.storage.items_together(tenant, pks[item_id], TOGETHER_POOL)
+        candidates = await self.eligible(tenant, rules or ItemRules())
+        keep = np.isin(ids, candidates) & (ids != pks[item_id])
+        if exclude_items:
+            gone = await self.storage.item_pks(tenant, list(exclude_items))
+            keep &= ~np.isin(ids, np.fromiter(gone.values(), np.int64, len(gone)))
+        ids, counts = ids[keep][:limit], counts[keep][:limit]
+        top = float(counts[0]) if len(counts) else 1.0
+        return [
+            Blended(int(i), float(c), [Contribution(TOGETHER, 1.0, float(c) / top)])
+            for i, c in zip(ids.tolist(), counts.tolist(), strict=True)
+        ]
 
     async def similar_items(
         self,

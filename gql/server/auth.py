@@ -18,7 +18,7 @@ from storage.tables import DEFAULT_TENANT
 
 #: what a browser-safe ``recommend`` key may ask for
 RECOMMEND_FIELDS = frozenset(
-    {"recommendations", "similarItems", "trending", "search", "__typename"}
+    {"recommendations", "similarItems", "boughtTogether", "trending", "search", "__typename"}
 )
 #: what it may follow (its own user's events only: the resolver checks the user token)
 RECOMMEND_SUBSCRIPTIONS = frozenset({"interactionRecorded", "recommendationsUpdated"})

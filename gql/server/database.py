@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from gql.server.settings import Settings
 from storage.embedded import EmbeddedPostgres
+from storage.online_state import OnlineLimits
 from storage.store import Store
 from storage.validation import Limits
 
@@ -38,6 +39,12 @@ async def open_store(settings: Settings) -> Store:
         keep_model_versions=settings.keep_model_versions,
         subscription_queue_size=settings.subscription_queue_size,
         result_cache_seconds=settings.recommendation_cache_seconds,
+        online_limits=OnlineLimits(
+            history_size=settings.online_history_size,
+            history_seconds=settings.online_history_seconds,
+            together_minutes=settings.together_minutes,
+            trending_half_life_hours=settings.trending_half_life_hours,
+        ),
     )
 
 

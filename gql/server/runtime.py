@@ -291,6 +291,8 @@ class EngineRuntime:
                         await self.store.results.users_changed(
                             tenant, (e.user for e in events), local=False
                         )
+                        if self.store.online.follows_stream:  # each process keeps its own
+                            await self.store.online.record(tenant, events)
                         self.service.learn(tenant, events)
                         self.registry.pm.hook.interaction_recorded(tenant=tenant, events=events)
                     except Exception:

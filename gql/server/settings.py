@@ -240,6 +240,31 @@ class Settings(BaseSettings):
         "process). An event of the user, a catalogue change or a new model makes the next "
         "request compute afresh; other users' events (trending) show after this long. 0: off.",
     )
+    online_history_size: int = Field(
+        default=100,
+        ge=0,
+        le=10_000,
+        description="With Redis, a user's whole history is kept there (and read instead of "
+        "PostgreSQL) while it has at most this many events; 0: never.",
+    )
+    online_history_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How long a history kept in Redis lives after its last event or read.",
+    )
+    together_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        le=10_080,
+        description="Events of one user this close in time count as used together "
+        "(`boughtTogether`).",
+    )
+    trending_half_life_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Half-life of the online trending counters (the popularity that fills "
+        "pages before a model exists).",
+    )
     candidate_pool: int = Field(
         default=200, ge=10, description="Candidates each algorithm proposes before blending."
     )

@@ -224,6 +224,34 @@ class RecommendationQueries:
         )
         return await recommendations_of(info, blended)
 
+    @strawberry.field(
+        description="Items most often used with this one in the same session (events of one "
+        "user within RECOGRAPH_TOGETHER_MINUTES: bought together, watched together), counted "
+        "online as events arrive; reason `together`, score = times seen together."
+    )
+    async def bought_together(
+        self,
+        info: Info,
+        item_id: str,
+        first: int = 10,
+        filter: RecommendationFilterInput | None = None,
+    ) -> list[Recommendation]:
+        ctx = info.context
+        check_first(first, ctx.settings.max_page_size)
+        if ctx.auth.browser_only:
+            # a key shipped in web pages must not learn that a hidden item exists
+            record = await ctx.loaders.items_by_id.load(item_id)
+            if record is None or record.hidden:
+                raise refused(f"unknown item {item_id!r}", "itemId", ErrorCode.NOT_FOUND)
+        blended = await ctx.engine.together(
+            ctx.tenant,
+            item_id,
+            first,
+            rules_of(filter, ctx.settings.max_batch_size),
+            exclude_items=(filter.exclude_ids or []) if filter else [],
+        )
+        return await recommendations_of(info, blended)
+
     @strawberry.field(description="Most popular items lately, by time-decayed event weight.")
     async def trending(
         self,

@@ -268,6 +268,17 @@ class RedisBackend:
         self.healthy = True
         return [v.encode() if isinstance(v, str) else v for v in values]
 
+    async def run_script(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua ``script`` over ``keys`` (prefixed here) in one round trip; raises
+        ``ConnectionError`` when Redis could not be reached."""
+        try:
+            result = await self._redis.eval(script, len(keys), *(self._k(k) for k in keys), *args)
+        except Exception as exc:
+            self._failed("script", exc)
+            raise ConnectionError(str(exc)) from exc
+        self.healthy = True
+        return result
+
     async def stamp_many(self, sequence: str, keys: list[str], ttl: float) -> bool:
         """Set each of ``keys`` (kept ``ttl`` seconds) to the next value of the counter
         ``sequence``, atomically and in one round trip; False if Redis could not be

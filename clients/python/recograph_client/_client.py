@@ -417,6 +417,17 @@ class Recograph(_Base):
             filter_=_optional(RecommendationFilterInput, filter),
         ).similar_items
 
+    def bought_together(
+        self, item_id: str, *, first: int = 10, filter: ModelOrDict | None = None
+    ) -> list[RecommendationFields]:
+        """Items most often used with ``item_id`` in one session, most first."""
+        return self._call(
+            self.generated.bought_together,
+            item_id=item_id,
+            first=first,
+            filter_=_optional(RecommendationFilterInput, filter),
+        ).bought_together
+
     def trending(
         self,
         *,
@@ -699,6 +710,18 @@ class AsyncRecograph(_Base):
             filter_=_optional(RecommendationFilterInput, filter),
         )
         return result.similar_items
+
+    async def bought_together(
+        self, item_id: str, *, first: int = 10, filter: ModelOrDict | None = None
+    ) -> list[RecommendationFields]:
+        """Items most often used with ``item_id`` in one session, most first."""
+        result = await self._call(
+            self.generated.bought_together,
+            item_id=item_id,
+            first=first,
+            filter_=_optional(RecommendationFilterInput, filter),
+        )
+        return result.bought_together
 
     async def trending(
         self,

@@ -466,6 +466,8 @@ export type Query = {
   algorithms: Array<AlgorithmInfo>;
   /** Your tenant's API keys (admin scope). */
   apiKeys: Array<ApiKey>;
+  /** Items most often used with this one in the same session (events of one user within RECOGRAPH_TOGETHER_MINUTES: bought together, watched together), counted online as events arrive; reason `together`, score = times seen together. */
+  boughtTogether: Array<Recommendation>;
   /** The kinds of events this tenant records. */
   interactionTypes: Array<InteractionType>;
   /** One item by your id or its global id. */
@@ -490,6 +492,13 @@ export type Query = {
   webhookDeliveries: WebhookDeliveryConnection;
   /** Your tenant's webhooks (admin scope). */
   webhooks: Array<Webhook>;
+};
+
+
+export type QueryBoughtTogetherArgs = {
+  filter?: InputMaybe<RecommendationFilterInput>;
+  first?: Scalars['Int']['input'];
+  itemId: Scalars['String']['input'];
 };
 
 

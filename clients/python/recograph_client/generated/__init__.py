@@ -21,6 +21,7 @@ from .api_key_update import (
 from .api_keys import ApiKeys, ApiKeysApiKeys
 from .base_client import BaseClient
 from .base_model import BaseModel
+from .bought_together import BoughtTogether, BoughtTogetherBoughtTogether
 from .client import GeneratedClient
 from .enums import (
     ApiKeyScope,
@@ -160,6 +161,8 @@ __all__ = [
     "AttributeFilterInput",
     "BaseClient",
     "BaseModel",
+    "BoughtTogether",
+    "BoughtTogetherBoughtTogether",
     "GeneratedClient",
     "GraphQLClientError",
     "GraphQLClientGraphQLError",

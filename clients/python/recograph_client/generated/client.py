@@ -10,6 +10,7 @@ from .api_key_update import ApiKeyUpdate
 from .api_keys import ApiKeys
 from .base_client import BaseClient
 from .base_model import UNSET, UnsetType
+from .bought_together import BoughtTogether
 from .enums import ApiKeyScope, SearchRetriever
 from .input_types import (
     AlgorithmInput,
@@ -663,6 +664,63 @@ class GeneratedClient(BaseClient):
         )
         data = self.get_data(response)
         return SimilarItems.model_validate(data)
+
+    def bought_together(
+        self,
+        item_id: str,
+        first: int,
+        filter_: Union[Optional[RecommendationFilterInput], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> BoughtTogether:
+        query = gql("""
+            query BoughtTogether($itemId: String!, $first: Int!, $filter: RecommendationFilterInput) {
+              boughtTogether(itemId: $itemId, first: $first, filter: $filter) {
+                ...RecommendationFields
+              }
+            }
+
+            fragment ItemFields on Item {
+              id
+              itemId
+              entityType
+              title
+              text
+              categories
+              tags
+              attributes
+              hidden
+              createdAt
+              updatedAt
+            }
+
+            fragment RecommendationFields on Recommendation {
+              rank
+              score
+              item {
+                ...ItemFields
+              }
+              reasons {
+                algorithm
+                weight
+                score
+                contribution
+                becauseItem {
+                  itemId
+                  title
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "itemId": item_id,
+            "first": first,
+            "filter": filter_,
+        }
+        response = self.execute(
+            query=query, operation_name="BoughtTogether", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return BoughtTogether.model_validate(data)
 
     def trending(
         self,
