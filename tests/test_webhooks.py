@@ -463,3 +463,47 @@ async def test_deleting_a_user_erases_them_from_the_webhook_log(connect, keys, s
     left = await deliveries(admin)
     events = [e["userId"] for d in left for e in d["payload"]["events"]]
     assert events == ["stays"]  # one delivery redacted, the other (only "gone") deleted
+
+
+async def test_an_import_from_the_command_line_sends_changed_recommendations(
+        connect, store, settings, tmp_path):
+    """Events loaded with ``recograph import`` (another process, no API) change a watched
+    user's list: the import queues the delivery before it ends, the service sends it."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REDIS_URL
+    from recsys_helpers import LIST_FIRST_10, seed
+
+    receiver = await Receiver().start()
+    try:
+        client = await connect(require_api_key=False)
+        admin = Caller(client, None)
+        await seed(admin)
+        data = await admin(CREATE, {"i": {"url": receiver.url(), "kinds":
+                                          ["RECOMMENDATIONS_CHANGED"],
+                                          "watchUserIds": ["scifi-fan-1"]}})
+        receiver.secrets["/hook"] = data["webhookCreate"]["secret"]
+        before = [r["item"]["itemId"] for r in
+                  (await admin(LIST_FIRST_10, {"u": "scifi-fan-1"}))["recommendations"]]
+        await asyncio.sleep(1.5)  # the watch remembers the list first
+        events = tmp_path / "events.jsonl"
+        events.write_text(json.dumps({"user_id": "scifi-fan-1", "item_id": before[0],
+                                      "type": "purchase"}) + "\n")
+        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": REDIS_URL,
+               "RECOGRAPH_LOG_LEVEL": "WARNING"}
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "gql.cli", "import", "interactions",
+                             str(events), "--quiet"],
+            env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "Task was destroyed" not in done.stderr
+        await eventually(lambda: len(receiver.accepted()) == 1, within=20)
+        [body] = receiver.accepted()
+        assert body["type"] == "recommendations.changed"
+        assert body["data"]["previous"] == before and before[0] not in body["data"][
+            "recommendations"]
+    finally:
+        await receiver.stop()

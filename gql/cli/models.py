@@ -30,7 +30,11 @@ def train(data_dir: Path | None, algorithms: tuple[str, ...], tenant: str) -> No
     async def work(store: Any) -> list[Any]:
         settings = load_settings(data_dir)
         runtime = EngineRuntime.build(store, settings)
-        return await runtime.trainer.train(tenant, list(algorithms) or None)
+        try:
+            return await runtime.trainer.train(tenant, list(algorithms) or None)
+        finally:  # watched users whose lists the new models change get their webhooks
+            await runtime.watch.drain()
+            runtime.unlisten()
 
     try:
         results = with_store(data_dir, work)

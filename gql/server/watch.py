@@ -67,6 +67,12 @@ class RecommendationWatch:
         ids = [records[b.item_id].external_id for b in blended if b.item_id in records]
         await self.store.webhooks.list_changed(tenant, user, ids, cause)
 
+    async def drain(self) -> None:
+        """Wait until every change seen so far was looked at (a CLI import or training
+        ends only once its watched users' deliveries are queued)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:
