@@ -237,8 +237,12 @@ def evaluate(
     embedder: Embedder | None = None,
     progress: Callable[[str], None] | None = None,
     cold_items_below: int | None = None,
+    learn_blends: bool = False,
 ) -> list[Result]:
     """Fit each algorithm on ``split.train``, rank for every test user, and score.
+
+    With ``learn_blends`` each blend is also scored with the weights the trainer would learn
+    for it on ``split.train`` alone (``engines/training/blend_learning.py``).
 
     With ``cold_items_below`` only test items with fewer training events than that count as
     relevant (and only users who have such items are scored): the cold-item protocol."""
@@ -274,6 +278,21 @@ def evaluate(
         lists = ranker.rank_blend(members, users, k)
         result = record(name, lists, sum(fit_times[n] for n in members), started)
         result.extra["weights"] = dict(weights)
+        if learn_blends:
+            from engines.training.blend_learning import learn_blend
+
+            started = time.perf_counter()
+            learned = learn_blend(weights, {n: m for n, (_, m) in members.items()}, data)
+            if learned is None:
+                continue
+            learning = time.perf_counter() - started
+            chosen = {n: (learned.weights[n], algorithms[n]) for n in members}
+            started = time.perf_counter()
+            lists = ranker.rank_blend(chosen, users, k)
+            fit_s = sum(fit_times[n] for n in members) + learning
+            result = record(f"{name} (learned on validation)", lists, fit_s, started)
+            result.extra["weights"] = dict(learned.weights)
+            result.extra["learning"] = learned.report
     return results
 
 

@@ -112,6 +112,8 @@ class EngineSettings:
     model_check_seconds: float = 30.0
     #: scoring over at most this many items (summed over algorithms) runs inline
     inline_scoring_items: int = 60_000
+    #: after a full training, fit each preset's weights to the tenant's data
+    learn_blends: bool = True
 
 
 class RecommendationService:
@@ -127,6 +129,8 @@ class RecommendationService:
         self.embedder = embedder
         self.settings = settings or EngineSettings()
         self._models: dict[str, dict[str, LoadedModel]] = {}
+        #: per tenant, preset -> (version, weights learned on the tenant's data)
+        self._blends: dict[str, dict[str, tuple[int, dict[str, float]]]] = {}
         self._checked: dict[str, float] = {}
         self._looked: dict[str, float] = {}
         self._eligible: TTLCache[tuple[str, ItemRules], _Sized] = TTLCache(
@@ -192,10 +196,37 @@ class RecommendationService:
             loaded[name] = LoadedModel(model, art.version, art.created_at, art.metrics)
             changed.append(name)
             await self.catch_up(tenant, model, art.params.get("marker"))
+        for preset in self.registry.presets:
+            head = await self.storage.latest_artifact(tenant, preset, with_blob=False)
+            known = self._blends.get(tenant, {}).get(preset)
+            if head is None or (known is not None and known[0] >= head.version):
+                continue
+            weights = head.params.get("weights")
+            if isinstance(weights, dict):
+                self.set_blend(tenant, preset, weights, head.version, announce=False)
+                changed.append(preset)
         if changed:
             log.info("tenant %s: loaded %s", tenant, ", ".join(changed))
             self._models_changed(tenant)
         return changed
+
+    def set_blend(
+        self,
+        tenant: str,
+        preset: str,
+        weights: Mapping[str, float],
+        version: int,
+        announce: bool = True,
+    ) -> None:
+        """Serve ``preset`` with weights learned on the tenant's data."""
+        clean = {n: float(w) for n, w in weights.items() if n in self.registry.algorithms}
+        self._blends.setdefault(tenant, {})[preset] = (version, clean)
+        if announce:
+            self._models_changed(tenant)
+
+    def blend_weights(self, tenant: str) -> dict[str, dict[str, float]]:
+        """The presets whose weights were learned for ``tenant``."""
+        return {p: w for p, (_, w) in self._blends.get(tenant, {}).items()}
 
     def _models_changed(self, tenant: str) -> None:
         for listener in list(self.model_listeners):
@@ -276,6 +307,14 @@ class RecommendationService:
         )
         if override is not None:
             chosen = dict(override)
+        learned = self._blends.get(tenant)
+        if learned and any(n in learned for n in chosen):  # this tenant's own weights
+            tenant_weights: dict[str, float] = {}
+            for name, weight in chosen.items():
+                members = learned[name][1] if name in learned else {name: 1.0}
+                for member, w in members.items():
+                    tenant_weights[member] = tenant_weights.get(member, 0.0) + weight * w
+            chosen = tenant_weights
         expanded = self.registry.expand(chosen)
         for name in configs:
             if name not in self.registry.algorithms:

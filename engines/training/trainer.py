@@ -14,6 +14,7 @@ from typing import Any
 
 from engines.errors import ErrorCode, RecographError
 from engines.serving.service import LoadedModel, RecommendationService
+from engines.training.blend_learning import learn_blend
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,10 @@ class Trainer:
             data = await self.service.training_data(tenant)
             self._trained_on[tenant] = len(data.event_users)
             results = []
+            fitted = {}
             for name in names:
                 model = registry.algorithm(name)(parsed[name])
+                fitted[name] = model
                 started = time.perf_counter()
                 await asyncio.to_thread(model.fit, data)
                 seconds = time.perf_counter() - started
@@ -126,11 +129,52 @@ class Trainer:
                     )
                 )
                 log.info("tenant %s: trained %s v%d in %.2fs", tenant, name, version, seconds)
+            results += await self._learn_blends(tenant, data, fitted, marker)
         finally:
             await self.storage.unlock(lock)
         if self.announce is not None:
             await self.announce(tenant, results)
         return results
+
+    async def _learn_blends(
+        self, tenant: str, data: Any, fitted: Mapping[str, Any], marker: list[Any]
+    ) -> list[TrainResult]:
+        """Each preset whose members were all just trained gets weights fitted to the
+        tenant's data (``blend_learning.py``), stored and served like a model version."""
+        out: list[TrainResult] = []
+        if not self.service.settings.learn_blends:
+            return out
+        for preset, weights in self.service.registry.presets.items():
+            members = {n: fitted[n] for n, w in weights.items() if w > 0 and n in fitted}
+            if len(members) < 2 or len(members) < sum(w > 0 for w in weights.values()):
+                continue
+            started = time.perf_counter()
+            try:
+                learned = await asyncio.to_thread(learn_blend, weights, members, data)
+            except Exception:
+                log.exception("tenant %s: could not learn the weights of %s", tenant, preset)
+                continue
+            if learned is None:
+                continue
+            seconds = time.perf_counter() - started
+            report = {"weights": learned.weights, **learned.report}
+            version = await self.storage.save_artifact(
+                tenant, preset, b"", {"weights": learned.weights, "marker": marker}, report
+            )
+            self.service.set_blend(tenant, preset, learned.weights, version)
+            out.append(
+                TrainResult(
+                    preset,
+                    version,
+                    seconds,
+                    data.n_users,
+                    data.n_items,
+                    len(data.event_users),
+                    report,
+                )
+            )
+            log.info("tenant %s: learned %s weights %s", tenant, preset, learned.weights)
+        return out
 
     async def stale(self, tenant: str) -> list[str]:
         """The algorithms whose stored model was trained on data other than today's (all

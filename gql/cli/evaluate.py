@@ -159,6 +159,12 @@ def machine() -> str:
     default=None,
     help="Cold-item protocol: only test items with fewer training events count.",
 )
+@click.option(
+    "--learn-blends/--no-learn-blends",
+    default=True,
+    show_default=True,
+    help="Also score each blend with the weights training learns on the training part.",
+)
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 def evaluate(
     dataset: str,
@@ -174,6 +180,7 @@ def evaluate(
     cold_users: int | None,
     cold_share: float,
     cold_items: int | None,
+    learn_blends: bool,
     json_out: Path | None,
 ) -> None:
     """Offline evaluation with full ranking: Recall, NDCG, MAP, precision, coverage and
@@ -214,6 +221,7 @@ def evaluate(
         users,
         progress=lambda m: click.echo(m, err=True),
         cold_items_below=cold_items,
+        learn_blends=learn_blends,
     )
     published = GOWALLA_PUBLISHED if dataset == "gowalla" and split == "fixed" else None
     click.echo(evaluation.table(results, published))

@@ -106,6 +106,7 @@ class EngineRuntime:
                 similar_algorithms=settings.similar_weights(),
                 candidate_pool=settings.candidate_pool,
                 calibration=settings.calibration,
+                learn_blends=settings.learn_blend_weights,
             ),
         )
 

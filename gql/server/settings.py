@@ -265,6 +265,11 @@ class Settings(BaseSettings):
         description="Half-life of the online trending counters (the popularity that fills "
         "pages before a model exists).",
     )
+    learn_blend_weights: bool = Field(
+        default=True,
+        description="After a full training, fit each preset's weights (e.g. `hybrid`) to the "
+        "tenant's own events on a validation split; off: the preset's fixed weights.",
+    )
     candidate_pool: int = Field(
         default=200, ge=10, description="Candidates each algorithm proposes before blending."
     )
