@@ -4,7 +4,7 @@ service serves (and reports) what training learned."""
 
 from __future__ import annotations
 
-from recsys_helpers import TRAIN, seed
+from recsys_helpers import seed
 
 from engines.host.registry import Registry
 from engines.testing import planted_data
