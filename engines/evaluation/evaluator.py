@@ -25,7 +25,8 @@ from engines.evaluation.metrics import (
     precision_at_k,
     recall_at_k,
 )
-from engines.serving.blending import blend
+from engines.serving.blending import Pool, blend, pool
+from engines.serving.diversity import intra_list_diversity, mmr
 from engines.serving.ranking import rank_batch, top_positions
 from engines.toolkit import positions
 
@@ -107,6 +108,20 @@ def training_data(events: Events, embedder: Embedder | None = None) -> TrainingD
     )
 
 
+class ItemVectors:
+    """Item vectors by item pk (zeros for items without one)."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.ids = np.asarray(ids, np.int64)
+        self.vectors = np.asarray(vectors, np.float32)
+
+    def of(self, items: Sequence[int]) -> np.ndarray:
+        pos, known = positions(self.ids, np.asarray(items, np.int64))
+        out = np.zeros((len(pos), self.vectors.shape[1]), np.float32)
+        out[known] = self.vectors[pos[known]]
+        return out
+
+
 @dataclass
 class Result:
     name: str
@@ -182,6 +197,15 @@ class Ranker:
                 out.append(Recommended(model.item_ids[top], s[top].astype(np.float32)))
         return out
 
+    def blend_pools(
+        self, models: Mapping[str, tuple[float, Algorithm]], users: list[int], size: int
+    ) -> list[Pool]:
+        """Each user's blended candidates (the best ``size``), before the final cut."""
+        lists = {n: self.proposals(m, users, 200) for n, (_, m) in models.items()}
+        return [
+            pool({n: (models[n][0], lists[n][u]) for n in models}, size) for u in range(len(users))
+        ]
+
     def rank_blend(
         self,
         models: Mapping[str, tuple[float, Algorithm]],
@@ -238,8 +262,13 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     cold_items_below: int | None = None,
     learn_blends: bool = False,
+    diversity: float = 0.0,
 ) -> list[Result]:
     """Fit each algorithm on ``split.train``, rank for every test user, and score.
+
+    Every list's intra-list diversity (1 − mean pairwise cosine of the content model's item
+    vectors) is reported when ``content`` is evaluated; with ``diversity`` each blend is
+    also scored re-ranked by maximal marginal relevance of that strength.
 
     With ``learn_blends`` each blend is also scored with the weights the trainer would learn
     for it on ``split.train`` alone (``engines/training/blend_learning.py``).
@@ -261,15 +290,28 @@ def evaluate(
 
     def record(name: str, lists: list[list[int]], fit_s: float, started: float) -> Result:
         result = score(name, lists, users, relevant, k, data, fit_s, time.perf_counter() - started)
+        if vectors is not None:
+            result.extra["ild"] = round(
+                float(np.mean([intra_list_diversity(vectors.of(lst)) for lst in lists])), 4
+            )
         results.append(result)
         if progress:
             progress(f"{name}: recall@{k}={result.recall:.4f} ndcg@{k}={result.ndcg:.4f}")
         return result
 
+    vectors: ItemVectors | None = None
+    content = algorithms.get("content")
+    if content is not None:  # fitted first: its vectors measure every list's diversity
+        started = time.perf_counter()
+        content.fit(data)
+        fit_times["content"] = time.perf_counter() - started
+        found = content.item_vectors()
+        vectors = ItemVectors(found[1], found[2]) if found is not None else None
     for name, model in algorithms.items():
         started = time.perf_counter()
-        model.fit(data)
-        fit_times[name] = time.perf_counter() - started
+        if name not in fit_times:
+            model.fit(data)
+            fit_times[name] = time.perf_counter() - started
         started = time.perf_counter()
         record(name, ranker.rank(model, users, k), fit_times[name], started)
     for name, weights in (blends or {}).items():
@@ -278,6 +320,15 @@ def evaluate(
         lists = ranker.rank_blend(members, users, k)
         result = record(name, lists, sum(fit_times[n] for n in members), started)
         result.extra["weights"] = dict(weights)
+        if diversity > 0 and vectors is not None:
+            started = time.perf_counter()
+            pools = ranker.blend_pools(members, users, max(100, 3 * k))
+            lists = [
+                p.ids[mmr(p.totals, vectors.of(p.ids.tolist()), diversity, k)].tolist()
+                for p in pools
+            ]
+            fit_s = sum(fit_times[n] for n in members)
+            record(f"{name} (diversity {diversity:g})", lists, fit_s, started)
         if learn_blends:
             from engines.training.blend_learning import learn_blend
 
@@ -305,17 +356,18 @@ def table(results: list[Result], published: Mapping[str, tuple[float, float]] | 
     k = results[0].k if results else 20
     head = (
         f"| model | Recall@{k} | NDCG@{k} | Precision@{k} | MAP@{k} | coverage | "
-        "mean popularity | fit s | score s |"
+        "mean popularity | ILD | fit s | score s |"
     )
-    rows = [head, "|" + " --- |" * 9]
+    rows = [head, "|" + " --- |" * 10]
     for r in results:
+        ild = f"{r.extra['ild']:.3f}" if "ild" in r.extra else ""
         rows.append(
             f"| {r.name} | {r.recall:.4f} | {r.ndcg:.4f} | {r.precision:.4f} | "
-            f"{r.map:.4f} | {r.coverage:.3f} | {r.mean_popularity:.1f} | "
+            f"{r.map:.4f} | {r.coverage:.3f} | {r.mean_popularity:.1f} | {ild} | "
             f"{r.fit_seconds:.1f} | {r.score_seconds:.1f} |"
         )
     for name, (rec, ndcg) in (published or {}).items():
-        rows.append(f"| {name} (published) | {rec:.4f} | {ndcg:.4f} | | | | | | |")
+        rows.append(f"| {name} (published) | {rec:.4f} | {ndcg:.4f} | | | | | | | |")
     return "\n".join(rows)
 
 

@@ -29,6 +29,7 @@ def answer_key(
     calibration: float | None,
     fill: bool,
     explain: bool = True,
+    diversity: float = 0.0,
 ) -> str:
     parts = [
         FORMAT,
@@ -44,6 +45,7 @@ def answer_key(
         calibration,
         fill,
         explain,
+        diversity,
     ]
     text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

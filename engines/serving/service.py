@@ -26,6 +26,7 @@ from engines.serving.batching import ScoreBatcher
 from engines.serving.blending import Blended, Contribution, Pool, blend
 from engines.serving.blending import pool as blend_pool
 from engines.serving.calibration import calibrate, category_shares
+from engines.serving.diversity import mmr
 from engines.serving.ranking import (
     allowed,
     allowed_except,
@@ -36,6 +37,7 @@ from engines.serving.ranking import (
 )
 from engines.serving.rules import ItemRules
 from engines.serving.search import RETRIEVERS, VECTOR, SearchHit, fuse, pool_size
+from engines.toolkit import positions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,6 +116,8 @@ class EngineSettings:
     inline_scoring_items: int = 60_000
     #: after a full training, fit each preset's weights to the tenant's data
     learn_blends: bool = True
+    #: default strength of diversification by maximal marginal relevance (0: off)
+    diversity: float = 0.0
 
 
 class RecommendationService:
@@ -384,6 +388,7 @@ class RecommendationService:
         fill: bool = True,
         calibration: float | None = None,
         explain: bool = True,
+        diversity: float | None = None,
     ) -> list[Blended]:
         """The top ``limit`` items for ``user_id`` (or an anonymous ``query``) by the
         selected blend, among items ``rules`` allow. With ``fill``, a page the algorithms
@@ -394,6 +399,8 @@ class RecommendationService:
         cost)."""
         if calibration is None:
             calibration = self.settings.calibration
+        if diversity is None:
+            diversity = self.settings.diversity
         weights, configs = self._weights(
             tenant, user_id, selection, self.settings.default_algorithms
         )
@@ -427,6 +434,7 @@ class RecommendationService:
             fill=fill,
             calibration=calibration,
             explain=explain,
+            diversity=diversity,
         )
         answers = self.answers if query is None else None
         if answers is None or not answers.enabled or not user_id:
@@ -444,6 +452,7 @@ class RecommendationService:
             calibration,
             fill,
             explain,
+            diversity,
         )
         cached, stamp = await answers.lookup(tenant, user_id, key)  # before computing
         self.on_answer("miss" if cached is None else "hit")
@@ -470,6 +479,7 @@ class RecommendationService:
         fill: bool,
         calibration: float,
         explain: bool,
+        diversity: float,
     ) -> list[Blended]:
         if query is None:
             query = (
@@ -504,13 +514,18 @@ class RecommendationService:
                 ranked = rank_scores(model, query, scores[name], pool, keep=keep, explain=False)
                 out[name] = (weights[name], ranked)
                 self.observe(name, waited + time.perf_counter() - started)
-            # a calibrated list is chosen from a longer one
-            return blend_pool(out, max(CALIBRATION_POOL, 3 * limit) if calibration > 0 else limit)
+            # a calibrated or diversified list is chosen from a longer one
+            rerank = calibration > 0 or diversity > 0
+            return blend_pool(out, max(CALIBRATION_POOL, 3 * limit) if rerank else limit)
 
         candidates_pool = await self._compute(run, active.values())
         picked: np.ndarray | None = None
         if calibration > 0 and len(candidates_pool):
-            picked = await self._calibrated(tenant, query, candidates_pool, calibration, limit)
+            # with diversity as well, calibration keeps twice the page for it to choose from
+            keep = 2 * limit if diversity > 0 else limit
+            picked = await self._calibrated(tenant, query, candidates_pool, calibration, keep)
+        if diversity > 0 and len(candidates_pool):
+            picked = self._diversified(tenant, candidates_pool, picked, diversity, limit)
         if explain:
             blended = await self._compute(
                 lambda: explain_pool(active, query, candidates_pool, picked), active.values()
@@ -543,6 +558,31 @@ class RecommendationService:
             categories = await self._item_categories(tenant, ids)
         picked = calibrate(ids, pool.totals, categories, target, strength, limit)
         return np.asarray(picked, np.int64)
+
+    def _diversified(
+        self, tenant: str, pool: Pool, picked: np.ndarray | None, strength: float, limit: int
+    ) -> np.ndarray:
+        """Positions in ``pool`` of a list re-ranked by maximal marginal relevance over the
+        items' content vectors (among ``picked`` when calibration chose first)."""
+        among = np.arange(len(pool)) if picked is None else np.asarray(picked, np.int64)
+        vectors = self._vectors(tenant, pool.ids[among])
+        if vectors is None:  # no model with item vectors: the ranking as it is
+            return among[:limit]
+        return among[mmr(pool.totals[among], vectors, strength, limit)]
+
+    def _vectors(self, tenant: str, ids: np.ndarray) -> np.ndarray | None:
+        """The items' vectors from the first loaded model that has them (zeros for items
+        it does not know), or None."""
+        for loaded in self._models.get(tenant, {}).values():
+            found = loaded.algorithm.item_vectors()
+            if found is None or not len(found[1]):
+                continue
+            _, known_ids, vectors = found
+            pos, known = positions(np.asarray(known_ids), ids)
+            out = np.zeros((len(ids), vectors.shape[1]), np.float32)
+            out[known] = vectors[pos[known]]
+            return out
+        return None
 
     async def _item_categories(self, tenant: str, pks: list[int]) -> dict[int, Sequence[str]]:
         """Categories by item, kept here until the tenant's catalogue changes."""

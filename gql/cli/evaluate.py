@@ -165,6 +165,13 @@ def machine() -> str:
     show_default=True,
     help="Also score each blend with the weights training learns on the training part.",
 )
+@click.option(
+    "--diversity",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Also score each blend re-ranked by maximal marginal relevance of this strength.",
+)
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 def evaluate(
     dataset: str,
@@ -181,6 +188,7 @@ def evaluate(
     cold_share: float,
     cold_items: int | None,
     learn_blends: bool,
+    diversity: float,
     json_out: Path | None,
 ) -> None:
     """Offline evaluation with full ranking: Recall, NDCG, MAP, precision, coverage and
@@ -222,6 +230,7 @@ def evaluate(
         progress=lambda m: click.echo(m, err=True),
         cold_items_below=cold_items,
         learn_blends=learn_blends,
+        diversity=diversity,
     )
     published = GOWALLA_PUBLISHED if dataset == "gowalla" and split == "fixed" else None
     click.echo(evaluation.table(results, published))

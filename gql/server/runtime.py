@@ -107,6 +107,7 @@ class EngineRuntime:
                 candidate_pool=settings.candidate_pool,
                 calibration=settings.calibration,
                 learn_blends=settings.learn_blend_weights,
+                diversity=settings.diversity,
             ),
         )
 

@@ -265,6 +265,13 @@ class Settings(BaseSettings):
         description="Half-life of the online trending counters (the popularity that fills "
         "pages before a model exists).",
     )
+    diversity: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Default strength of diversification (maximal marginal relevance over "
+        "content vectors) of `recommendations`; a request's `diversity` overrides it.",
+    )
     learn_blend_weights: bool = Field(
         default=True,
         description="After a full training, fit each preset's weights (e.g. `hybrid`) to the "

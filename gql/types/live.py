@@ -110,9 +110,13 @@ class LiveSubscriptions:
             float | None,
             strawberry.argument(description="As for `recommendations`."),
         ] = None,
+        diversity: Annotated[
+            float | None,
+            strawberry.argument(description="As for `recommendations`."),
+        ] = None,
     ) -> AsyncGenerator[RecommendationsUpdate, None]:
         ctx = info.context
-        check_user_request(ctx, user_id, first, calibration)
+        check_user_request(ctx, user_id, first, calibration, diversity)
         selection = selection_of(algorithms)
         rules = rules_of(filter, ctx.settings.max_batch_size)
         tenant = ctx.tenant
@@ -149,6 +153,7 @@ class LiveSubscriptions:
                     exclude_items=(filter.exclude_ids if filter else None),
                     calibration=calibration,
                     explain=explain and selects(info, "becauseItem"),
+                    diversity=diversity,
                 )
                 # an edited item (title, attributes) changes the list as much as a new one
                 records = await ctx.store.snapshots.records(tenant, [b.item_id for b in blended])

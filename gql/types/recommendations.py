@@ -111,14 +111,22 @@ async def items_of(info: Info, pks: Iterable[int]) -> dict[int, Item]:
     return {pk: Item.of(rec) for pk, rec in records.items()}
 
 
-def check_user_request(ctx: Context, user_id: str, first: int, calibration: float | None) -> None:
+def check_user_request(
+    ctx: Context,
+    user_id: str,
+    first: int,
+    calibration: float | None,
+    diversity: float | None = None,
+) -> None:
     """The checks of a request for a user's list: page size, a browser key's user token,
-    the calibration strength."""
+    the calibration and diversity strengths."""
     check_first(first, ctx.settings.max_page_size)
     if (reason := forbid_other_users(ctx.auth, user_id)) is not None:
         raise refused(reason, "userId", ErrorCode.FORBIDDEN)
     if calibration is not None and not 0.0 <= calibration <= 1.0:
         raise refused("calibration must be between 0 and 1", "calibration")
+    if diversity is not None and not 0.0 <= diversity <= 1.0:
+        raise refused("diversity must be between 0 and 1", "diversity")
 
 
 def selects(info: Info, name: str) -> bool:
@@ -183,9 +191,17 @@ class RecommendationQueries:
                 "Default: RECOGRAPH_CALIBRATION."
             ),
         ] = None,
+        diversity: Annotated[
+            float | None,
+            strawberry.argument(
+                description="0..1: how strongly the list avoids items alike in content "
+                "(maximal marginal relevance over the items' content vectors); 0 keeps the "
+                "ranking. Default: RECOGRAPH_DIVERSITY."
+            ),
+        ] = None,
     ) -> list[Recommendation]:
         ctx = info.context
-        check_user_request(ctx, user_id, first, calibration)
+        check_user_request(ctx, user_id, first, calibration, diversity)
         blended = await ctx.engine.recommend(
             ctx.tenant,
             user_id,
@@ -196,6 +212,7 @@ class RecommendationQueries:
             exclude_items=(filter.exclude_ids if filter else None),
             calibration=calibration,
             explain=explain and selects(info, "becauseItem"),
+            diversity=diversity,
         )
         return await recommendations_of(info, blended, explain)
 

@@ -388,6 +388,7 @@ class Recograph(_Base):
         exclude_seen: bool = True,
         explain: bool = True,
         calibration: float | None = None,
+        diversity: float | None = None,
     ) -> list[RecommendationFields]:
         """What ``user_id`` should see next, best first, each with its ``reasons``."""
         return self._call(
@@ -399,6 +400,7 @@ class Recograph(_Base):
             algorithms=_models(AlgorithmInput, algorithms),
             filter_=_optional(RecommendationFilterInput, filter),
             calibration=calibration,
+            diversity=diversity,
         ).recommendations
 
     def similar_items(
@@ -680,6 +682,7 @@ class AsyncRecograph(_Base):
         exclude_seen: bool = True,
         explain: bool = True,
         calibration: float | None = None,
+        diversity: float | None = None,
     ) -> list[RecommendationFields]:
         """What ``user_id`` should see next, best first, each with its ``reasons``."""
         result = await self._call(
@@ -691,6 +694,7 @@ class AsyncRecograph(_Base):
             algorithms=_models(AlgorithmInput, algorithms),
             filter_=_optional(RecommendationFilterInput, filter),
             calibration=calibration,
+            diversity=diversity,
         )
         return result.recommendations
 

@@ -522,6 +522,7 @@ export type QueryNodeArgs = {
 export type QueryRecommendationsArgs = {
   algorithms?: InputMaybe<Array<AlgorithmInput>>;
   calibration?: InputMaybe<Scalars['Float']['input']>;
+  diversity?: InputMaybe<Scalars['Float']['input']>;
   excludeSeen?: Scalars['Boolean']['input'];
   explain?: Scalars['Boolean']['input'];
   filter?: InputMaybe<RecommendationFilterInput>;
@@ -661,6 +662,7 @@ export type SubscriptionModelTrainedArgs = {
 export type SubscriptionRecommendationsUpdatedArgs = {
   algorithms?: InputMaybe<Array<AlgorithmInput>>;
   calibration?: InputMaybe<Scalars['Float']['input']>;
+  diversity?: InputMaybe<Scalars['Float']['input']>;
   explain?: Scalars['Boolean']['input'];
   filter?: InputMaybe<RecommendationFilterInput>;
   first?: Scalars['Int']['input'];

@@ -541,10 +541,11 @@ class GeneratedAsyncClient(AsyncBaseClient):
         algorithms: Union[Optional[list[AlgorithmInput]], UnsetType] = UNSET,
         filter_: Union[Optional[RecommendationFilterInput], UnsetType] = UNSET,
         calibration: Union[Optional[float], UnsetType] = UNSET,
+        diversity: Union[Optional[float], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> Recommendations:
         query = gql("""
-            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float) {
+            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float, $diversity: Float) {
               recommendations(
                 userId: $userId
                 first: $first
@@ -553,6 +554,7 @@ class GeneratedAsyncClient(AsyncBaseClient):
                 excludeSeen: $excludeSeen
                 explain: $explain
                 calibration: $calibration
+                diversity: $diversity
               ) {
                 ...RecommendationFields
               }
@@ -598,6 +600,7 @@ class GeneratedAsyncClient(AsyncBaseClient):
             "excludeSeen": exclude_seen,
             "explain": explain,
             "calibration": calibration,
+            "diversity": diversity,
         }
         response = await self.execute(
             query=query, operation_name="Recommendations", variables=variables, **kwargs

@@ -537,10 +537,11 @@ class GeneratedClient(BaseClient):
         algorithms: Union[Optional[list[AlgorithmInput]], UnsetType] = UNSET,
         filter_: Union[Optional[RecommendationFilterInput], UnsetType] = UNSET,
         calibration: Union[Optional[float], UnsetType] = UNSET,
+        diversity: Union[Optional[float], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> Recommendations:
         query = gql("""
-            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float) {
+            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float, $diversity: Float) {
               recommendations(
                 userId: $userId
                 first: $first
@@ -549,6 +550,7 @@ class GeneratedClient(BaseClient):
                 excludeSeen: $excludeSeen
                 explain: $explain
                 calibration: $calibration
+                diversity: $diversity
               ) {
                 ...RecommendationFields
               }
@@ -594,6 +596,7 @@ class GeneratedClient(BaseClient):
             "excludeSeen": exclude_seen,
             "explain": explain,
             "calibration": calibration,
+            "diversity": diversity,
         }
         response = self.execute(
             query=query, operation_name="Recommendations", variables=variables, **kwargs
