@@ -17,6 +17,7 @@ from storage.database import libpq_url, make_engine, upgrade_database
 from storage.events import EventRecorder
 from storage.hot_reads import HotReads
 from storage.online_state import OnlineLimits, OnlineState, online_state
+from storage.pages import PageStore
 from storage.repositories import (
     ArtifactRepository,
     InteractionRepository,
@@ -62,6 +63,8 @@ class Store:
     hot: HotReads
     #: what every event updates at once: histories, trending counters, items used together
     online: OnlineState
+    #: ranked lists kept for their next pages (``recommendations(after:)``)
+    pages: PageStore
 
     @classmethod
     async def open(
@@ -79,6 +82,7 @@ class Store:
         cross_process_bus: bool = True,
         result_cache_seconds: float = 0.0,
         online_limits: OnlineLimits | None = None,
+        page_seconds: float = 1800.0,
     ) -> Store:
         """Open the database (migrating it) and the cache. Without Redis, messages cross
         processes through PostgreSQL unless ``cross_process_bus`` is off."""
@@ -133,6 +137,7 @@ class Store:
             results=results,
             hot=HotReads(libpq_url(database_url)),
             online=online,
+            pages=PageStore(cache, page_seconds),
         )
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:

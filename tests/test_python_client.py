@@ -72,6 +72,12 @@ async def test_writes_in_batches_then_explained_recommendations_and_search(secur
 
         similar = await client.similar_items("horror-2", first=3)
         assert all(r.item and genre_of(r.item.item_id) == "horror" for r in similar)
+        page = await client.recommendation_page("scifi-fan-1", first=3)
+        more = await client.recommendation_page("scifi-fan-1", first=3, after=page[-1].cursor)
+        assert [r.rank for r in more] == [4, 5, 6]
+        assert {r.recommendation_id for r in page + more} == {page[0].recommendation_id}
+        shown = [r.item.item_id for r in page + more if r.item]
+        assert len(set(shown)) == 6
         together = await client.bought_together("horror-2", first=3)  # fans' sessions
         assert together and all(r.item and genre_of(r.item.item_id) == "horror" for r in together)
         assert all(x.algorithm == "together" for r in together for x in r.reasons)

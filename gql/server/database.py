@@ -39,6 +39,7 @@ async def open_store(settings: Settings) -> Store:
         keep_model_versions=settings.keep_model_versions,
         subscription_queue_size=settings.subscription_queue_size,
         result_cache_seconds=settings.recommendation_cache_seconds,
+        page_seconds=settings.recommendation_page_seconds,
         online_limits=OnlineLimits(
             history_size=settings.online_history_size,
             history_seconds=settings.online_history_seconds,

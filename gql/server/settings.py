@@ -240,6 +240,12 @@ class Settings(BaseSettings):
         "process). An event of the user, a catalogue change or a new model makes the next "
         "request compute afresh; other users' events (trending) show after this long. 0: off.",
     )
+    recommendation_page_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="How long a ranked list asked for with `cursor` or `recommendationId` "
+        "is kept for its next pages (`recommendations(after:)`).",
+    )
     online_history_size: int = Field(
         default=100,
         ge=0,

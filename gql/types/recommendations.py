@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from enum import Enum
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from engines.errors import ErrorCode
+from engines.serving.answers import decode_answer, encode_answer
 from engines.serving.blending import Blended
 from engines.serving.search import FULLTEXT, TRIGRAM, VECTOR
 from engines.serving.service import Selection
@@ -44,6 +46,15 @@ class Recommendation:
     score: float = strawberry.field(description="Blended score: the sum of contributions.")
     reasons: list[Reason]
     item: Item | None
+    recommendation_id: str | None = strawberry.field(
+        default=None,
+        description="The ranked list this item was served from (asked for: the list is kept "
+        "for its next pages; null otherwise).",
+    )
+    cursor: str | None = strawberry.field(
+        default=None,
+        description="Pass as `after` for the items that follow this one in the same list.",
+    )
 
 
 @strawberry.enum(
@@ -171,6 +182,53 @@ async def recommendations_of(
     ]
 
 
+#: a list asked for with cursors keeps this many items for its next pages
+PAGE_DEPTH = 100
+
+
+def cursor_of(rid: str, position: int) -> str:
+    return base64.urlsafe_b64encode(f"{rid}:{position}".encode()).decode()
+
+
+def parse_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        rid, _, position = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        offset = int(position)
+    except (ValueError, UnicodeError):
+        raise refused("after is not a cursor of a recommendation list", "after") from None
+    if not rid or offset < 0:
+        raise refused("after is not a cursor of a recommendation list", "after")
+    return rid, offset
+
+
+def paged_of(recs: list[Recommendation], rid: str, start: int) -> list[Recommendation]:
+    """Number a page of list ``rid`` from ``start`` and give each item its cursor."""
+    for n, rec in enumerate(recs, start=start + 1):
+        rec.rank, rec.recommendation_id, rec.cursor = n, rid, cursor_of(rid, n)
+    return recs
+
+
+async def next_page(
+    info: Info, user_id: str, first: int, after: str, explain: bool
+) -> list[Recommendation]:
+    """The items after ``after`` in its kept list; items hidden or deleted since are left
+    out."""
+    ctx = info.context
+    rid, offset = parse_cursor(after)
+    raw = await ctx.store.pages.get(ctx.tenant, user_id, rid)
+    if raw is None:
+        raise refused(
+            "this list is no longer kept (or is another user's): ask again without after",
+            "after",
+            ErrorCode.NOT_FOUND,
+        )
+    rest = decode_answer(raw)[offset:]
+    records = await items_of(info, {b.item_id for b in rest})
+    shown = [b for b in rest if (r := records.get(b.item_id)) is not None and not r.hidden]
+    page = await recommendations_of(info, shown[:first], explain)
+    return paged_of(page, rid, offset)
+
+
 @strawberry.type
 class RecommendationQueries:
     @strawberry.field(description="What this user should see next, best first.")
@@ -199,13 +257,24 @@ class RecommendationQueries:
                 "ranking. Default: RECOGRAPH_DIVERSITY."
             ),
         ] = None,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A `cursor` from a previous page: the items that follow it in "
+                "that same ranked list (never one already shown), whatever happened since. "
+                "The other arguments are then ignored but `first`."
+            ),
+        ] = None,
     ) -> list[Recommendation]:
         ctx = info.context
         check_user_request(ctx, user_id, first, calibration, diversity)
+        if after is not None:
+            return await next_page(info, user_id, first, after, explain)
+        paged = selects(info, "cursor") or selects(info, "recommendationId")
         blended = await ctx.engine.recommend(
             ctx.tenant,
             user_id,
-            first,
+            max(first, PAGE_DEPTH) if paged else first,
             selection_of(algorithms),
             rules_of(filter, ctx.settings.max_batch_size),
             exclude_seen=exclude_seen,
@@ -214,7 +283,10 @@ class RecommendationQueries:
             explain=explain and selects(info, "becauseItem"),
             diversity=diversity,
         )
-        return await recommendations_of(info, blended, explain)
+        if not paged:
+            return await recommendations_of(info, blended, explain)
+        rid = await ctx.store.pages.put(ctx.tenant, user_id, encode_answer(blended))
+        return paged_of(await recommendations_of(info, blended[:first], explain), rid, 0)
 
     @strawberry.field(description="Items like this one (also bought, similar content).")
     async def similar_items(

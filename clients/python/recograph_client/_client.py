@@ -66,6 +66,7 @@ from .generated.item_upsert import ItemUpsertItemUpsert
 from .generated.items import ItemsItems
 from .generated.model_train import ModelTrainModelTrainModels
 from .generated.model_trained import ModelTrainedModelTrained
+from .generated.recommendation_page import RecommendationPageRecommendations
 from .generated.recommendations_updated import RecommendationsUpdatedRecommendationsUpdated
 from .generated.search import SearchSearch
 from .generated.user_token_create import UserTokenCreateUserTokenCreate
@@ -419,6 +420,27 @@ class Recograph(_Base):
             filter_=_optional(RecommendationFilterInput, filter),
         ).similar_items
 
+    def recommendation_page(
+        self,
+        user_id: str,
+        *,
+        first: int = 10,
+        after: str | None = None,
+        algorithms: Sequence[ModelOrDict] | None = None,
+        filter: ModelOrDict | None = None,
+    ) -> list[RecommendationPageRecommendations]:
+        """A page of one ranked list: each item has its ``recommendation_id`` and
+        ``cursor``; pass the last ``cursor`` as ``after`` for the next page (never a
+        repeat)."""
+        return self._call(
+            self.generated.recommendation_page,
+            user_id=user_id,
+            first=first,
+            after=after,
+            algorithms=_models(AlgorithmInput, algorithms),
+            filter_=_optional(RecommendationFilterInput, filter),
+        ).recommendations
+
     def bought_together(
         self, item_id: str, *, first: int = 10, filter: ModelOrDict | None = None
     ) -> list[RecommendationFields]:
@@ -714,6 +736,26 @@ class AsyncRecograph(_Base):
             filter_=_optional(RecommendationFilterInput, filter),
         )
         return result.similar_items
+
+    async def recommendation_page(
+        self,
+        user_id: str,
+        *,
+        first: int = 10,
+        after: str | None = None,
+        algorithms: Sequence[ModelOrDict] | None = None,
+        filter: ModelOrDict | None = None,
+    ) -> list[RecommendationPageRecommendations]:
+        """A page of one ranked list (see the sync client)."""
+        result = await self._call(
+            self.generated.recommendation_page,
+            user_id=user_id,
+            first=first,
+            after=after,
+            algorithms=_models(AlgorithmInput, algorithms),
+            filter_=_optional(RecommendationFilterInput, filter),
+        )
+        return result.recommendations
 
     async def bought_together(
         self, item_id: str, *, first: int = 10, filter: ModelOrDict | None = None

@@ -520,6 +520,7 @@ export type QueryNodeArgs = {
 
 
 export type QueryRecommendationsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   algorithms?: InputMaybe<Array<AlgorithmInput>>;
   calibration?: InputMaybe<Scalars['Float']['input']>;
   diversity?: InputMaybe<Scalars['Float']['input']>;
@@ -580,9 +581,13 @@ export type Reason = {
 };
 
 export type Recommendation = {
+  /** Pass as `after` for the items that follow this one in the same list. */
+  cursor: Maybe<Scalars['String']['output']>;
   item: Maybe<Item>;
   rank: Scalars['Int']['output'];
   reasons: Array<Reason>;
+  /** The ranked list this item was served from (asked for: the list is kept for its next pages; null otherwise). */
+  recommendationId: Maybe<Scalars['String']['output']>;
   /** Blended score: the sum of contributions. */
   score: Scalars['Float']['output'];
 };

@@ -115,6 +115,7 @@ from .model_train import (
     ModelTrainModelTrainModels,
     ModelTrainModelTrainUserErrors,
 )
+from .recommendation_page import RecommendationPage, RecommendationPageRecommendations
 from .recommendations import Recommendations, RecommendationsRecommendations
 from .search import Search, SearchSearch, SearchSearchItem, SearchSearchMatches
 from .similar_items import SimilarItems, SimilarItemsSimilarItems
@@ -217,6 +218,8 @@ __all__ = [
     "RecommendationFieldsReasons",
     "RecommendationFieldsReasonsBecauseItem",
     "RecommendationFilterInput",
+    "RecommendationPage",
+    "RecommendationPageRecommendations",
     "Recommendations",
     "RecommendationsCause",
     "RecommendationsRecommendations",

@@ -30,6 +30,7 @@ from .item_upsert import ItemUpsert
 from .items import Items
 from .items_bulk_upsert import ItemsBulkUpsert
 from .model_train import ModelTrain
+from .recommendation_page import RecommendationPage
 from .recommendations import Recommendations
 from .search import Search
 from .similar_items import SimilarItems
@@ -667,6 +668,78 @@ class GeneratedClient(BaseClient):
         )
         data = self.get_data(response)
         return SimilarItems.model_validate(data)
+
+    def recommendation_page(
+        self,
+        user_id: str,
+        first: int,
+        after: Union[Optional[str], UnsetType] = UNSET,
+        algorithms: Union[Optional[list[AlgorithmInput]], UnsetType] = UNSET,
+        filter_: Union[Optional[RecommendationFilterInput], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> RecommendationPage:
+        query = gql("""
+            query RecommendationPage($userId: String!, $first: Int!, $after: String, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput) {
+              recommendations(
+                userId: $userId
+                first: $first
+                after: $after
+                algorithms: $algorithms
+                filter: $filter
+              ) {
+                recommendationId
+                cursor
+                ...RecommendationFields
+              }
+            }
+
+            fragment ItemFields on Item {
+              id
+              itemId
+              entityType
+              title
+              text
+              categories
+              tags
+              attributes
+              hidden
+              createdAt
+              updatedAt
+            }
+
+            fragment RecommendationFields on Recommendation {
+              rank
+              score
+              item {
+                ...ItemFields
+              }
+              reasons {
+                algorithm
+                weight
+                score
+                contribution
+                becauseItem {
+                  itemId
+                  title
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "userId": user_id,
+            "first": first,
+            "after": after,
+            "algorithms": algorithms,
+            "filter": filter_,
+        }
+        response = self.execute(
+            query=query,
+            operation_name="RecommendationPage",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return RecommendationPage.model_validate(data)
 
     def bought_together(
         self,
