@@ -5,14 +5,16 @@ row-level-security settings, the statement and ``ROLLBACK``: five round trips fo
 The statements here name their tenant in every condition, so they run on a small asyncpg
 pool of their own, as the service's role and outside any transaction: one round trip, a
 prepared plan per connection. A connection that broke (PostgreSQL restarted) is replaced
-and the read tried once more; if that fails too, the caller falls back to its SQLAlchemy
-path, which reports the outage as every other query does.
+and the read tried once more; if that fails too, or PostgreSQL reports any error, the
+caller falls back to its SQLAlchemy path (for ``BACK_OFF_SECONDS``), which reports an
+outage as every other query does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,15 +22,18 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-#: what a broken or restarting server looks like to asyncpg
+#: what makes the caller take its usual path: a broken or restarting server, and any error
+#: PostgreSQL reports (too many connections, a statement timeout, a pooler's refusal of
+#: prepared statements, row-level security applying to the service's role, ...)
 BROKEN = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.PostgresError,
+    ValueError,
 )
+#: after a failure, this path is not tried again for this long
+BACK_OFF_SECONDS = 5.0
 
 
 async def _keep(conn: asyncpg.Connection) -> None:
@@ -37,12 +42,14 @@ async def _keep(conn: asyncpg.Connection) -> None:
 
 
 class HotReads:
-    def __init__(self, url: str, size: int = 4, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, size: int = 4, timeout: float = 3.0) -> None:
         self.url = url
         self.size = size
         self.timeout = timeout
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        #: after failures, reads take the usual path until then
+        self._resting_until = 0.0
         #: called with each statement before it runs (instrumentation, tests)
         self.observers: list[Callable[[str], None]] = []
 
@@ -56,7 +63,12 @@ class HotReads:
                         max_size=self.size,
                         reset=_keep,
                         timeout=self.timeout,
-                        server_settings={"application_name": "recograph-reads"},
+                        # these statements name their tenant: if the role were subject to
+                        # row-level security, fail loudly rather than read nothing
+                        server_settings={
+                            "application_name": "recograph-reads",
+                            "row_security": "off",
+                        },
                     )
         return self._pool
 
@@ -65,12 +77,16 @@ class HotReads:
         here (the caller then takes its usual path)."""
         for observe in self.observers:
             observe(sql)
+        if time.monotonic() < self._resting_until:
+            return False
         for attempt in range(2):
             try:
                 pool = await self.pool()
-                return await pool.fetchrow(sql, *args, timeout=self.timeout)
+                async with pool.acquire(timeout=self.timeout) as conn:
+                    return await conn.fetchrow(sql, *args, timeout=self.timeout)
             except BROKEN as exc:
                 log.debug("hot read failed (attempt %d): %s", attempt + 1, exc)
+        self._resting_until = time.monotonic() + BACK_OFF_SECONDS
         return False
 
     async def close(self) -> None:

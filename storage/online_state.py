@@ -1,15 +1,20 @@
 """Online state that every recorded event updates at once, shared by the replicas.
 
-With Redis, the process that records events updates, in one Lua call per batch:
+With Redis, the process that records events updates, in one Lua call per slice of 200
+events (a script holds Redis for every replica while it runs):
 
 - **each user's recent history** (``os:h``): the user's events, newest first, kept only
   while they are *all* of the user's events and at most ``history_size`` of them. A
   recommendation reads it instead of PostgreSQL; a user with a longer history (or none
   kept) is read from PostgreSQL, and a short one is then stored, unless an event of the
-  user arrived meanwhile (a per-user counter, ``os:v``, is compared in the same script).
-  Histories expire after ``history_seconds`` without an event or a read that stores them;
-  that also bounds what a process killed between PostgreSQL's commit and this update
-  can leave stale.
+  user arrived meanwhile (the user's version, ``os:v``, drawn from a per-tenant sequence
+  that never expires, so it never repeats, is compared in the same script). A history
+  lives ``history_seconds`` from the read that stored it (appending keeps its expiry), so
+  what a process killed between PostgreSQL's commit and this update can leave stale is
+  read afresh within that time. An event identical to a stored one (same item, weight
+  and millisecond) is taken for the same event: that is how a history read from
+  PostgreSQL just before an event's update arrives does not count it twice; two truly
+  identical events in one millisecond count once here (PostgreSQL keeps both).
 - **time-decayed trending counters** (``os:tr``): each positive event adds
   ``weight · 2^((t − base) / half-life)`` to its item, so the order of the counters is
   the order of the decayed sums at any later time; the base moves (and the counters are
@@ -24,7 +29,8 @@ pairs, updated from the event stream every process follows; histories are then a
 read from PostgreSQL. A failed update (Redis away) makes the writer retire every stored
 history (a generation counter in the keys) as soon as Redis answers again.
 
-Keys are built inside the scripts from the tenant and user: a single Redis, not a cluster.
+Keys are built inside the scripts from the tenant and user: a single Redis, not a cluster;
+tenant ids may not contain ``:``, so two tenants' keys never meet.
 """
 
 from __future__ import annotations
@@ -60,6 +66,9 @@ class OnlineLimits:
     session_size: int = 20
 
 
+#: events per script call (~20 ms of Redis time with dense sessions)
+RECORD_SLICE = 200
+
 #: a batch of events: histories, counters, sessions and pairs (ARGV: settings, then five
 #: values per event)
 RECORD = """
@@ -77,8 +86,7 @@ while n + 4 <= #ARGV do
   local w, ts = tonumber(ARGV[n + 3]), tonumber(ARGV[n + 4])
   n = n + 4
   local vkey = p .. 'os:v:' .. t .. ':' .. user
-  redis.call('INCR', vkey)
-  redis.call('EXPIRE', vkey, httl)
+  redis.call('SET', vkey, redis.call('INCR', p .. 'os:seq:' .. t), 'EX', httl)
   local hkey = p .. 'os:h:' .. gen .. ':' .. t .. ':' .. user
   local raw = redis.call('GET', hkey)
   if raw then
@@ -87,7 +95,10 @@ while n + 4 <= #ARGV do
     if type(events) ~= 'table' then events = {} end
     local stamp, dup = math.floor(ts * 1000 + 0.5), false
     for _, e in ipairs(events) do
-      if e[1] == item and math.floor(e[3] * 1000 + 0.5) == stamp then dup = true break end
+      if e[1] == item and e[2] == w and math.floor(e[3] * 1000 + 0.5) == stamp then
+        dup = true
+        break
+      end
     end
     if not dup then
       if #events >= hcap then
@@ -95,7 +106,7 @@ while n + 4 <= #ARGV do
       else
         table.insert(events, 1, {item, w, ts})
         h.e = events
-        redis.call('SET', hkey, cjson.encode(h), 'EX', httl)
+        redis.call('SET', hkey, cjson.encode(h), 'KEEPTTL')
       end
     end
   end
@@ -165,9 +176,10 @@ return 1
 #: before the deletion from being stored)
 FORGET = """
 local gen = redis.call('GET', ARGV[1] .. 'os:gen:' .. ARGV[2]) or '0'
+local seq = ARGV[1] .. 'os:seq:' .. ARGV[2]
 for i = 3, #ARGV do
   local who = ARGV[2] .. ':' .. ARGV[i]
-  redis.call('INCR', ARGV[1] .. 'os:v:' .. who)
+  redis.call('SET', ARGV[1] .. 'os:v:' .. who, redis.call('INCR', seq), 'EX', 86400)
   redis.call('DEL', ARGV[1] .. 'os:h:' .. gen .. ':' .. who, ARGV[1] .. 'os:s:' .. who)
 end
 return 1
@@ -308,15 +320,17 @@ class RedisOnlineState(OnlineState):
         ]
 
     async def record(self, tenant: str, events: Sequence[RecordedEvent]) -> None:
-        if not events:
-            return
-        args: list[Any] = [self.backend.prefix, tenant, *self._settings()]
-        for e in events:
-            args += [e.user, e.item_pk, repr(float(e.weight)), repr(float(e.timestamp))]
-        try:
-            await self.backend.run_script(RECORD, [], args)
-        except ConnectionError:
-            await self.retire(tenant)
+        # in slices: one script holds Redis for every replica while it runs
+        for start in range(0, len(events), RECORD_SLICE):
+            args: list[Any] = [self.backend.prefix, tenant, *self._settings()]
+            for e in events[start : start + RECORD_SLICE]:
+                args += [e.user, e.item_pk, repr(float(e.weight)), repr(float(e.timestamp))]
+            try:
+                await self.backend.run_script(RECORD, [], args)
+            except ConnectionError:
+                await self.retire(tenant)
+                return
+            await asyncio.sleep(0)
 
     async def forget(self, tenant: str, users: Sequence[str]) -> None:
         if not users:

@@ -141,6 +141,10 @@ class Store:
         )
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:
+        """Create the tenant if it is new. Its id may not be empty or contain ``:`` (keys
+        of the online state join tenant and user with it)."""
+        if not tenant or ":" in tenant:
+            raise ValueError(f"a tenant id may not be empty or contain ':', got {tenant!r}")
         tenants = TENANTS
         async with self.engine.begin() as conn:
             await conn.execute(

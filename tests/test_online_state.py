@@ -209,3 +209,18 @@ async def test_redis_trending_counters_decay_and_survive_a_long_time(store):
     await online.record("t", late)
     top, weights = await online.trending("t", 5)
     assert top.tolist()[0] == 3 and all(w >= 0 for w in weights.tolist())
+
+
+async def test_different_events_of_one_item_at_one_moment_all_count(gql, store):
+    """A view and a purchase of one item sent in one batch share their timestamp: the kept
+    history has both (the weights PostgreSQL has), not one taken for the other."""
+    await seed(gql, train=False)
+    await store_history(store)  # kept now
+    both = """mutation { interactionsRecord(input: {interactions: [
+      {userId: "scifi-fan-1", itemId: "scifi-7", type: "view"},
+      {userId: "scifi-fan-1", itemId: "scifi-7", type: "purchase"}]}) { recordedCount } }"""
+    assert (await gql(both))["interactionsRecord"]["recordedCount"] == 2
+    kept, _ = await store.online.history("default", USER)
+    fresh = await pg_history(store)
+    assert kept is not None
+    assert sorted(kept.weights.tolist()) == sorted(fresh.weights.tolist())

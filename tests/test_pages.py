@@ -83,3 +83,17 @@ async def test_without_redis_lists_are_kept_in_process_and_bounded():
     assert await pages.get("globex", "u1", rid) is None  # another tenant's list
     assert await pages.get("acme", "u2", rid) is None
     assert pages._local.maxsize == MEMORY_LISTS
+
+
+async def test_paging_one_by_one_past_a_hidden_item_repeats_nothing(gql):
+    await seed(gql)
+    first = await page(gql, n=1)
+    ahead = await page(gql, first[-1]["cursor"], n=3)
+    await gql(HIDE, {"i": ahead[0]["item"]["itemId"]})  # skipped from now on
+    shown = [first[0]["item"]["itemId"]]
+    cursor = first[-1]["cursor"]
+    for _ in range(6):
+        [item] = await page(gql, cursor, n=1)
+        shown.append(item["item"]["itemId"])
+        cursor = item["cursor"]
+    assert len(shown) == len(set(shown)) and ahead[0]["item"]["itemId"] not in shown

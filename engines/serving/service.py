@@ -51,7 +51,7 @@ POPULARITY_TTL_SECONDS = 30.0
 CATCH_UP_EVENTS = 500_000
 CATCH_UP_SLICE = 5_000
 #: items whose categories one tenant's copy keeps (then it starts again)
-MAX_KNOWN_CATEGORIES = 500_000
+MAX_KNOWN_CATEGORIES = 200_000
 #: the reason of items used together (``together``), and how many partners are read
 TOGETHER = "together"
 TOGETHER_POOL = 200
@@ -154,7 +154,7 @@ class RecommendationService:
             maxsize=10_000, ttl=300
         )
         #: each item's categories, by tenant (calibration reads hundreds per request)
-        self._categories: LRUCache[str, dict[int, Sequence[str]]] = LRUCache(maxsize=64)
+        self._categories: LRUCache[str, dict[int, Sequence[str]]] = LRUCache(maxsize=16)
         self._load_lock = asyncio.Lock()
         self.batcher = ScoreBatcher(self.settings.inline_scoring_items)
         #: instrumentation hooks (metrics); no-ops unless the host sets them
@@ -311,7 +311,7 @@ class RecommendationService:
         )
         if override is not None:
             chosen = dict(override)
-        learned = self._blends.get(tenant)
+        learned = self._blends.get(tenant) if self.settings.learn_blends else None
         if learned and any(n in learned for n in chosen):  # this tenant's own weights
             tenant_weights: dict[str, float] = {}
             for name, weight in chosen.items():
@@ -591,9 +591,10 @@ class RecommendationService:
             known = self._categories[tenant] = {}
         missing = [pk for pk in pks if pk not in known]
         if missing:
+            if len(known) + len(missing) > MAX_KNOWN_CATEGORIES:
+                known.clear()  # start again, with everything this request needs
+                missing = list(pks)
             found = await self.storage.item_categories(tenant, missing)
-            if len(known) + len(found) > MAX_KNOWN_CATEGORIES:
-                known.clear()
             for pk in missing:
                 known[pk] = tuple(found.get(pk, ()))
         return known

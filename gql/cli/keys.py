@@ -50,6 +50,8 @@ def keys_create(
         allowed = [normalise_origin(o) for o in origins]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--origin") from None
+    if not tenant or ":" in tenant:
+        raise click.BadParameter("may not be empty or contain ':'", param_hint="--tenant")
 
     async def work(store: Any) -> str:
         await store.ensure_tenant(tenant)

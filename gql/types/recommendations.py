@@ -201,10 +201,15 @@ def parse_cursor(cursor: str) -> tuple[str, int]:
     return rid, offset
 
 
-def paged_of(recs: list[Recommendation], rid: str, start: int) -> list[Recommendation]:
-    """Number a page of list ``rid`` from ``start`` and give each item its cursor."""
-    for n, rec in enumerate(recs, start=start + 1):
-        rec.rank, rec.recommendation_id, rec.cursor = n, rid, cursor_of(rid, n)
+def paged_of(
+    recs: list[Recommendation], rid: str, start: int, at: list[int] | None = None
+) -> list[Recommendation]:
+    """Number a page of list ``rid`` from ``start`` and give each item its cursor: its own
+    position in the kept list (``at``; consecutive from ``start`` when None), so the next
+    page starts right after it even when items before it were left out."""
+    for n, rec in enumerate(recs):
+        position = (at[n] if at is not None else start + n) + 1
+        rec.rank, rec.recommendation_id, rec.cursor = start + n + 1, rid, cursor_of(rid, position)
     return recs
 
 
@@ -224,9 +229,13 @@ async def next_page(
         )
     rest = decode_answer(raw)[offset:]
     records = await items_of(info, {b.item_id for b in rest})
-    shown = [b for b in rest if (r := records.get(b.item_id)) is not None and not r.hidden]
-    page = await recommendations_of(info, shown[:first], explain)
-    return paged_of(page, rid, offset)
+    shown = [
+        (offset + n, b)
+        for n, b in enumerate(rest)
+        if (r := records.get(b.item_id)) is not None and not r.hidden
+    ][:first]
+    page = await recommendations_of(info, [b for _, b in shown], explain)
+    return paged_of(page, rid, offset, [position for position, _ in shown])
 
 
 @strawberry.type
