@@ -256,7 +256,8 @@ class Settings(BaseSettings):
     online_history_seconds: int = Field(
         default=3600,
         ge=1,
-        description="How long a history kept in Redis lives after its last event or read.",
+        description="How long a history kept in Redis lives from the read that stored it "
+        "(events appended meanwhile keep that expiry).",
     )
     together_minutes: float = Field(
         default=60.0,
