@@ -140,6 +140,16 @@ def check_user_request(
         raise refused("diversity must be between 0 and 1", "diversity")
 
 
+async def check_item_request(ctx: Context, item_id: str, first: int) -> None:
+    """The checks of a request about one item: page size, and that a browser key (shipped
+    in web pages) never learns that a hidden item exists."""
+    check_first(first, ctx.settings.max_page_size)
+    if ctx.auth.browser_only:
+        record = await ctx.loaders.items_by_id.load(item_id)
+        if record is None or record.hidden:
+            raise refused(f"unknown item {item_id!r}", "itemId", ErrorCode.NOT_FOUND)
+
+
 def selects(info: Info, name: str) -> bool:
     """Whether the request's selection under this field names ``name`` at any depth
     (fragments included), so work for fields nobody asked for can be skipped."""
@@ -307,12 +317,7 @@ class RecommendationQueries:
         filter: RecommendationFilterInput | None = None,
     ) -> list[Recommendation]:
         ctx = info.context
-        check_first(first, ctx.settings.max_page_size)
-        if ctx.auth.browser_only:
-            # a key shipped in web pages must not learn that a hidden item exists
-            record = await ctx.loaders.items_by_id.load(item_id)
-            if record is None or record.hidden:
-                raise refused(f"unknown item {item_id!r}", "itemId", ErrorCode.NOT_FOUND)
+        await check_item_request(ctx, item_id, first)
         blended = await ctx.engine.similar_items(
             ctx.tenant,
             item_id,
@@ -335,12 +340,7 @@ class RecommendationQueries:
         filter: RecommendationFilterInput | None = None,
     ) -> list[Recommendation]:
         ctx = info.context
-        check_first(first, ctx.settings.max_page_size)
-        if ctx.auth.browser_only:
-            # a key shipped in web pages must not learn that a hidden item exists
-            record = await ctx.loaders.items_by_id.load(item_id)
-            if record is None or record.hidden:
-                raise refused(f"unknown item {item_id!r}", "itemId", ErrorCode.NOT_FOUND)
+        await check_item_request(ctx, item_id, first)
         blended = await ctx.engine.together(
             ctx.tenant,
             item_id,
