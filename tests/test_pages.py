@@ -97,3 +97,14 @@ async def test_paging_one_by_one_past_a_hidden_item_repeats_nothing(gql):
         shown.append(item["item"]["itemId"])
         cursor = item["cursor"]
     assert len(shown) == len(set(shown)) and ahead[0]["item"]["itemId"] not in shown
+
+
+async def test_a_tenant_keeps_a_bounded_number_of_lists_in_redis(store, monkeypatch):
+    import storage.pages as pages_module
+    from storage.pages import PageStore
+
+    monkeypatch.setattr(pages_module, "TENANT_LISTS", 3)
+    pages = PageStore(store.cache, ttl=60)
+    kept = [await pages.put("acme", f"u{n}", b"[]") for n in range(5)]
+    found = [await pages.get("acme", f"u{n}", rid) for n, rid in enumerate(kept)]
+    assert found[:2] == [None, None] and found[2:] == [b"[]"] * 3  # the oldest went first
