@@ -28,6 +28,15 @@ def positions(item_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.nda
     return pos, item_ids[pos] == ids
 
 
+def rows_of(item_ids: np.ndarray, matrix: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The rows of ``matrix`` (one per item of the sorted ``item_ids``) for ``ids``, zeros
+    for ids it does not know."""
+    pos, known = positions(item_ids, ids)
+    out = np.zeros((len(pos), matrix.shape[1]), matrix.dtype)
+    out[known] = matrix[pos[known]]
+    return out
+
+
 def decayed(
     weights: np.ndarray, times: np.ndarray, now: float, half_life_days: float | None
 ) -> np.ndarray:

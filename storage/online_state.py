@@ -227,8 +227,7 @@ class OnlineState:
             counters[e.item_pk] = counters.get(e.item_pk, 0.0) + e.weight * 2.0**power
             self._pair(tenant, e)
         if len(counters) > lim.trending_size * 1.2:
-            keep = sorted(counters.items(), key=lambda kv: -kv[1])[: lim.trending_size]
-            self._trending[tenant] = dict(keep)
+            self._trending[tenant] = _largest(counters, lim.trending_size)
 
     def _pair(self, tenant: str, e: RecordedEvent) -> None:
         lim = self.limits
@@ -241,8 +240,7 @@ class OnlineState:
                 partners = pairs.pop(a, None) or {}
                 partners[b] = partners.get(b, 0.0) + 1.0
                 if len(partners) > lim.together_size * 1.2:
-                    top = sorted(partners.items(), key=lambda kv: -kv[1])[: lim.together_size]
-                    partners = dict(top)
+                    partners = _largest(partners, lim.together_size)
                 pairs[a] = partners  # most recently paired last
             while len(pairs) > MEMORY_ITEMS:
                 pairs.popitem(last=False)
@@ -269,10 +267,10 @@ class OnlineState:
         """(item pks, decayed weight) of the top ``limit`` items, best first."""
         counters = self._trending.get(tenant) or {}
         top = sorted(counters.items(), key=lambda kv: -kv[1])[:limit]
-        return _arrays(top, self._decay(tenant))
+        return _arrays(top, self._decay(self._base.get(tenant)))
 
-    def _decay(self, tenant: str) -> float:
-        base = self._base.get(tenant)
+    def _decay(self, base: float | None) -> float:
+        """What counters relative to ``base`` are worth now (1 without a base)."""
         half = self.limits.trending_half_life_hours * 3600.0
         return 1.0 if base is None else 2.0 ** -max(0.0, (time.time() - base) / half)
 
@@ -418,10 +416,8 @@ class RedisOnlineState(OnlineState):
             )
         except ConnectionError:
             return _arrays([], 1.0)
-        pairs = [(rows[i], rows[i + 1]) for i in range(0, len(rows), 2)]
-        half = self.limits.trending_half_life_hours * 3600.0
-        start = float(_text(base) or time.time())
-        return _arrays(pairs, 2.0 ** -max(0.0, (time.time() - start) / half))
+        start = _text(base)
+        return _arrays(_scored(rows), self._decay(float(start) if start else None))
 
     async def together(self, tenant: str, item: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
         try:
@@ -432,11 +428,17 @@ class RedisOnlineState(OnlineState):
             )
         except ConnectionError:
             return _arrays([], 1.0)
-        pairs = sorted(
-            ((rows[i], rows[i + 1]) for i in range(0, len(rows), 2)),
-            key=lambda kv: (-float(kv[1]), int(kv[0])),
-        )
-        return _arrays(pairs, 1.0)
+        return _arrays(sorted(_scored(rows), key=lambda kv: (-float(kv[1]), int(kv[0]))), 1.0)
+
+
+def _largest(values: dict[int, float], n: int) -> dict[int, float]:
+    """The ``n`` entries of ``values`` with the largest values."""
+    return dict(sorted(values.items(), key=lambda kv: -kv[1])[:n])
+
+
+def _scored(rows: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """Redis ``WITHSCORES`` replies (member, score, member, score, ...) as pairs."""
+    return [(rows[i], rows[i + 1]) for i in range(0, len(rows), 2)]
 
 
 def _text(value: Any) -> str:

@@ -28,7 +28,7 @@ from engines.evaluation.metrics import (
 from engines.serving.blending import Pool, blend, pool
 from engines.serving.diversity import intra_list_diversity, mmr
 from engines.serving.ranking import rank_batch, top_positions
-from engines.toolkit import positions
+from engines.toolkit import positions, rows_of
 
 
 @dataclass
@@ -116,10 +116,7 @@ class ItemVectors:
         self.vectors = np.asarray(vectors, np.float32)
 
     def of(self, items: Sequence[int]) -> np.ndarray:
-        pos, known = positions(self.ids, np.asarray(items, np.int64))
-        out = np.zeros((len(pos), self.vectors.shape[1]), np.float32)
-        out[known] = self.vectors[pos[known]]
-        return out
+        return rows_of(self.ids, self.vectors, np.asarray(items, np.int64))
 
 
 @dataclass
@@ -198,10 +195,15 @@ class Ranker:
         return out
 
     def blend_pools(
-        self, models: Mapping[str, tuple[float, Algorithm]], users: list[int], size: int
+        self,
+        models: Mapping[str, tuple[float, Algorithm]],
+        users: list[int],
+        size: int,
+        proposals: int = 200,
     ) -> list[Pool]:
-        """Each user's blended candidates (the best ``size``), before the final cut."""
-        lists = {n: self.proposals(m, users, 200) for n, (_, m) in models.items()}
+        """Each user's blended candidates (the best ``size``), before the final cut; each
+        algorithm proposes its top ``proposals``."""
+        lists = {n: self.proposals(m, users, proposals) for n, (_, m) in models.items()}
         return [
             pool({n: (models[n][0], lists[n][u]) for n in models}, size) for u in range(len(users))
         ]
@@ -213,11 +215,7 @@ class Ranker:
         k: int,
         pool: int = 200,
     ) -> list[list[int]]:
-        lists = {n: self.proposals(m, users, pool) for n, (_, m) in models.items()}
-        return [
-            [b.item_id for b in blend({n: (models[n][0], lists[n][u]) for n in models}, k)]
-            for u in range(len(users))
-        ]
+        return [p.ids.tolist() for p in self.blend_pools(models, users, k, pool)]
 
 
 def score(

@@ -173,12 +173,18 @@ class Registry:
             ) from None
         return cls(**{**self.plugin_config.embedders.get(name, {}), **(options or {})})
 
-    def expand(self, weights: Mapping[str, float]) -> dict[str, float]:
-        """Replace presets by their member algorithms, scaling their weights."""
+    def expand(
+        self,
+        weights: Mapping[str, float],
+        presets: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> dict[str, float]:
+        """Replace presets by their member algorithms, scaling their weights; ``presets``
+        overrides some presets' members (a tenant's learned weights)."""
         out: dict[str, float] = {}
         for name, weight in weights.items():
-            if name in self.presets:
-                for member, w in self.presets[name].items():
+            members = (presets or {}).get(name) or self.presets.get(name)
+            if members is not None:
+                for member, w in members.items():
                     out[member] = out.get(member, 0.0) + weight * w
             elif name in self.algorithms:
                 out[name] = out.get(name, 0.0) + weight

@@ -37,7 +37,7 @@ from engines.serving.ranking import (
 )
 from engines.serving.rules import ItemRules
 from engines.serving.search import RETRIEVERS, VECTOR, SearchHit, fuse, pool_size
-from engines.toolkit import positions
+from engines.toolkit import rows_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -311,15 +311,9 @@ class RecommendationService:
         )
         if override is not None:
             chosen = dict(override)
-        learned = self._blends.get(tenant) if self.settings.learn_blends else None
-        if learned and any(n in learned for n in chosen):  # this tenant's own weights
-            tenant_weights: dict[str, float] = {}
-            for name, weight in chosen.items():
-                members = learned[name][1] if name in learned else {name: 1.0}
-                for member, w in members.items():
-                    tenant_weights[member] = tenant_weights.get(member, 0.0) + weight * w
-            chosen = tenant_weights
-        expanded = self.registry.expand(chosen)
+        # presets with the weights learned on this tenant's data, when there are any
+        learned = self.blend_weights(tenant) if self.settings.learn_blends else None
+        expanded = self.registry.expand(chosen, learned)
         for name in configs:
             if name not in self.registry.algorithms:
                 raise RecographError(
@@ -492,8 +486,7 @@ class RecommendationService:
         candidates = await self.eligible(tenant, rules or ItemRules())
         excluded = [query.items] if exclude_seen else []
         if exclude_items:
-            pks = await self.storage.item_pks(tenant, exclude_items)
-            excluded.append(np.fromiter(pks.values(), np.int64, len(pks)))
+            excluded.append(await self._pks_of(tenant, exclude_items))
         exclude = np.unique(np.concatenate(excluded)) if excluded else None
         pool = max(limit * 3, self.settings.candidate_pool)
         active = {n: m for n, m in serving.items() if m is not None}
@@ -537,6 +530,11 @@ class RecommendationService:
             blended += self._backfill(candidates, exclude, blended, limit, popular)
         return blended
 
+    async def _pks_of(self, tenant: str, external_ids: Sequence[str]) -> np.ndarray:
+        """Primary keys of the items named (unknown ids are left out)."""
+        pks = await self.storage.item_pks(tenant, list(external_ids))
+        return np.fromiter(pks.values(), np.int64, len(pks))
+
     async def _calibrated(
         self, tenant: str, query: Query, pool: Pool, strength: float, limit: int
     ) -> np.ndarray:
@@ -578,10 +576,7 @@ class RecommendationService:
             if found is None or not len(found[1]):
                 continue
             _, known_ids, vectors = found
-            pos, known = positions(np.asarray(known_ids), ids)
-            out = np.zeros((len(ids), vectors.shape[1]), np.float32)
-            out[known] = vectors[pos[known]]
-            return out
+            return rows_of(np.asarray(known_ids), np.asarray(vectors, np.float32), ids)
         return None
 
     async def _item_categories(self, tenant: str, pks: list[int]) -> dict[int, Sequence[str]]:
@@ -676,8 +671,7 @@ class RecommendationService:
         candidates = await self.eligible(tenant, rules or ItemRules())
         keep = np.isin(ids, candidates) & (ids != pks[item_id])
         if exclude_items:
-            gone = await self.storage.item_pks(tenant, list(exclude_items))
-            keep &= ~np.isin(ids, np.fromiter(gone.values(), np.int64, len(gone)))
+            keep &= ~np.isin(ids, await self._pks_of(tenant, exclude_items))
         ids, counts = ids[keep][:limit], counts[keep][:limit]
         top = float(counts[0]) if len(counts) else 1.0
         return [
@@ -749,7 +743,7 @@ class RecommendationService:
             tuple(retrievers),
         )
         if exclude_items:
-            gone = set((await self.storage.item_pks(tenant, list(exclude_items))).values())
+            gone = set((await self._pks_of(tenant, exclude_items)).tolist())
             ranked = {r: [h for h in hits if h.pk not in gone] for r, hits in ranked.items()}
         return fuse(ranked, limit)
 

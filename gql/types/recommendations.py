@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Annotated, Any
 
@@ -212,14 +212,14 @@ def parse_cursor(cursor: str) -> tuple[str, int]:
 
 
 def paged_of(
-    recs: list[Recommendation], rid: str, start: int, at: list[int] | None = None
+    recs: list[Recommendation], rid: str, start: int, at: Sequence[int]
 ) -> list[Recommendation]:
     """Number a page of list ``rid`` from ``start`` and give each item its cursor: its own
-    position in the kept list (``at``; consecutive from ``start`` when None), so the next
-    page starts right after it even when items before it were left out."""
-    for n, rec in enumerate(recs):
-        position = (at[n] if at is not None else start + n) + 1
-        rec.rank, rec.recommendation_id, rec.cursor = start + n + 1, rid, cursor_of(rid, position)
+    position in the kept list (``at``), so the next page starts right after it even when
+    items before it were left out."""
+    for n, (rec, position) in enumerate(zip(recs, at, strict=True)):
+        rec.rank, rec.recommendation_id = start + n + 1, rid
+        rec.cursor = cursor_of(rid, position + 1)
     return recs
 
 
@@ -305,7 +305,8 @@ class RecommendationQueries:
         if not paged:
             return await recommendations_of(info, blended, explain)
         rid = await ctx.store.pages.put(ctx.tenant, user_id, encode_answer(blended))
-        return paged_of(await recommendations_of(info, blended[:first], explain), rid, 0)
+        page = await recommendations_of(info, blended[:first], explain)
+        return paged_of(page, rid, 0, range(len(page)))
 
     @strawberry.field(description="Items like this one (also bought, similar content).")
     async def similar_items(
