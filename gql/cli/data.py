@@ -34,18 +34,13 @@ def import_(data_dir: Path | None, kind: str, path: Path, quiet: bool, strict: b
 
     Refused rows are listed with their row number; the others are written. Re-running an
     import is safe for events with idempotency keys (MovieLens ratings get one)."""
-    from gql.server.runtime import EngineRuntime
+    from gql.server.runtime import for_command
     from storage.io import importer as importing
 
     async def work(store: Any) -> list[tuple[str, ImportReport]]:
-        # as through the API: watched users whose lists the import changes get their
-        # recommendations.changed webhooks (looked at before the command ends)
-        runtime = EngineRuntime.build(store, load_settings(data_dir))
-        try:
+        # watched users whose lists the import changes get their webhooks
+        async with for_command(store, load_settings(data_dir)):
             return await load(store)
-        finally:
-            await runtime.watch.drain()
-            runtime.unlisten()
 
     async def load(store: Any) -> list[tuple[str, ImportReport]]:
         progress = not quiet

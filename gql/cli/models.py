@@ -25,16 +25,13 @@ def train(data_dir: Path | None, algorithms: tuple[str, ...], tenant: str) -> No
     """Train models on the stored events and save them as new versions (running servers
     pick them up without a restart)."""
     from engines.errors import RecographError
-    from gql.server.runtime import EngineRuntime
+    from gql.server.runtime import for_command
 
     async def work(store: Any) -> list[Any]:
         settings = load_settings(data_dir)
-        runtime = EngineRuntime.build(store, settings)
-        try:
+        # watched users whose lists the new models change get their webhooks
+        async with for_command(store, settings) as runtime:
             return await runtime.trainer.train(tenant, list(algorithms) or None)
-        finally:  # watched users whose lists the new models change get their webhooks
-            await runtime.watch.drain()
-            runtime.unlisten()
 
     try:
         results = with_store(data_dir, work)

@@ -309,6 +309,19 @@ class EngineRuntime:
 
 
 @contextlib.asynccontextmanager
+async def for_command(store: Store, settings: Settings) -> AsyncIterator[EngineRuntime]:
+    """The engine of a one-off command (``recograph import``, ``recograph train``): no
+    background work, but, as through the API, the lists of users that webhooks watch are
+    looked at for what the command changed before it ends."""
+    runtime = EngineRuntime.build(store, settings)
+    try:
+        yield runtime
+    finally:
+        await runtime.watch.drain()
+        runtime.unlisten()
+
+
+@contextlib.asynccontextmanager
 async def running(store: Store, settings: Settings) -> AsyncIterator[EngineRuntime]:
     runtime = EngineRuntime.build(store, settings)
     try:
