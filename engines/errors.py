@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     INVALID_WEIGHT = "INVALID_WEIGHT"
     NOT_TRAINED = "NOT_TRAINED"
     BUSY = "BUSY"
+    #: the object's state forbids it now (e.g. an experiment already running)
+    CONFLICT = "CONFLICT"
     # who may do what
     FORBIDDEN = "FORBIDDEN"
 

@@ -78,6 +78,14 @@ class EngineStorage(Protocol):
     async def user_history(self, tenant: str, user_id: str, limit: int) -> Query:
         """The user's pk and newest ``limit`` events (an empty query if unknown)."""
 
+    async def impressions(self, tenant: str, user_id: str) -> dict[int, int]:
+        """How many times each item (pk) was served to the user lately (rotation)."""
+        ...
+
+    async def record_impressions(self, tenant: str, user_id: str, pks: list[int]) -> None:
+        """The items were served to the user once more."""
+        ...
+
     async def item_pks(self, tenant: str, external_ids: list[str]) -> dict[str, int]: ...
 
     async def eligible_items(self, tenant: str, rules: ItemRules) -> np.ndarray:

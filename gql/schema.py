@@ -17,6 +17,8 @@ from gql.extensions import extensions
 from gql.server.observability import Metrics
 from gql.server.settings import Settings
 from gql.types.api_keys import KeyMutations, KeyQueries
+from gql.types.dashboard import DashboardQueries
+from gql.types.experiments import ExperimentMutations, ExperimentQueries
 from gql.types.interactions import (
     Interaction,
     InteractionMutations,
@@ -28,6 +30,7 @@ from gql.types.live import LiveSubscriptions
 from gql.types.models import ModelMutations, ModelQueries
 from gql.types.node import NodeQueries
 from gql.types.recommendations import RecommendationQueries
+from gql.types.scenarios import ScenarioMutations, ScenarioQueries
 from gql.types.users import User, UserMutations, UserQueries
 from gql.types.webhooks import WebhookMutations, WebhookQueries
 
@@ -41,6 +44,9 @@ Query = merge_types(
         ModelQueries,
         KeyQueries,
         WebhookQueries,
+        DashboardQueries,
+        ScenarioQueries,
+        ExperimentQueries,
         NodeQueries,
     ),
 )
@@ -53,6 +59,8 @@ Mutation = merge_types(
         ModelMutations,
         KeyMutations,
         WebhookMutations,
+        ScenarioMutations,
+        ExperimentMutations,
     ),
 )
 Subscription = merge_types("Subscription", (InteractionSubscriptions, LiveSubscriptions))

@@ -127,6 +127,12 @@ class StoreEngineStorage:
             for r in rows
         ]
 
+    async def impressions(self, tenant: str, user_id: str) -> dict[int, int]:
+        return await self.store.impressions.counts(tenant, user_id)
+
+    async def record_impressions(self, tenant: str, user_id: str, pks: list[int]) -> None:
+        await self.store.impressions.record(tenant, user_id, pks)
+
     async def user_history(self, tenant: str, user_id: str, limit: int) -> Query:
         """One round trip, one row: the user's pk and newest events as arrays (an empty
         query for an unknown user), ready for the algorithms."""

@@ -52,6 +52,8 @@ class EventInput:
     timestamp: datetime | None = None
     metadata: dict[str, Any] | None = None
     idempotency_key: str | None = None
+    #: the served list (``recommendationId``) this event answers
+    recommendation_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -168,6 +170,9 @@ class EventRecorder:
             check_id(e.idempotency_key, (*p, "idempotencyKey"), lim)
             if e.idempotency_key is not None
             else None,
+            check_id(e.recommendation_id, (*p, "recommendationId"), lim)
+            if e.recommendation_id is not None
+            else None,
         )
         return next((c for c in checks if c is not None), None)
 
@@ -246,6 +251,7 @@ class EventRecorder:
                         "occurred_at": e.timestamp or now,
                         "metadata": e.metadata or {},
                         "idempotency_key": e.idempotency_key,
+                        "recommendation_id": e.recommendation_id,
                     }
                 )
             stored = await self.interactions.insert_many(tenant, rows, conn)

@@ -44,9 +44,9 @@ class PageStore:
         self.ttl = ttl
         self._local: TTLCache[str, bytes] = TTLCache(maxsize=MEMORY_LISTS, ttl=max(ttl, 1.0))
 
-    async def put(self, tenant: str, user: str, items: bytes) -> str:
-        """Keep a list of ``user``; its recommendation id."""
-        rid = uuid.uuid4().hex
+    async def put(self, tenant: str, user: str, items: bytes, rid: str | None = None) -> str:
+        """Keep a list of ``user`` (under ``rid``, or a new id); its recommendation id."""
+        rid = rid or uuid.uuid4().hex
         value = json.dumps([tenant, user]).encode() + b"\n" + items
         if self.backend is not None:
             try:

@@ -42,6 +42,7 @@ class InteractionRecord:
     occurred_at: datetime
     metadata: dict[str, Any]
     idempotency_key: str | None
+    recommendation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

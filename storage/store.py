@@ -16,6 +16,7 @@ from storage.catalog import Catalog
 from storage.database import libpq_url, make_engine, upgrade_database
 from storage.events import EventRecorder
 from storage.hot_reads import HotReads
+from storage.impressions import ImpressionStore
 from storage.online_state import OnlineLimits, OnlineState, online_state
 from storage.pages import PageStore
 from storage.repositories import (
@@ -27,6 +28,7 @@ from storage.repositories import (
     VectorRepository,
 )
 from storage.repositories.api_keys import KEYS_CHANNEL, ApiKeyRecord, ApiKeyRepository
+from storage.repositories.placements import PlacementRepository
 from storage.repositories.search import SearchRepository
 from storage.repositories.training_jobs import TrainingJobRepository
 from storage.repositories.webhooks import WebhookRepository
@@ -65,6 +67,10 @@ class Store:
     online: OnlineState
     #: ranked lists kept for their next pages (``recommendations(after:)``)
     pages: PageStore
+    #: scenarios and experiments
+    placements: PlacementRepository
+    #: items served to each user lately (rotation)
+    impressions: ImpressionStore
 
     @classmethod
     async def open(
@@ -83,6 +89,7 @@ class Store:
         result_cache_seconds: float = 0.0,
         online_limits: OnlineLimits | None = None,
         page_seconds: float = 1800.0,
+        impression_seconds: float = 86_400.0,
     ) -> Store:
         """Open the database (migrating it) and the cache. Without Redis, messages cross
         processes through PostgreSQL unless ``cross_process_bus`` is off."""
@@ -138,6 +145,8 @@ class Store:
             hot=HotReads(libpq_url(database_url)),
             online=online,
             pages=PageStore(cache, page_seconds),
+            placements=PlacementRepository(engine, cache),
+            impressions=ImpressionStore(cache, impression_seconds),
         )
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
     LargeBinary,
     Table,
     Text,
@@ -140,6 +141,13 @@ class Interaction(SQLModel, table=True):
         Index("ix_interactions_item", "item_id"),
         Index("ix_interactions_tenant_time", "tenant_id", "occurred_at"),
         Index(
+            "ix_interactions_recommendation",
+            "tenant_id",
+            "recommendation_id",
+            postgresql_where=sql("recommendation_id IS NOT NULL"),
+            postgresql_ops={"recommendation_id": "text_pattern_ops"},
+        ),
+        Index(
             "uq_interactions_idempotency",
             "tenant_id",
             "idempotency_key",
@@ -166,6 +174,8 @@ class Interaction(SQLModel, table=True):
     )
     idempotency_key: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    #: the served list the event answers (attribution of experiments)
+    recommendation_id: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class ItemVector(SQLModel, table=True):
@@ -333,6 +343,69 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
+class Scenario(SQLModel, table=True):
+    """One version of a named placement preset; the newest version is the scenario, a
+    ``definition`` of null marks it deleted."""
+
+    __tablename__ = "scenarios"
+
+    tenant_id: str = Field(
+        sa_column=Column(
+            Text, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    name: str = Field(sa_column=Column(Text, primary_key=True, nullable=False))
+    version: int = Field(sa_column=Column(Integer, primary_key=True, nullable=False))
+    definition: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class Experiment(SQLModel, table=True):
+    """An A/B test of scenarios for one placement (``scenario``): ``variants`` is a list
+    of ``{name, scenario, share}``; users are split by a stable hash of id and user."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (Index("ix_experiments_tenant", "tenant_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    tenant_id: str = Field(sa_column=_tenant_column())
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    scenario: str = Field(sa_column=Column(Text, nullable=False))
+    metric: str = Field(sa_column=Column(Text, nullable=False))
+    #: ``draft``, ``running`` or ``stopped``
+    status: str = Field(sa_column=Column(Text, nullable=False, server_default="draft"))
+    variants: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
+    click_types: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    conversion_types: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    winner: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    stopped_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class ExperimentExposure(SQLModel, table=True):
+    """Lists served by each variant (counted in each process, added here every second)."""
+
+    __tablename__ = "experiment_exposures"
+
+    tenant_id: str = Field(
+        sa_column=Column(
+            Text, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    experiment_id: int = Field(
+        sa_column=Column(
+            BigInteger,
+            ForeignKey("experiments.id", ondelete="CASCADE"),
+            primary_key=True,
+            nullable=False,
+        )
+    )
+    variant: int = Field(sa_column=Column(Integer, primary_key=True, nullable=False))
+    exposures: int = Field(sa_column=Column(BigInteger, nullable=False, server_default=sql("0")))
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The SQLAlchemy table of a model (SQLModel does not type ``__table__``)."""
     return cast(Table, vars(model)["__table__"])
@@ -368,6 +441,9 @@ class WatchedList(SQLModel, table=True):
 WEBHOOKS = table_of(Webhook)
 WEBHOOK_DELIVERIES = table_of(WebhookDelivery)
 WATCHED_LISTS = table_of(WatchedList)
+SCENARIOS = table_of(Scenario)
+EXPERIMENTS = table_of(Experiment)
+EXPERIMENT_EXPOSURES = table_of(ExperimentExposure)
 
 # Search: a generated full-text document (title A, tags and categories B, text C) and
 # trigrams of titles (migration 0007). Computed columns are never read back into records.

@@ -24,8 +24,8 @@ from storage.store import Store
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 RESET_SQL = (
     "TRUNCATE items, users, interactions, item_vectors, vector_spaces, model_artifacts, "
-    "api_keys, interaction_types, training_jobs, webhooks, webhook_deliveries "
-    "RESTART IDENTITY CASCADE",
+    "api_keys, interaction_types, training_jobs, webhooks, webhook_deliveries, "
+    "scenarios, experiments, experiment_exposures RESTART IDENTITY CASCADE",
     "DELETE FROM tenants WHERE id <> 'default'",
 )
 
@@ -85,6 +85,9 @@ async def reset(store: Store) -> None:
     store.results.forget()
     store.interaction_types._cached.clear()
     store.webhooks.forget()
+    store.placements.forget()
+    store.placements._exposures.clear()
+    store.impressions._local.clear()
     await store.interaction_types.seed_defaults("default")
     redis = getattr(store.cache, "_redis", None)
     if redis is not None:

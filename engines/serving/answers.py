@@ -30,6 +30,7 @@ def answer_key(
     fill: bool,
     explain: bool = True,
     diversity: float = 0.0,
+    arrangement: object = None,
 ) -> str:
     parts = [
         FORMAT,
@@ -46,6 +47,7 @@ def answer_key(
         fill,
         explain,
         diversity,
+        repr(arrangement),  # frozen dataclasses of rules and numbers
     ]
     text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -22,6 +22,16 @@ from engines.errors import ErrorCode, RecographError
 from engines.host.registry import Registry, training_fields
 from engines.interfaces import AnswerCache, EngineStorage
 from engines.serving.answers import answer_key, decode_answer, encode_answer
+from engines.serving.arrangement import (
+    BOOST,
+    PROMOTED,
+    ROTATION,
+    Arrangement,
+    capped,
+    factors,
+    place_promoted,
+    promoted_count,
+)
 from engines.serving.batching import ScoreBatcher
 from engines.serving.blending import Blended, Contribution, Pool, blend
 from engines.serving.blending import pool as blend_pool
@@ -383,6 +393,7 @@ class RecommendationService:
         calibration: float | None = None,
         explain: bool = True,
         diversity: float | None = None,
+        arrangement: Arrangement | None = None,
     ) -> list[Blended]:
         """The top ``limit`` items for ``user_id`` (or an anonymous ``query``) by the
         selected blend, among items ``rules`` allow. With ``fill``, a page the algorithms
@@ -390,7 +401,8 @@ class RecommendationService:
         (0..1; None: the configured default) re-ranks a longer list so its categories
         follow the history's. Without ``explain`` the contributions carry no
         ``because_item`` (the algorithms' explanations are a large part of a request's
-        cost)."""
+        cost). ``arrangement``: business rules (boosts, promoted items, category caps,
+        rotation of items shown before)."""
         if calibration is None:
             calibration = self.settings.calibration
         if diversity is None:
@@ -429,9 +441,11 @@ class RecommendationService:
             calibration=calibration,
             explain=explain,
             diversity=diversity,
+            arrangement=arrangement or Arrangement(),
         )
         answers = self.answers if query is None else None
-        if answers is None or not answers.enabled or not user_id:
+        rotating = arrangement is not None and arrangement.rotation > 0
+        if answers is None or not answers.enabled or not user_id or rotating:
             return await compute
         key = answer_key(
             tenant,
@@ -447,6 +461,7 @@ class RecommendationService:
             fill,
             explain,
             diversity,
+            arrangement,
         )
         cached, stamp = await answers.lookup(tenant, user_id, key)  # before computing
         self.on_answer("miss" if cached is None else "hit")
@@ -474,6 +489,7 @@ class RecommendationService:
         calibration: float,
         explain: bool,
         diversity: float,
+        arrangement: Arrangement,
     ) -> list[Blended]:
         if query is None:
             query = (
@@ -487,6 +503,9 @@ class RecommendationService:
         excluded = [query.items] if exclude_seen else []
         if exclude_items:
             excluded.append(await self._pks_of(tenant, exclude_items))
+        for boost in arrangement.boosts:
+            if boost.factor == 0:  # a factor of 0 removes the items, like a filter
+                excluded.append(await self.eligible(tenant, boost.rules))
         exclude = np.unique(np.concatenate(excluded)) if excluded else None
         pool = max(limit * 3, self.settings.candidate_pool)
         active = {n: m for n, m in serving.items() if m is not None}
@@ -508,10 +527,15 @@ class RecommendationService:
                 out[name] = (weights[name], ranked)
                 self.observe(name, waited + time.perf_counter() - started)
             # a calibrated or diversified list is chosen from a longer one
-            rerank = calibration > 0 or diversity > 0
+            rerank = calibration > 0 or diversity > 0 or not arrangement.empty
             return blend_pool(out, max(CALIBRATION_POOL, 3 * limit) if rerank else limit)
 
         candidates_pool = await self._compute(run, active.values())
+        notes: dict[int, list[Contribution]] = {}
+        if not arrangement.empty and len(candidates_pool):
+            candidates_pool, notes = await self._arranged(
+                tenant, user_id, candidates_pool, arrangement
+            )
         picked: np.ndarray | None = None
         if calibration > 0 and len(candidates_pool):
             # with diversity as well, calibration keeps twice the page for it to choose from
@@ -519,16 +543,124 @@ class RecommendationService:
             picked = await self._calibrated(tenant, query, candidates_pool, calibration, keep)
         if diversity > 0 and len(candidates_pool):
             picked = self._diversified(tenant, candidates_pool, picked, diversity, limit)
+        if picked is None and not arrangement.empty:
+            picked = np.arange(min(limit, len(candidates_pool)))
         if explain:
             blended = await self._compute(
                 lambda: explain_pool(active, query, candidates_pool, picked), active.values()
             )
         else:
             blended = candidates_pool.take(picked)
+        for b in blended:
+            b.contributions.extend(notes.get(b.item_id, ()))
         if fill and len(blended) < limit:  # N results whenever N items qualify
             popular = await self._popularity(tenant, models)
-            blended += self._backfill(candidates, exclude, blended, limit, popular)
+            more = self._backfill(
+                candidates,
+                exclude,
+                blended,
+                limit * 3 if arrangement.max_per_category else limit,
+                popular,
+            )
+            if arrangement.max_per_category:
+                more = await self._capped_tail(tenant, blended, more, arrangement.max_per_category)
+            blended += more[: limit - len(blended)]
+        if arrangement.promoted is not None:
+            blended = await self._promote(
+                tenant, models, candidates_pool, blended, exclude, arrangement, limit
+            )
+        if arrangement.rotation > 0 and user_id and blended:
+            await self.storage.record_impressions(tenant, user_id, [b.item_id for b in blended])
         return blended
+
+    async def _arranged(
+        self, tenant: str, user_id: str | None, pool: Pool, arrangement: Arrangement
+    ) -> tuple[Pool, dict[int, list[Contribution]]]:
+        """The pool re-scored by boosts and rotation and re-sorted, then cut to the
+        category caps; the reasons the rules added, by item."""
+        boosts = [
+            (b.factor, await self.eligible(tenant, b.rules))
+            for b in arrangement.boosts
+            if b.factor != 0
+        ]
+        shown = (
+            await self.storage.impressions(tenant, user_id)
+            if arrangement.rotation > 0 and user_id
+            else {}
+        )
+        boosted = factors(pool.ids, boosts, {}, 0.0)
+        rotated = factors(pool.ids, [], shown, arrangement.rotation)
+        before = pool.totals
+        totals = before * boosted * rotated
+        order = np.lexsort((pool.ids, -totals))
+        notes: dict[int, list[Contribution]] = {}
+        for n in np.flatnonzero((boosted != 1.0) | (rotated != 1.0)).tolist():
+            item, b, r, t = int(pool.ids[n]), float(boosted[n]), float(rotated[n]), float(before[n])
+            mine = notes.setdefault(item, [])
+            if b != 1.0:
+                mine.append(Contribution(BOOST, b, t * (b - 1.0) / b))
+            if r != 1.0:
+                mine.append(Contribution(ROTATION, r, t * b * (r - 1.0) / r))
+        arranged = Pool(pool.ids[order], totals[order], pool.parts)
+        if arrangement.max_per_category:
+            cats = await self._item_categories(tenant, arranged.ids.tolist())
+            kept = capped(
+                range(len(arranged)),
+                [cats.get(int(i), ()) for i in arranged.ids.tolist()],
+                arrangement.max_per_category,
+            )
+            keep = np.asarray(kept, np.int64)
+            arranged = Pool(arranged.ids[keep], arranged.totals[keep], pool.parts)
+        return arranged, notes
+
+    async def _capped_tail(
+        self, tenant: str, have: list[Blended], more: list[Blended], cap: int
+    ) -> list[Blended]:
+        """The items of ``more`` that keep the category caps after ``have``."""
+        cats = await self._item_categories(tenant, [b.item_id for b in (*have, *more)])
+        counts: dict[str, int] = {}
+        capped(range(len(have)), [cats.get(b.item_id, ()) for b in have], 10**9, counts)
+        kept = capped(range(len(more)), [cats.get(b.item_id, ()) for b in more], cap, counts)
+        return [more[p] for p in kept]
+
+    async def _promote(
+        self,
+        tenant: str,
+        models: Mapping[str, LoadedModel],
+        pool: Pool,
+        blended: list[Blended],
+        exclude: np.ndarray | None,
+        arrangement: Arrangement,
+        limit: int,
+    ) -> list[Blended]:
+        """The list with its share of promoted items: the best promoted items of the pool,
+        then the most popular ones, at evenly spread positions (reason ``promoted``)."""
+        promotion = arrangement.promoted
+        assert promotion is not None
+        wanted = promoted_count(promotion.share, limit)
+        selected = await self.eligible(tenant, promotion.rules)
+        if exclude is not None and len(exclude):
+            selected = selected[~np.isin(selected, exclude)]
+        ranked = [int(i) for i in pool.ids[np.isin(pool.ids, selected)][:limit].tolist()]
+        by_id = {b.item_id: b for b in blended}
+        if len(ranked) < wanted:  # the most popular promoted items the pool lacked
+            ids, popularity = await self._popularity(tenant, models)
+            rest = selected[~np.isin(selected, np.asarray([*ranked, *by_id], np.int64))]
+            top = ids[top_positions(popularity, allowed(ids, rest, None), wanted - len(ranked))]
+            unranked = rest[~np.isin(rest, top)]
+            ranked += np.concatenate([top, unranked])[: wanted - len(ranked)].tolist()
+        order, placed = place_promoted(list(by_id), ranked, wanted, limit)
+        at = {int(i): n for n, i in enumerate(pool.ids.tolist())}
+        out = []
+        for item in order:
+            b = by_id.get(item)
+            if b is None:
+                b = pool.take([at[item]])[0] if item in at else Blended(item, 0.0)
+            if item in placed:
+                b.contributions = [c for c in b.contributions if c.algorithm != "fallback"]
+                b.contributions.append(Contribution(PROMOTED, 0.0, 0.0))
+            out.append(b)
+        return out
 
     async def _pks_of(self, tenant: str, external_ids: Sequence[str]) -> np.ndarray:
         """Primary keys of the items named (unknown ids are left out)."""

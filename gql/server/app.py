@@ -1,5 +1,5 @@
-"""The aiohttp application: routes (``/graphql``, health, metrics, GraphiQL assets), the
-error middleware, start-up and shutdown."""
+"""The aiohttp application: routes (``/graphql``, health, metrics, GraphiQL assets, the
+dashboard), the error middleware, start-up and shutdown."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import ClientConnectionResetError, WSCloseCode, web
 
+from gql.server import dashboard
 from gql.server import graphiql as graphiql_assets
 from gql.server.auth import Authenticator, RateLimited, Unauthorized
 from gql.server.cors import CORS, Cors, OriginRefused, parse_origins
@@ -278,6 +279,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/metrics", metrics_handler(metrics, refresh, settings.metrics_token))
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
+    dashboard.add_routes(app)
     assets = graphiql_assets.assets_dir()
     if assets.is_dir():
         app.router.add_static(STATIC_PREFIX, assets)

@@ -33,9 +33,26 @@ ADMIN_MUTATIONS = frozenset(
         "webhookUpdate",
         "webhookDelete",
         "webhookDeliveryReplay",
+        "scenarioUpsert",
+        "scenarioDelete",
+        "experimentCreate",
+        "experimentStart",
+        "experimentStop",
+        "experimentPromote",
     }
 )
-ADMIN_QUERIES = frozenset({"apiKeys", "webhooks", "webhookDeliveries"})
+ADMIN_QUERIES = frozenset(
+    {
+        "apiKeys",
+        "webhooks",
+        "webhookDeliveries",
+        "scenarios",
+        "scenario",
+        "experiments",
+        "experiment",
+        "interactionVolume",
+    }
+)
 KEY_CACHE_SECONDS = 10.0
 USER_TOKEN_AUDIENCE = "recograph"
 USER_TOKEN_ALGORITHM = "HS256"

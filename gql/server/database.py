@@ -40,6 +40,7 @@ async def open_store(settings: Settings) -> Store:
         subscription_queue_size=settings.subscription_queue_size,
         result_cache_seconds=settings.recommendation_cache_seconds,
         page_seconds=settings.recommendation_page_seconds,
+        impression_seconds=settings.impression_seconds,
         online_limits=OnlineLimits(
             history_size=settings.online_history_size,
             history_seconds=settings.online_history_seconds,

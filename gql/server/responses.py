@@ -21,6 +21,7 @@ from cachetools import LRUCache
 from graphql import (
     FieldNode,
     GraphQLError,
+    NullValueNode,
     OperationDefinitionNode,
     OperationType,
     StringValueNode,
@@ -35,6 +36,9 @@ from gql.server.settings import Settings
 SHAPES = 1000
 #: larger query texts are never looked at
 MAX_QUERY = 4000
+#: answers to these arguments change without the user's events or the models changing
+#: (a scenario's new version, an experiment starting; impressions with each list served)
+UNCACHED_ARGUMENTS = frozenset({"scenario", "rotation"})
 #: larger responses are not stored
 MAX_RESPONSE_BYTES = 256 * 1024
 
@@ -48,6 +52,9 @@ class Shape:
     #: the operation's declared variables: a request sending others is not cached (they
     #: change nothing, and would only make new entries)
     declared: frozenset[str] = frozenset()
+    #: variables of arguments whose answers are never cached: a request giving any of
+    #: them a value is not cached
+    uncached: frozenset[str] = frozenset()
 
 
 def _shape(query: str, operation_name: str | None) -> Shape | None:
@@ -71,14 +78,28 @@ def _shape(query: str, operation_name: str | None) -> Shape | None:
     field = roots[0]
     if field.name.value != "recommendations" or field.directives:
         return None
+    uncached = set()
+    for a in field.arguments or ():
+        if a.name.value not in UNCACHED_ARGUMENTS or isinstance(a.value, NullValueNode):
+            continue
+        if not isinstance(a.value, VariableNode):
+            return None  # a literal scenario or rotation: never cached
+        uncached.add(a.value.name.value)
+    defaults = {
+        v.variable.name.value
+        for v in chosen[0].variable_definitions or ()
+        if v.default_value is not None and not isinstance(v.default_value, NullValueNode)
+    }
+    if uncached & defaults:
+        return None  # a default value counts as given
     declared = frozenset(v.variable.name.value for v in chosen[0].variable_definitions or ())
     for argument in field.arguments or ():
         if argument.name.value != "userId":
             continue
         if isinstance(argument.value, VariableNode):
-            return Shape(argument.value.name.value, None, declared)
+            return Shape(argument.value.name.value, None, declared, frozenset(uncached))
         if isinstance(argument.value, StringValueNode):
-            return Shape(None, argument.value.value, declared)
+            return Shape(None, argument.value.value, declared, frozenset(uncached))
     return None
 
 
@@ -132,6 +153,8 @@ class ResponseCache:
     def user_of(shape: Shape, variables: dict[str, Any] | None) -> str | None:
         """The user a cacheable request asks for; None if it is not to be cached."""
         if variables and not set(variables) <= shape.declared:
+            return None
+        if any((variables or {}).get(name) is not None for name in shape.uncached):
             return None
         if shape.literal is not None:
             return shape.literal

@@ -169,6 +169,9 @@ class EngineRuntime:
         self.store.snapshots.follow()
         worker = WebhookWorker(self.store, settings)
         self.tasks.append(asyncio.create_task(worker.run(), name="webhook-deliveries"))
+        placements = self.store.placements
+        self.tasks.append(asyncio.create_task(placements.follow_changes(), name="placements"))
+        self.tasks.append(asyncio.create_task(placements.follow_exposures(), name="exposures"))
         tenants = await self.store.tenants()
         self.tasks.append(asyncio.create_task(self._follow_models()))
         for tenant in tenants:
@@ -268,6 +271,8 @@ class EngineRuntime:
             for task in pending:
                 log.warning("background task %s did not stop in time", task.get_name())
         self.tasks.clear()
+        with contextlib.suppress(Exception):  # logged by flush
+            await self.store.placements.flush()
 
     async def _follow_models(self) -> None:
         """Another replica trained: load its new versions now rather than at the next poll

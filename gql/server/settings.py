@@ -246,6 +246,12 @@ class Settings(BaseSettings):
         description="How long a ranked list asked for with `cursor` or `recommendationId` "
         "is kept for its next pages (`recommendations(after:)`).",
     )
+    impression_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long the items served to a user are remembered for `rotation` (from "
+        "the last list served to them).",
+    )
     online_history_size: int = Field(
         default=100,
         ge=0,

@@ -35,6 +35,9 @@ class Interaction(Node):
     timestamp: datetime
     metadata: JSON
     idempotency_key: str | None
+    recommendation_id: str | None = strawberry.field(
+        description="The served list this event answers (attribution)."
+    )
     user_pk: strawberry.Private[int]
     item_pk: strawberry.Private[int]
 
@@ -48,6 +51,7 @@ class Interaction(Node):
             timestamp=r.occurred_at,
             metadata=JSON(r.metadata),
             idempotency_key=r.idempotency_key,
+            recommendation_id=r.recommendation_id,
             user_pk=r.user_pk,
             item_pk=r.item_pk,
         )
@@ -116,6 +120,11 @@ class InteractionInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Resending an event with a stored key records nothing."
     )
+    recommendation_id: str | None = strawberry.field(
+        default=None,
+        description="The `recommendationId` of the list the user acted on: attributes the "
+        "event to that list (and to its experiment's variant).",
+    )
 
     def to_event(self) -> EventInput:
         return EventInput(
@@ -127,6 +136,7 @@ class InteractionInput:
             timestamp=self.timestamp,
             metadata=cast(Any, self.metadata),  # the recorder refuses what is not an object
             idempotency_key=self.idempotency_key,
+            recommendation_id=self.recommendation_id,
         )
 
 

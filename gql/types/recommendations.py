@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import re
+import uuid
 from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Annotated, Any
@@ -13,6 +15,7 @@ from strawberry.scalars import JSON
 from engines.errors import ErrorCode
 from engines.serving.answers import decode_answer, encode_answer
 from engines.serving.blending import Blended
+from engines.serving.experiments import assign
 from engines.serving.search import FULLTEXT, TRIGRAM, VECTOR
 from engines.serving.service import Selection
 from gql.context import Context
@@ -21,6 +24,13 @@ from gql.relay import check_first
 from gql.server.auth import forbid_other_users
 from gql.types.filters import RecommendationFilterInput, rules_of
 from gql.types.items import Item
+from gql.types.scenarios import (
+    BoostInput,
+    Placement,
+    PromotedInput,
+    check_placement,
+    load_placement,
+)
 
 Info = strawberry.Info[Context, None]
 #: the algorithm behind the ``trending`` query (a built-in plugin)
@@ -54,6 +64,12 @@ class Recommendation:
     cursor: str | None = strawberry.field(
         default=None,
         description="Pass as `after` for the items that follow this one in the same list.",
+    )
+    experiment_id: str | None = strawberry.field(
+        default=None, description="The experiment that served this list, if one did."
+    )
+    variant: str | None = strawberry.field(
+        default=None, description="The experiment's variant that served this list."
     )
 
 
@@ -223,6 +239,23 @@ def paged_of(
     return recs
 
 
+#: a recommendation id an experiment served: x<experiment>v<variant>.<token>
+EXPERIMENT_RID = re.compile(r"^x(\d+)v(\d+)\.")
+
+
+async def label_variant(info: Info, recs: list[Recommendation], rid: str) -> None:
+    """Name the experiment and variant of a list served by one."""
+    if (m := EXPERIMENT_RID.match(rid)) is None:
+        return
+    ctx = info.context
+    record = await ctx.store.placements.experiment(ctx.tenant, int(m.group(1)))
+    n = int(m.group(2))
+    if record is None or n >= len(record.variants):
+        return
+    for rec in recs:
+        rec.experiment_id, rec.variant = str(record.id), record.variants[n]["name"]
+
+
 async def next_page(
     info: Info, user_id: str, first: int, after: str, explain: bool
 ) -> list[Recommendation]:
@@ -245,6 +278,7 @@ async def next_page(
         if (r := records.get(b.item_id)) is not None and not r.hidden
     ][:first]
     page = await recommendations_of(info, [b for _, b in shown], explain)
+    await label_variant(info, page, rid)
     return paged_of(page, rid, offset, [position for position, _ in shown])
 
 
@@ -258,7 +292,10 @@ class RecommendationQueries:
         first: int = 10,
         algorithms: list[AlgorithmInput] | None = None,
         filter: RecommendationFilterInput | None = None,
-        exclude_seen: bool = True,
+        exclude_seen: Annotated[
+            bool | None,
+            strawberry.argument(description="Leave out items the user acted on (default)."),
+        ] = None,
         explain: bool = True,
         calibration: Annotated[
             float | None,
@@ -284,29 +321,94 @@ class RecommendationQueries:
                 "The other arguments are then ignored but `first`."
             ),
         ] = None,
+        scenario: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A scenario's settings for what the request leaves out; while "
+                "an experiment runs on it, the user's variant's scenario instead."
+            ),
+        ] = None,
+        boosts: Annotated[
+            list[BoostInput] | None,
+            strawberry.argument(description="Boost or bury items by attributes."),
+        ] = None,
+        promoted: Annotated[
+            PromotedInput | None,
+            strawberry.argument(description="A share of the list for promoted items."),
+        ] = None,
+        max_per_category: Annotated[
+            int | None,
+            strawberry.argument(description="At most this many items of any one category."),
+        ] = None,
+        rotation: Annotated[
+            float | None,
+            strawberry.argument(
+                description="0..1: items served to the user before (and not acted on) lose "
+                "this share of their score each time, so lists rotate; served items are "
+                "remembered for RECOGRAPH_IMPRESSION_SECONDS."
+            ),
+        ] = None,
     ) -> list[Recommendation]:
         ctx = info.context
         check_user_request(ctx, user_id, first, calibration, diversity)
+        asked = Placement(
+            algorithms=selection_of(algorithms),
+            filter=filter,
+            boosts=boosts,
+            promoted=promoted,
+            max_per_category=max_per_category,
+            diversity=diversity,
+            calibration=calibration,
+            exclude_seen=exclude_seen,
+            rotation=rotation,
+        )
+        if errors := check_placement(asked, ctx.settings.max_batch_size):
+            raise refused(errors[0].message, ".".join(errors[0].field), errors[0].code)
         if after is not None:
             return await next_page(info, user_id, first, after, explain)
+        placement, rid = asked, None
+        experiment, variant = None, None
+        if scenario is not None:
+            base = await load_placement(ctx, scenario)
+            experiment = await ctx.store.placements.running(ctx.tenant, scenario)
+            if experiment is not None:
+                variant = assign(experiment.id, user_id, [v["share"] for v in experiment.variants])
+            if experiment is not None and variant is not None:
+                served = experiment.variants[variant]["scenario"]
+                if served != scenario:
+                    base = await load_placement(ctx, served)
+                rid = experiment.recommendation_id(variant, uuid.uuid4().hex)
+                ctx.store.placements.exposed(ctx.tenant, experiment.id, variant)
+            placement = asked.over(base)
         paged = selects(info, "cursor") or selects(info, "recommendationId")
         blended = await ctx.engine.recommend(
             ctx.tenant,
             user_id,
             max(first, PAGE_DEPTH) if paged else first,
-            selection_of(algorithms),
-            rules_of(filter, ctx.settings.max_batch_size),
-            exclude_seen=exclude_seen,
-            exclude_items=(filter.exclude_ids if filter else None),
-            calibration=calibration,
+            placement.algorithms,
+            rules_of(placement.filter, ctx.settings.max_batch_size),
+            exclude_seen=placement.exclude_seen is not False,
+            exclude_items=(placement.filter.exclude_ids if placement.filter else None),
+            calibration=placement.calibration,
             explain=explain and selects(info, "becauseItem"),
-            diversity=diversity,
+            diversity=placement.diversity,
+            arrangement=placement.arrangement(ctx.settings.max_batch_size),
         )
         if not paged:
-            return await recommendations_of(info, blended, explain)
-        rid = await ctx.store.pages.put(ctx.tenant, user_id, encode_answer(blended))
-        page = await recommendations_of(info, blended[:first], explain)
-        return paged_of(page, rid, 0, range(len(page)))
+            page = await recommendations_of(info, blended, explain)
+            if rid is not None:
+                for n, rec in enumerate(page):
+                    rec.recommendation_id = rid
+                    rec.rank = n + 1
+        else:
+            rid = await ctx.store.pages.put(ctx.tenant, user_id, encode_answer(blended), rid)
+            page = await recommendations_of(info, blended[:first], explain)
+            page = paged_of(page, rid, 0, range(len(page)))
+        if experiment is not None and variant is not None:
+            for rec in page:
+                rec.experiment_id = str(experiment.id)
+                rec.variant = experiment.variants[variant]["name"]
+        return page
 
     @strawberry.field(description="Items like this one (also bought, similar content).")
     async def similar_items(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, func, select, text
@@ -27,19 +27,21 @@ STAGED = (
     "occurred_at",
     "metadata",
     "idempotency_key",
+    "recommendation_id",
     "n",
 )
 STAGING_DDL = (
     "CREATE TEMP TABLE interactions_staging (user_id bigint, item_id bigint, type text, "
     "weight float8, value float8, occurred_at timestamptz, metadata jsonb, "
-    "idempotency_key text, n int) ON COMMIT DROP"
+    "idempotency_key text, recommendation_id text, n int) ON COMMIT DROP"
 )
 #: rows go in in the staged order (idempotency keys sorted: concurrent batches sharing keys
 #: lock them in one order)
 MERGE_STAGED = text(
     "INSERT INTO interactions (tenant_id, user_id, item_id, type, weight, value, occurred_at, "
-    "metadata, idempotency_key) SELECT :t, user_id, item_id, type, weight, value, "
-    "occurred_at, metadata, idempotency_key FROM interactions_staging ORDER BY n "
+    "metadata, idempotency_key, recommendation_id) SELECT :t, user_id, item_id, type, "
+    "weight, value, occurred_at, metadata, idempotency_key, recommendation_id "
+    "FROM interactions_staging ORDER BY n "
     "ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
     "RETURNING idempotency_key"
 )
@@ -57,6 +59,7 @@ def _record(row: Row[Any]) -> InteractionRecord:
         occurred_at=m["occurred_at"],
         metadata=m["metadata"],
         idempotency_key=m["idempotency_key"],
+        recommendation_id=m.get("recommendation_id"),
     )
 
 
@@ -126,6 +129,7 @@ class InteractionRepository:
                     r["occurred_at"],
                     json.dumps(r.get("metadata") or {}),
                     r.get("idempotency_key"),
+                    r.get("recommendation_id"),
                     n,
                 )
                 for n, r in enumerate(rows)
@@ -172,6 +176,31 @@ class InteractionRepository:
         stmt = select(func.count()).select_from(T).where(T.c.tenant_id == tenant)
         async with self.engine.connect() as conn:
             return int((await conn.execute(stmt)).scalar_one())
+
+    async def volume(
+        self, tenant: str, start: datetime, bucket_seconds: int, buckets: int
+    ) -> list[int]:
+        """Events per time bucket by when they arrived (``created_at``, the time of the
+        transaction that stored them; not the events' own ``occurred_at``): ``buckets``
+        consecutive buckets of ``bucket_seconds`` from ``start``, empty ones included,
+        counted and grouped in the database. No index leads with ``created_at``: this reads
+        the tenant's events (an admin's dashboard, not a serving path)."""
+        end = start + timedelta(seconds=bucket_seconds * buckets)
+        arrived = T.c.created_at
+        bucket = func.floor(
+            (func.extract("epoch", arrived) - start.timestamp()) / bucket_seconds
+        ).label("bucket")
+        stmt = (
+            select(bucket, func.count())
+            .where(T.c.tenant_id == tenant, arrived >= start, arrived < end)
+            .group_by(bucket)
+        )
+        counts = [0] * buckets
+        async with self.engine.connect() as conn:
+            for index, events in (await conn.execute(stmt)).all():
+                if 0 <= int(index) < buckets:
+                    counts[int(index)] = int(events)
+        return counts
 
     async def iterate_export(self, tenant: str, batch: int = 10_000) -> Any:
         """All events with the clients' user and item ids, in insertion order."""

@@ -1,0 +1,410 @@
+"""Scenarios (named, versioned placement presets) and A/B experiments over them.
+
+Every request naming a scenario reads it, so scenarios and running experiments are cached
+in each process for a few seconds and forgotten at once on every replica when one changes
+(``PLACEMENTS_CHANNEL``). Served lists are counted per variant in memory and added to
+``experiment_exposures`` every second (and before any read of the counts), so serving
+never waits on a write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cachetools import TTLCache
+from sqlalchemy import Row, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.backends import CacheBackend, SlowConsumer
+from storage.tables import EXPERIMENT_EXPOSURES as X
+from storage.tables import EXPERIMENTS as E
+from storage.tables import SCENARIOS as S
+from storage.tenancy import tenant_scope
+
+log = logging.getLogger(__name__)
+
+PLACEMENTS_CHANNEL = "placements"
+CACHE_SECONDS = 5.0
+#: experiment states and the moves between them
+DRAFT, RUNNING, STOPPED = "draft", "running", "stopped"
+MOVES = {RUNNING: (DRAFT,), STOPPED: (DRAFT, RUNNING)}
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioRecord:
+    name: str
+    version: int
+    definition: dict[str, Any]
+    description: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRecord:
+    id: int
+    name: str
+    scenario: str
+    metric: str
+    status: str
+    variants: list[dict[str, Any]]
+    click_types: list[str]
+    conversion_types: list[str]
+    winner: str | None
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+    @property
+    def prefix(self) -> str:
+        """What every recommendation id this experiment served starts with."""
+        return f"x{self.id}v"
+
+    def recommendation_id(self, variant: int, token: str) -> str:
+        return f"{self.prefix}{variant}.{token}"
+
+
+def _scenario(r: Row[Any]) -> ScenarioRecord:
+    return ScenarioRecord(r.name, r.version, r.definition, r.description, r.created_at)
+
+
+def _experiment(r: Row[Any]) -> ExperimentRecord:
+    return ExperimentRecord(
+        r.id,
+        r.name,
+        r.scenario,
+        r.metric,
+        r.status,
+        list(r.variants),
+        list(r.click_types),
+        list(r.conversion_types),
+        r.winner,
+        r.created_at,
+        r.started_at,
+        r.stopped_at,
+    )
+
+
+#: lists with at least one event of the click and of the conversion types, per variant
+OUTCOMES = text(
+    "SELECT split_part(substr(recommendation_id, length(:prefix) + 1), '.', 1) AS variant, "
+    "count(DISTINCT recommendation_id) FILTER (WHERE type = ANY(:clicks)) AS clicks, "
+    "count(DISTINCT recommendation_id) FILTER (WHERE type = ANY(:conversions)) AS conversions "
+    "FROM interactions WHERE tenant_id = :tenant AND recommendation_id LIKE :pattern "
+    "GROUP BY 1"
+)
+
+
+class PlacementRepository:
+    def __init__(self, engine: AsyncEngine, cache: CacheBackend) -> None:
+        self.engine = engine
+        self.cache = cache
+        self._scenarios: TTLCache[tuple[str, str], ScenarioRecord | None] = TTLCache(
+            10_000, CACHE_SECONDS
+        )
+        self._running: TTLCache[tuple[str, str], ExperimentRecord | None] = TTLCache(
+            10_000, CACHE_SECONDS
+        )
+        self._generation = 0
+        self._exposures: Counter[tuple[str, int, int]] = Counter()
+        self._flushing = asyncio.Lock()
+
+    # --- scenarios -------------------------------------------------------------------
+    async def put_scenario(
+        self, tenant: str, name: str, definition: dict[str, Any] | None, description: str | None
+    ) -> ScenarioRecord | None:
+        """A new version of ``name`` (``definition`` None deletes it); None when deleting a
+        scenario that does not exist."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('scenario:' || :t || ':' || :n))"),
+                {"t": tenant, "n": name},
+            )
+            newest = (
+                await conn.execute(
+                    select(S.c.version, S.c.definition)
+                    .where(S.c.tenant_id == tenant, S.c.name == name)
+                    .order_by(S.c.version.desc())
+                    .limit(1)
+                )
+            ).first()
+            if definition is None and (newest is None or newest.definition is None):
+                return None
+            row = (
+                await conn.execute(
+                    S.insert()
+                    .values(
+                        tenant_id=tenant,
+                        name=name,
+                        version=(newest.version if newest else 0) + 1,
+                        definition=definition,
+                        description=description,
+                    )
+                    .returning(*S.c)
+                )
+            ).one()
+        await self.changed(tenant)
+        return _scenario(row) if definition is not None else None
+
+    async def scenario(
+        self, tenant: str, name: str, version: int | None = None
+    ) -> ScenarioRecord | None:
+        """The current version (or the one asked for); None if unknown or deleted."""
+        stmt = select(S).where(S.c.tenant_id == tenant, S.c.name == name)
+        stmt = (
+            stmt.where(S.c.version == version)
+            if version is not None
+            else stmt.order_by(S.c.version.desc()).limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _scenario(row) if row is not None and row.definition is not None else None
+
+    async def current_scenario(self, tenant: str, name: str) -> ScenarioRecord | None:
+        """``scenario`` cached for a few seconds (forgotten at once when one changes)."""
+        key = (tenant, name)
+        if key in self._scenarios:
+            return self._scenarios[key]
+        generation = self._generation
+        found = await self.scenario(tenant, name)
+        if generation == self._generation:
+            self._scenarios[key] = found
+        return found
+
+    async def scenarios(self, tenant: str) -> list[ScenarioRecord]:
+        newest = (
+            select(S)
+            .distinct(S.c.name)
+            .where(S.c.tenant_id == tenant)
+            .order_by(S.c.name, S.c.version.desc())
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(newest)).all()
+        return [_scenario(r) for r in rows if r.definition is not None]
+
+    async def scenario_versions(self, tenant: str, name: str) -> list[ScenarioRecord]:
+        stmt = (
+            select(S)
+            .where(S.c.tenant_id == tenant, S.c.name == name, S.c.definition.is_not(None))
+            .order_by(S.c.version.desc())
+        )
+        async with self.engine.connect() as conn:
+            return [_scenario(r) for r in (await conn.execute(stmt)).all()]
+
+    # --- experiments -------------------------------------------------------------------
+    async def create_experiment(
+        self,
+        tenant: str,
+        name: str,
+        scenario: str,
+        metric: str,
+        variants: Sequence[dict[str, Any]],
+        click_types: Sequence[str],
+        conversion_types: Sequence[str],
+    ) -> ExperimentRecord:
+        stmt = (
+            E.insert()
+            .values(
+                tenant_id=tenant,
+                name=name,
+                scenario=scenario,
+                metric=metric,
+                variants=list(variants),
+                click_types=list(click_types),
+                conversion_types=list(conversion_types),
+            )
+            .returning(*E.c)
+        )
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(stmt)).one()
+        return _experiment(row)
+
+    async def experiment(self, tenant: str, experiment_id: int) -> ExperimentRecord | None:
+        stmt = select(E).where(E.c.tenant_id == tenant, E.c.id == experiment_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _experiment(row) if row is not None else None
+
+    async def experiments(self, tenant: str) -> list[ExperimentRecord]:
+        stmt = select(E).where(E.c.tenant_id == tenant).order_by(E.c.id.desc())
+        async with self.engine.connect() as conn:
+            return [_experiment(r) for r in (await conn.execute(stmt)).all()]
+
+    async def move_experiment(
+        self, tenant: str, experiment_id: int, status: str, winner: str | None = None
+    ) -> tuple[ExperimentRecord | None, str | None]:
+        """Start or stop it: (the experiment, None), or (it as it is, why not). Only one
+        experiment runs per scenario (checked under a lock of the scenario)."""
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(E)
+                    .where(E.c.tenant_id == tenant, E.c.id == experiment_id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                return None, "unknown experiment"
+            if row.status not in MOVES[status]:
+                return _experiment(row), f"the experiment is {row.status}"
+            if status == RUNNING:
+                await conn.execute(
+                    text(
+                        "SELECT pg_advisory_xact_lock(hashtext('experiment:' || :t || ':' || :s))"
+                    ),
+                    {"t": tenant, "s": row.scenario},
+                )
+                other = (
+                    await conn.execute(
+                        select(E.c.id).where(
+                            E.c.tenant_id == tenant,
+                            E.c.scenario == row.scenario,
+                            E.c.status == RUNNING,
+                        )
+                    )
+                ).first()
+                if other is not None:
+                    return _experiment(row), (
+                        f"experiment {other.id} already runs on scenario {row.scenario!r}"
+                    )
+            now = {"started_at" if status == RUNNING else "stopped_at": func.now()}
+            changes: dict[str, Any] = {"status": status, **now}
+            if winner is not None:
+                changes["winner"] = winner
+            updated = (
+                await conn.execute(
+                    E.update().where(E.c.id == experiment_id).values(**changes).returning(*E.c)
+                )
+            ).one()
+        await self.changed(tenant)
+        return _experiment(updated), None
+
+    async def set_winner(self, tenant: str, experiment_id: int, winner: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                E.update()
+                .where(E.c.tenant_id == tenant, E.c.id == experiment_id)
+                .values(winner=winner)
+            )
+        await self.changed(tenant)
+
+    async def running(self, tenant: str, scenario: str) -> ExperimentRecord | None:
+        """The experiment running on ``scenario`` (cached like scenarios)."""
+        key = (tenant, scenario)
+        if key in self._running:
+            return self._running[key]
+        generation = self._generation
+        stmt = select(E).where(
+            E.c.tenant_id == tenant, E.c.scenario == scenario, E.c.status == RUNNING
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        found = _experiment(row) if row is not None else None
+        if generation == self._generation:
+            self._running[key] = found
+        return found
+
+    # --- exposures and outcomes ----------------------------------------------------------
+    def exposed(self, tenant: str, experiment_id: int, variant: int) -> None:
+        """One more list served by the variant (written by ``flush``)."""
+        self._exposures[(tenant, experiment_id, variant)] += 1
+
+    async def flush(self) -> None:
+        """Add the counted exposures to the table."""
+        async with self._flushing:
+            if not self._exposures:
+                return
+            counts, self._exposures = self._exposures, Counter()
+            rows = [
+                {"tenant_id": t, "experiment_id": e, "variant": v, "exposures": n}
+                for (t, e, v), n in sorted(counts.items())
+            ]
+            stmt = insert(X)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[X.c.tenant_id, X.c.experiment_id, X.c.variant],
+                set_={"exposures": X.c.exposures + stmt.excluded.exposures},
+            )
+            try:
+                with tenant_scope(None):  # rows of several tenants: as the service
+                    async with self.engine.begin() as conn:
+                        await conn.execute(stmt, rows)
+            except Exception:
+                # an experiment deleted meanwhile, or the database away: keep what is
+                # valid for the next try, drop nothing else silently
+                log.warning("could not write %d exposure counts", len(rows), exc_info=True)
+                self._exposures.update(counts)
+                raise
+
+    async def follow_exposures(self, every: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(Exception):  # logged by flush; tried again next time
+                await self.flush()
+
+    async def results(
+        self, tenant: str, experiment: ExperimentRecord
+    ) -> list[tuple[int, int, int]]:
+        """Per variant: (lists served, lists clicked, lists converted)."""
+        with contextlib.suppress(Exception):  # logged; the counts so far are worth showing
+            await self.flush()
+        async with self.engine.connect() as conn:
+            shown = dict(
+                (
+                    await conn.execute(
+                        select(X.c.variant, X.c.exposures).where(
+                            X.c.tenant_id == tenant, X.c.experiment_id == experiment.id
+                        )
+                    )
+                ).all()
+            )
+            outcomes = {
+                r.variant: (r.clicks, r.conversions)
+                for r in (
+                    await conn.execute(
+                        OUTCOMES,
+                        {
+                            "tenant": tenant,
+                            "prefix": experiment.prefix,
+                            "pattern": experiment.prefix + "%",
+                            "clicks": experiment.click_types,
+                            "conversions": experiment.conversion_types,
+                        },
+                    )
+                ).all()
+            }
+        out = []
+        for n in range(len(experiment.variants)):
+            clicks, conversions = outcomes.get(str(n), (0, 0))
+            out.append((int(shown.get(n, 0)), int(clicks), int(conversions)))
+        return out
+
+    # --- keeping replicas' caches fresh -------------------------------------------------
+    def forget(self, tenant: str | None = None) -> None:
+        self._generation += 1
+        for cache in (self._scenarios, self._running):
+            for key in [k for k in cache if tenant is None or k[0] == tenant]:
+                cache.pop(key, None)
+
+    async def changed(self, tenant: str) -> None:
+        self.forget(tenant)
+        await self.cache.publish(PLACEMENTS_CHANNEL, json.dumps({"tenant": tenant}).encode())
+
+    async def follow_changes(self) -> None:
+        while True:
+            try:
+                async for raw in self.cache.subscribe(PLACEMENTS_CHANNEL):
+                    try:
+                        tenant = json.loads(raw).get("tenant")
+                    except (ValueError, AttributeError):
+                        tenant = None
+                    self.forget(tenant if isinstance(tenant, str) else None)
+            except SlowConsumer:
+                self.forget()
