@@ -53,10 +53,12 @@ from .generated.fragments import (
 )
 from .generated.input_types import (
     AlgorithmInput,
+    BoostInput,
     InteractionInput,
     InteractionTypeUpsertInput,
     ItemFilterInput,
     ItemInput,
+    PromotedInput,
     RecommendationFilterInput,
     UserInput,
 )
@@ -390,8 +392,16 @@ class Recograph(_Base):
         explain: bool = True,
         calibration: float | None = None,
         diversity: float | None = None,
+        scenario: str | None = None,
+        boosts: Sequence[ModelOrDict] | None = None,
+        promoted: ModelOrDict | None = None,
+        max_per_category: int | None = None,
+        rotation: float | None = None,
     ) -> list[RecommendationFields]:
-        """What ``user_id`` should see next, best first, each with its ``reasons``."""
+        """What ``user_id`` should see next, best first, each with its ``reasons``;
+        ``scenario`` fills in what the other arguments leave out (and, while an
+        experiment runs on it, picks the user's variant); ``boosts``, ``promoted``,
+        ``max_per_category`` and ``rotation`` are business rules."""
         return self._call(
             self.generated.recommendations,
             user_id=user_id,
@@ -402,6 +412,11 @@ class Recograph(_Base):
             filter_=_optional(RecommendationFilterInput, filter),
             calibration=calibration,
             diversity=diversity,
+            scenario=scenario,
+            boosts=_models(BoostInput, boosts),
+            promoted=_optional(PromotedInput, promoted),
+            max_per_category=max_per_category,
+            rotation=rotation,
         ).recommendations
 
     def similar_items(
@@ -428,10 +443,12 @@ class Recograph(_Base):
         after: str | None = None,
         algorithms: Sequence[ModelOrDict] | None = None,
         filter: ModelOrDict | None = None,
+        scenario: str | None = None,
     ) -> list[RecommendationPageRecommendations]:
         """A page of one ranked list: each item has its ``recommendation_id`` and
         ``cursor``; pass the last ``cursor`` as ``after`` for the next page (never a
-        repeat)."""
+        repeat). Under an experiment, items also name its ``experiment_id`` and
+        ``variant``: send ``recommendation_id`` with the user's events to attribute them."""
         return self._call(
             self.generated.recommendation_page,
             user_id=user_id,
@@ -439,6 +456,7 @@ class Recograph(_Base):
             after=after,
             algorithms=_models(AlgorithmInput, algorithms),
             filter_=_optional(RecommendationFilterInput, filter),
+            scenario=scenario,
         ).recommendations
 
     def bought_together(
@@ -705,6 +723,11 @@ class AsyncRecograph(_Base):
         explain: bool = True,
         calibration: float | None = None,
         diversity: float | None = None,
+        scenario: str | None = None,
+        boosts: Sequence[ModelOrDict] | None = None,
+        promoted: ModelOrDict | None = None,
+        max_per_category: int | None = None,
+        rotation: float | None = None,
     ) -> list[RecommendationFields]:
         """What ``user_id`` should see next, best first, each with its ``reasons``."""
         result = await self._call(
@@ -717,6 +740,11 @@ class AsyncRecograph(_Base):
             filter_=_optional(RecommendationFilterInput, filter),
             calibration=calibration,
             diversity=diversity,
+            scenario=scenario,
+            boosts=_models(BoostInput, boosts),
+            promoted=_optional(PromotedInput, promoted),
+            max_per_category=max_per_category,
+            rotation=rotation,
         )
         return result.recommendations
 
@@ -745,6 +773,7 @@ class AsyncRecograph(_Base):
         after: str | None = None,
         algorithms: Sequence[ModelOrDict] | None = None,
         filter: ModelOrDict | None = None,
+        scenario: str | None = None,
     ) -> list[RecommendationPageRecommendations]:
         """A page of one ranked list (see the sync client)."""
         result = await self._call(
@@ -754,6 +783,7 @@ class AsyncRecograph(_Base):
             after=after,
             algorithms=_models(AlgorithmInput, algorithms),
             filter_=_optional(RecommendationFilterInput, filter),
+            scenario=scenario,
         )
         return result.recommendations
 

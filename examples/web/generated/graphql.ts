@@ -106,12 +106,113 @@ export type AttributeFilterInput = {
   lte: InputMaybe<Scalars['Float']['input']>;
 };
 
+/** Multiply the score of the items the filter selects: factor > 1 boosts, < 1 buries, 0 removes them (e.g. attributes stock < 1, factor 0). */
+export type BoostInput = {
+  factor: Scalars['Float']['input'];
+  filter: RecommendationFilterInput;
+};
+
+/** An A/B test of scenarios on one placement. */
+export type Experiment = {
+  clickTypes: Array<Scalars['String']['output']>;
+  conversionTypes: Array<Scalars['String']['output']>;
+  createdAt: Scalars['DateTime']['output'];
+  id: Scalars['String']['output'];
+  metric: ExperimentMetric;
+  name: Scalars['String']['output'];
+  /** The placement (scenario) it splits. */
+  scenario: Scalars['String']['output'];
+  significance: ExperimentSignificance;
+  startedAt: Maybe<Scalars['DateTime']['output']>;
+  status: ExperimentStatus;
+  stoppedAt: Maybe<Scalars['DateTime']['output']>;
+  variants: Array<ExperimentVariant>;
+  /** The variant promoted, once it is. */
+  winner: Maybe<Scalars['String']['output']>;
+};
+
+/** A new experiment (a draft until started). The shares may sum to less than 1: the other users get the placement's own scenario and are not counted. */
+export type ExperimentCreateInput = {
+  clickTypes: Array<Scalars['String']['input']>;
+  conversionTypes: Array<Scalars['String']['input']>;
+  metric: ExperimentMetric;
+  name: Scalars['String']['input'];
+  /** The placement to split. */
+  scenario: Scalars['String']['input'];
+  /** 2..10 variants; the first is the control. */
+  variants: Array<ExperimentVariantInput>;
+};
+
+export type ExperimentIdInput = {
+  id: Scalars['String']['input'];
+};
+
+/** What decides an experiment: CTR, the share of served lists with a click (an event of `clickTypes`); CONVERSION_RATE, with a conversion (`conversionTypes`). */
+export type ExperimentMetric =
+  | 'CONVERSION_RATE'
+  | 'CTR';
+
+export type ExperimentPayload = {
+  experiment: Maybe<Experiment>;
+  userErrors: Array<UserError>;
+};
+
+export type ExperimentPromoteInput = {
+  id: Scalars['String']['input'];
+  /** The name of the variant to promote. */
+  variant: Scalars['String']['input'];
+};
+
+export type ExperimentSignificance = {
+  comparisons: Array<VariantComparison>;
+  control: Scalars['String']['output'];
+  /** The variant with the highest rate. */
+  leader: Maybe<Scalars['String']['output']>;
+  metric: ExperimentMetric;
+  /** Whether any treatment differs. */
+  significant: Scalars['Boolean']['output'];
+  /** Set while the counts are too small for the test to be trusted. */
+  warning: Maybe<Scalars['String']['output']>;
+};
+
+export type ExperimentStatus =
+  | 'DRAFT'
+  | 'RUNNING'
+  | 'STOPPED';
+
+export type ExperimentVariant = {
+  /** Its lists with at least one click event. */
+  clicks: Scalars['Int']['output'];
+  conversionRate: Scalars['Float']['output'];
+  /** Its lists with a conversion event. */
+  conversions: Scalars['Int']['output'];
+  ctr: Scalars['Float']['output'];
+  /** Lists it served. */
+  exposures: Scalars['Int']['output'];
+  /** Of the experiment's metric. */
+  interval: RateInterval;
+  name: Scalars['String']['output'];
+  scenario: Scalars['String']['output'];
+  /** Its share of the users, 0..1. */
+  share: Scalars['Float']['output'];
+};
+
+export type ExperimentVariantInput = {
+  name: Scalars['String']['input'];
+  /** The scenario this variant serves. */
+  scenario: Scalars['String']['input'];
+  /** Its share of the users (0..1). */
+  share: Scalars['Float']['input'];
+};
+
 /** One event: a user did something with an item. */
 export type Interaction = Node & {
   id: Scalars['ID']['output'];
   idempotencyKey: Maybe<Scalars['String']['output']>;
   item: Maybe<Item>;
   metadata: Scalars['JSON']['output'];
+  /** The served list this event answers (attribution). */
+  recommendationId: Maybe<Scalars['String']['output']>;
   timestamp: Scalars['DateTime']['output'];
   type: Scalars['String']['output'];
   user: Maybe<User>;
@@ -156,6 +257,8 @@ export type InteractionInput = {
   idempotencyKey: InputMaybe<Scalars['String']['input']>;
   itemId: Scalars['String']['input'];
   metadata: InputMaybe<Scalars['JSON']['input']>;
+  /** The `recommendationId` of the list the user acted on: attributes the event to that list (and to its experiment's variant). */
+  recommendationId: InputMaybe<Scalars['String']['input']>;
   /** When it happened (ISO 8601 with offset); default now. */
   timestamp: InputMaybe<Scalars['DateTime']['input']>;
   /** An interaction type name, e.g. `purchase`. */
@@ -323,6 +426,14 @@ export type Mutation = {
   apiKeyRevoke: ApiKeyRevokePayload;
   /** Change which web pages may use one of your tenant's keys (admin scope). */
   apiKeyUpdate: ApiKeyUpdatePayload;
+  /** Define an experiment (admin scope); start it to run it. */
+  experimentCreate: ExperimentPayload;
+  /** Promote a variant (admin scope): its scenario's settings become a new version of the experiment's scenario, and the experiment stops. */
+  experimentPromote: ExperimentPayload;
+  /** Start a draft experiment (admin scope): from now on its scenario's requests are split among the variants. One experiment runs per scenario. */
+  experimentStart: ExperimentPayload;
+  /** Stop an experiment (admin scope); its counts stay. */
+  experimentStop: ExperimentPayload;
   /** Record one event. */
   interactionRecord: InteractionsRecordPayload;
   /** Define an interaction type or change its weight. */
@@ -337,6 +448,10 @@ export type Mutation = {
   itemsBulkUpsert: ItemsBulkUpsertPayload;
   /** Train models now and swap them in on every replica. */
   modelTrain: ModelTrainPayload;
+  /** Delete a scenario (admin scope; its versions stay readable by number). Refused while an experiment runs on it or serves it. */
+  scenarioDelete: ScenarioDeletePayload;
+  /** Create a scenario, or save a new version of it (admin scope). Requests naming it use the new version at once, on every replica. */
+  scenarioUpsert: ScenarioPayload;
   /** Delete a user and every event of theirs (GDPR erasure). */
   userDelete: UserDeletePayload;
   /** A signed, short-lived token that lets a browser-safe `recommend` key fetch recommendations for this one user (write scope: call it from your backend). */
@@ -366,6 +481,26 @@ export type MutationApiKeyRevokeArgs = {
 
 export type MutationApiKeyUpdateArgs = {
   input: ApiKeyUpdateInput;
+};
+
+
+export type MutationExperimentCreateArgs = {
+  input: ExperimentCreateInput;
+};
+
+
+export type MutationExperimentPromoteArgs = {
+  input: ExperimentPromoteInput;
+};
+
+
+export type MutationExperimentStartArgs = {
+  input: ExperimentIdInput;
+};
+
+
+export type MutationExperimentStopArgs = {
+  input: ExperimentIdInput;
 };
 
 
@@ -401,6 +536,16 @@ export type MutationItemsBulkUpsertArgs = {
 
 export type MutationModelTrainArgs = {
   input: ModelTrainInput;
+};
+
+
+export type MutationScenarioDeleteArgs = {
+  input: ScenarioDeleteInput;
+};
+
+
+export type MutationScenarioUpsertArgs = {
+  input: ScenarioUpsertInput;
 };
 
 
@@ -461,6 +606,13 @@ export type Preset = {
   weights: Scalars['JSON']['output'];
 };
 
+/** A share of each list reserved for the items the filter selects: the best of them by the blend (else the most popular), at evenly spread positions, reason `promoted`. */
+export type PromotedInput = {
+  filter: RecommendationFilterInput;
+  /** 0..1 of the list (at least one item). */
+  share: Scalars['Float']['input'];
+};
+
 export type Query = {
   /** Installed algorithms and their trained models. */
   algorithms: Array<AlgorithmInfo>;
@@ -468,8 +620,14 @@ export type Query = {
   apiKeys: Array<ApiKey>;
   /** Items most often used with this one in the same session (events of one user within RECOGRAPH_TOGETHER_MINUTES: bought together, watched together), counted online as events arrive; reason `together`, score = times seen together. */
   boughtTogether: Array<Recommendation>;
+  /** One experiment (admin scope). */
+  experiment: Maybe<Experiment>;
+  /** Your tenant's experiments, newest first (admin scope). */
+  experiments: Array<Experiment>;
   /** The kinds of events this tenant records. */
   interactionTypes: Array<InteractionType>;
+  /** Events per time bucket over the last `hours` hours, oldest first, empty buckets included; the last bucket holds the present. Events are counted by when they arrived (were stored), not by their own `timestamp`: an import of old events counts when it ran. Buckets are aligned to multiples of `bucketMinutes` since the Unix epoch (UTC). At most 1,008 buckets (admin scope). */
+  interactionVolume: Array<VolumeBucket>;
   /** One item by your id or its global id. */
   item: Maybe<Item>;
   /** Items in the order they were first stored. */
@@ -480,6 +638,10 @@ export type Query = {
   presets: Array<Preset>;
   /** What this user should see next, best first. */
   recommendations: Array<Recommendation>;
+  /** A scenario: its current version, or the one asked for (admin scope). */
+  scenario: Maybe<Scenario>;
+  /** Your tenant's scenarios, current versions (admin scope). */
+  scenarios: Array<Scenario>;
   /** Items matching `text`: its words (full text, quotes and -exclusions included), titles resembling it (typos, unfinished words) and items close in meaning, fused by reciprocal rank. */
   search: Array<SearchHit>;
   /** Items like this one (also bought, similar content). */
@@ -499,6 +661,17 @@ export type QueryBoughtTogetherArgs = {
   filter?: InputMaybe<RecommendationFilterInput>;
   first?: Scalars['Int']['input'];
   itemId: Scalars['String']['input'];
+};
+
+
+export type QueryExperimentArgs = {
+  id: Scalars['String']['input'];
+};
+
+
+export type QueryInteractionVolumeArgs = {
+  bucketMinutes?: Scalars['Int']['input'];
+  hours?: Scalars['Int']['input'];
 };
 
 
@@ -522,13 +695,24 @@ export type QueryNodeArgs = {
 export type QueryRecommendationsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   algorithms?: InputMaybe<Array<AlgorithmInput>>;
+  boosts?: InputMaybe<Array<BoostInput>>;
   calibration?: InputMaybe<Scalars['Float']['input']>;
   diversity?: InputMaybe<Scalars['Float']['input']>;
-  excludeSeen?: Scalars['Boolean']['input'];
+  excludeSeen?: InputMaybe<Scalars['Boolean']['input']>;
   explain?: Scalars['Boolean']['input'];
   filter?: InputMaybe<RecommendationFilterInput>;
   first?: Scalars['Int']['input'];
+  maxPerCategory?: InputMaybe<Scalars['Int']['input']>;
+  promoted?: InputMaybe<PromotedInput>;
+  rotation?: InputMaybe<Scalars['Float']['input']>;
+  scenario?: InputMaybe<Scalars['String']['input']>;
   userId: Scalars['String']['input'];
+};
+
+
+export type QueryScenarioArgs = {
+  name: Scalars['String']['input'];
+  version?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -567,6 +751,12 @@ export type QueryWebhookDeliveriesArgs = {
   webhookId?: InputMaybe<Scalars['ID']['input']>;
 };
 
+/** A 95% Wilson score interval of a rate. */
+export type RateInterval = {
+  high: Scalars['Float']['output'];
+  low: Scalars['Float']['output'];
+};
+
 /** How one algorithm contributed to a recommendation. */
 export type Reason = {
   algorithm: Scalars['String']['output'];
@@ -583,6 +773,8 @@ export type Reason = {
 export type Recommendation = {
   /** Pass as `after` for the items that follow this one in the same list. */
   cursor: Maybe<Scalars['String']['output']>;
+  /** The experiment that served this list, if one did. */
+  experimentId: Maybe<Scalars['String']['output']>;
   item: Maybe<Item>;
   rank: Scalars['Int']['output'];
   reasons: Array<Reason>;
@@ -590,6 +782,8 @@ export type Recommendation = {
   recommendationId: Maybe<Scalars['String']['output']>;
   /** Blended score: the sum of contributions. */
   score: Scalars['Float']['output'];
+  /** The experiment's variant that served this list. */
+  variant: Maybe<Scalars['String']['output']>;
 };
 
 /** Which items may be recommended. Hidden items never are. */
@@ -618,6 +812,56 @@ export type RecommendationsUpdate = {
   /** Why it was computed again (several when a burst was coalesced). */
   causes: Array<RecommendationsCause>;
   recommendations: Array<Recommendation>;
+};
+
+/** A named, versioned preset of a placement. */
+export type Scenario = {
+  /** When this version was saved. */
+  createdAt: Scalars['DateTime']['output'];
+  /** Its settings, as given. */
+  definition: Scalars['JSON']['output'];
+  description: Maybe<Scalars['String']['output']>;
+  name: Scalars['String']['output'];
+  /** 1 for the first, +1 with every change. */
+  version: Scalars['Int']['output'];
+};
+
+/** One algorithm or preset of a scenario, with its weight. */
+export type ScenarioAlgorithmInput = {
+  config: InputMaybe<Scalars['JSON']['input']>;
+  name: Scalars['String']['input'];
+  weight: Scalars['Float']['input'];
+};
+
+export type ScenarioDeleteInput = {
+  name: Scalars['String']['input'];
+};
+
+export type ScenarioDeletePayload = {
+  deletedName: Maybe<Scalars['String']['output']>;
+  userErrors: Array<UserError>;
+};
+
+export type ScenarioPayload = {
+  scenario: Maybe<Scenario>;
+  userErrors: Array<UserError>;
+};
+
+/** A scenario's new version: every field given replaces the old. */
+export type ScenarioUpsertInput = {
+  algorithms: InputMaybe<Array<ScenarioAlgorithmInput>>;
+  boosts: InputMaybe<Array<BoostInput>>;
+  calibration: InputMaybe<Scalars['Float']['input']>;
+  description: InputMaybe<Scalars['String']['input']>;
+  diversity: InputMaybe<Scalars['Float']['input']>;
+  excludeSeen: InputMaybe<Scalars['Boolean']['input']>;
+  filter: InputMaybe<RecommendationFilterInput>;
+  maxPerCategory: InputMaybe<Scalars['Int']['input']>;
+  /** Letters, digits, `_`, `.`, `-`; 1..100. */
+  name: Scalars['String']['input'];
+  promoted: InputMaybe<PromotedInput>;
+  /** 0..1: each earlier showing of an item to the user (within RECOGRAPH_IMPRESSION_SECONDS) multiplies its score by 1 - rotation. */
+  rotation: InputMaybe<Scalars['Float']['input']>;
 };
 
 export type SearchHit = {
@@ -726,6 +970,7 @@ export type UserError = {
 export type UserErrorCode =
   | 'BLANK'
   | 'BUSY'
+  | 'CONFLICT'
   | 'DIMENSION_MISMATCH'
   | 'FORBIDDEN'
   | 'INVALID'
@@ -771,6 +1016,26 @@ export type UserUpsertPayload = {
   created: Scalars['Boolean']['output'];
   user: Maybe<User>;
   userErrors: Array<UserError>;
+};
+
+/** A treatment against the control (the first variant). */
+export type VariantComparison = {
+  /** Relative change of the metric against the control (null if it is 0). */
+  lift: Maybe<Scalars['Float']['output']>;
+  /** Two-sided, two-proportion z-test. */
+  pValue: Scalars['Float']['output'];
+  /** p below 0.05 divided by the number of treatments (Bonferroni). */
+  significant: Scalars['Boolean']['output'];
+  variant: Scalars['String']['output'];
+  zScore: Scalars['Float']['output'];
+};
+
+/** Events of one time bucket. */
+export type VolumeBucket = {
+  /** Events that arrived in the bucket. */
+  events: Scalars['Int']['output'];
+  /** When the bucket begins (UTC). */
+  start: Scalars['DateTime']['output'];
 };
 
 /** An endpoint of your tenant that receives signed event POSTs. */

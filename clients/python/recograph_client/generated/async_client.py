@@ -15,10 +15,12 @@ from .bought_together import BoughtTogether
 from .enums import ApiKeyScope, SearchRetriever
 from .input_types import (
     AlgorithmInput,
+    BoostInput,
     InteractionInput,
     InteractionTypeUpsertInput,
     ItemFilterInput,
     ItemInput,
+    PromotedInput,
     RecommendationFilterInput,
     UserInput,
 )
@@ -543,10 +545,15 @@ class GeneratedAsyncClient(AsyncBaseClient):
         filter_: Union[Optional[RecommendationFilterInput], UnsetType] = UNSET,
         calibration: Union[Optional[float], UnsetType] = UNSET,
         diversity: Union[Optional[float], UnsetType] = UNSET,
+        scenario: Union[Optional[str], UnsetType] = UNSET,
+        boosts: Union[Optional[list[BoostInput]], UnsetType] = UNSET,
+        promoted: Union[Optional[PromotedInput], UnsetType] = UNSET,
+        max_per_category: Union[Optional[int], UnsetType] = UNSET,
+        rotation: Union[Optional[float], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> Recommendations:
         query = gql("""
-            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float, $diversity: Float) {
+            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float, $diversity: Float, $scenario: String, $boosts: [BoostInput!], $promoted: PromotedInput, $maxPerCategory: Int, $rotation: Float) {
               recommendations(
                 userId: $userId
                 first: $first
@@ -556,6 +563,11 @@ class GeneratedAsyncClient(AsyncBaseClient):
                 explain: $explain
                 calibration: $calibration
                 diversity: $diversity
+                scenario: $scenario
+                boosts: $boosts
+                promoted: $promoted
+                maxPerCategory: $maxPerCategory
+                rotation: $rotation
               ) {
                 ...RecommendationFields
               }
@@ -602,6 +614,11 @@ class GeneratedAsyncClient(AsyncBaseClient):
             "explain": explain,
             "calibration": calibration,
             "diversity": diversity,
+            "scenario": scenario,
+            "boosts": boosts,
+            "promoted": promoted,
+            "maxPerCategory": max_per_category,
+            "rotation": rotation,
         }
         response = await self.execute(
             query=query, operation_name="Recommendations", variables=variables, **kwargs
@@ -680,19 +697,23 @@ class GeneratedAsyncClient(AsyncBaseClient):
         after: Union[Optional[str], UnsetType] = UNSET,
         algorithms: Union[Optional[list[AlgorithmInput]], UnsetType] = UNSET,
         filter_: Union[Optional[RecommendationFilterInput], UnsetType] = UNSET,
+        scenario: Union[Optional[str], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> RecommendationPage:
         query = gql("""
-            query RecommendationPage($userId: String!, $first: Int!, $after: String, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput) {
+            query RecommendationPage($userId: String!, $first: Int!, $after: String, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $scenario: String) {
               recommendations(
                 userId: $userId
                 first: $first
                 after: $after
                 algorithms: $algorithms
                 filter: $filter
+                scenario: $scenario
               ) {
                 recommendationId
                 cursor
+                experimentId
+                variant
                 ...RecommendationFields
               }
             }
@@ -735,6 +756,7 @@ class GeneratedAsyncClient(AsyncBaseClient):
             "after": after,
             "algorithms": algorithms,
             "filter": filter_,
+            "scenario": scenario,
         }
         response = await self.execute(
             query=query,

@@ -14,10 +14,12 @@ from .bought_together import BoughtTogether
 from .enums import ApiKeyScope, SearchRetriever
 from .input_types import (
     AlgorithmInput,
+    BoostInput,
     InteractionInput,
     InteractionTypeUpsertInput,
     ItemFilterInput,
     ItemInput,
+    PromotedInput,
     RecommendationFilterInput,
     UserInput,
 )
@@ -539,10 +541,15 @@ class GeneratedClient(BaseClient):
         filter_: Union[Optional[RecommendationFilterInput], UnsetType] = UNSET,
         calibration: Union[Optional[float], UnsetType] = UNSET,
         diversity: Union[Optional[float], UnsetType] = UNSET,
+        scenario: Union[Optional[str], UnsetType] = UNSET,
+        boosts: Union[Optional[list[BoostInput]], UnsetType] = UNSET,
+        promoted: Union[Optional[PromotedInput], UnsetType] = UNSET,
+        max_per_category: Union[Optional[int], UnsetType] = UNSET,
+        rotation: Union[Optional[float], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> Recommendations:
         query = gql("""
-            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float, $diversity: Float) {
+            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float, $diversity: Float, $scenario: String, $boosts: [BoostInput!], $promoted: PromotedInput, $maxPerCategory: Int, $rotation: Float) {
               recommendations(
                 userId: $userId
                 first: $first
@@ -552,6 +559,11 @@ class GeneratedClient(BaseClient):
                 explain: $explain
                 calibration: $calibration
                 diversity: $diversity
+                scenario: $scenario
+                boosts: $boosts
+                promoted: $promoted
+                maxPerCategory: $maxPerCategory
+                rotation: $rotation
               ) {
                 ...RecommendationFields
               }
@@ -598,6 +610,11 @@ class GeneratedClient(BaseClient):
             "explain": explain,
             "calibration": calibration,
             "diversity": diversity,
+            "scenario": scenario,
+            "boosts": boosts,
+            "promoted": promoted,
+            "maxPerCategory": max_per_category,
+            "rotation": rotation,
         }
         response = self.execute(
             query=query, operation_name="Recommendations", variables=variables, **kwargs
@@ -676,19 +693,23 @@ class GeneratedClient(BaseClient):
         after: Union[Optional[str], UnsetType] = UNSET,
         algorithms: Union[Optional[list[AlgorithmInput]], UnsetType] = UNSET,
         filter_: Union[Optional[RecommendationFilterInput], UnsetType] = UNSET,
+        scenario: Union[Optional[str], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> RecommendationPage:
         query = gql("""
-            query RecommendationPage($userId: String!, $first: Int!, $after: String, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput) {
+            query RecommendationPage($userId: String!, $first: Int!, $after: String, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $scenario: String) {
               recommendations(
                 userId: $userId
                 first: $first
                 after: $after
                 algorithms: $algorithms
                 filter: $filter
+                scenario: $scenario
               ) {
                 recommendationId
                 cursor
+                experimentId
+                variant
                 ...RecommendationFields
               }
             }
@@ -731,6 +752,7 @@ class GeneratedClient(BaseClient):
             "after": after,
             "algorithms": algorithms,
             "filter": filter_,
+            "scenario": scenario,
         }
         response = self.execute(
             query=query,

@@ -11,6 +11,17 @@ class ApiKeyScope(str, Enum):
     RECOMMEND = "RECOMMEND"
 
 
+class ExperimentMetric(str, Enum):
+    CTR = "CTR"
+    CONVERSION_RATE = "CONVERSION_RATE"
+
+
+class ExperimentStatus(str, Enum):
+    DRAFT = "DRAFT"
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"
+
+
 class Polarity(str, Enum):
     POSITIVE = "POSITIVE"
     NEGATIVE = "NEGATIVE"
@@ -48,6 +59,7 @@ class UserErrorCode(str, Enum):
     INVALID_WEIGHT = "INVALID_WEIGHT"
     NOT_TRAINED = "NOT_TRAINED"
     BUSY = "BUSY"
+    CONFLICT = "CONFLICT"
     FORBIDDEN = "FORBIDDEN"
 
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import ApiKeyScope, WebhookKind
+from .enums import ApiKeyScope, ExperimentMetric, WebhookKind
 
 
 class AlgorithmInput(BaseModel):
@@ -50,6 +50,48 @@ class AttributeFilterInput(BaseModel):
     gte: Optional[float] = None
 
 
+class BoostInput(BaseModel):
+    """Multiply the score of the items the filter selects: factor > 1 boosts, < 1 buries, 0 removes them (e.g. attributes stock < 1, factor 0)."""
+
+    filter_: "RecommendationFilterInput" = Field(alias="filter")
+    factor: float
+
+
+class ExperimentCreateInput(BaseModel):
+    """A new experiment (a draft until started). The shares may sum to less than 1: the other users get the placement's own scenario and are not counted."""
+
+    name: str
+    scenario: str
+    "The placement to split."
+    variants: list["ExperimentVariantInput"]
+    "2..10 variants; the first is the control."
+    metric: ExperimentMetric = ExperimentMetric.CTR
+    click_types: list[str] = Field(
+        alias="clickTypes", default_factory=lambda: ["click"]
+    )
+    conversion_types: list[str] = Field(
+        alias="conversionTypes", default_factory=lambda: ["purchase"]
+    )
+
+
+class ExperimentIdInput(BaseModel):
+    id: str
+
+
+class ExperimentPromoteInput(BaseModel):
+    id: str
+    variant: str
+    "The name of the variant to promote."
+
+
+class ExperimentVariantInput(BaseModel):
+    name: str
+    scenario: str
+    "The scenario this variant serves."
+    share: float
+    "Its share of the users (0..1)."
+
+
 class InteractionEventFilter(BaseModel):
     """Which events to follow; every list left out matches any."""
 
@@ -74,6 +116,8 @@ class InteractionInput(BaseModel):
     metadata: Optional[Any] = None
     idempotency_key: Optional[str] = Field(alias="idempotencyKey", default=None)
     "Resending an event with a stored key records nothing."
+    recommendation_id: Optional[str] = Field(alias="recommendationId", default=None)
+    "The `recommendationId` of the list the user acted on: attributes the event to that list (and to its experiment's variant)."
 
 
 class InteractionRecordInput(BaseModel):
@@ -147,6 +191,14 @@ class ModelTrainInput(BaseModel):
     "Training configs by algorithm name (weights are ignored)."
 
 
+class PromotedInput(BaseModel):
+    """A share of each list reserved for the items the filter selects: the best of them by the blend (else the most popular), at evenly spread positions, reason `promoted`."""
+
+    filter_: "RecommendationFilterInput" = Field(alias="filter")
+    share: float
+    "0..1 of the list (at least one item)."
+
+
 class RecommendationFilterInput(BaseModel):
     """Which items may be recommended. Hidden items never are."""
 
@@ -161,6 +213,36 @@ class RecommendationFilterInput(BaseModel):
     attributes: Optional[list["AttributeFilterInput"]] = None
     exclude_ids: Optional[list[str]] = Field(alias="excludeIds", default=None)
     "Your ids of items never to return."
+
+
+class ScenarioAlgorithmInput(BaseModel):
+    """One algorithm or preset of a scenario, with its weight."""
+
+    name: str
+    weight: float = 1
+    config: Optional[Any] = None
+
+
+class ScenarioDeleteInput(BaseModel):
+    name: str
+
+
+class ScenarioUpsertInput(BaseModel):
+    """A scenario's new version: every field given replaces the old."""
+
+    name: str
+    "Letters, digits, `_`, `.`, `-`; 1..100."
+    description: Optional[str] = None
+    algorithms: Optional[list["ScenarioAlgorithmInput"]] = None
+    filter_: Optional["RecommendationFilterInput"] = Field(alias="filter", default=None)
+    boosts: Optional[list["BoostInput"]] = None
+    promoted: Optional["PromotedInput"] = None
+    max_per_category: Optional[int] = Field(alias="maxPerCategory", default=None)
+    diversity: Optional[float] = None
+    calibration: Optional[float] = None
+    exclude_seen: Optional[bool] = Field(alias="excludeSeen", default=None)
+    rotation: Optional[float] = None
+    "0..1: each earlier showing of an item to the user (within RECOGRAPH_IMPRESSION_SECONDS) multiplies its score by 1 - rotation."
 
 
 class UserDeleteInput(BaseModel):
@@ -216,11 +298,15 @@ class WebhookUpdateInput(BaseModel):
     "Left out: unchanged; null: removed."
 
 
+BoostInput.model_rebuild()
+ExperimentCreateInput.model_rebuild()
 InteractionRecordInput.model_rebuild()
 InteractionsRecordInput.model_rebuild()
 ItemFilterInput.model_rebuild()
 ItemUpsertInput.model_rebuild()
 ItemsBulkUpsertInput.model_rebuild()
 ModelTrainInput.model_rebuild()
+PromotedInput.model_rebuild()
 RecommendationFilterInput.model_rebuild()
+ScenarioUpsertInput.model_rebuild()
 UserUpsertInput.model_rebuild()

@@ -20,6 +20,8 @@ class RecommendationPage(BaseModel):
 class RecommendationPageRecommendations(RecommendationFields):
     recommendation_id: Optional[str] = Field(alias="recommendationId")
     cursor: Optional[str]
+    experiment_id: Optional[str] = Field(alias="experimentId")
+    variant: Optional[str]
 
 
 RecommendationPage.model_rebuild()
