@@ -134,6 +134,9 @@ class Algorithm(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     Config: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
+    #: whether it scores items without needing their events (content): the host routes
+    #: items with few events to such algorithms (``engines/serving/cold_routing.py``)
+    scores_cold_items: ClassVar[bool] = False
 
     #: sorted item primary keys; every score array is aligned with it
     item_ids: np.ndarray
@@ -196,6 +199,11 @@ class Algorithm(ABC):
     def popularity(self) -> Scores | None:
         """How popular each item is, if the algorithm knows: the host fills pages with the
         most popular eligible items when the algorithms propose too few."""
+        return None
+
+    def item_counts(self) -> Scores | None:
+        """Events per item (aligned with ``item_ids``) in the training data, if the
+        algorithm keeps them: which items are cold."""
         return None
 
     def text_vector(self, text: str) -> tuple[str, np.ndarray] | None:

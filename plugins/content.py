@@ -36,6 +36,9 @@ class Content(Algorithm):
     name = "content"
     description = "Similarity of item content (title, text, categories, tags, attributes)."
     Config = ContentConfig
+    scores_cold_items = True
+    #: events per item in the training data (which items are cold)
+    counts: np.ndarray | None = None
 
     config: ContentConfig
     space = "content_hashing"
@@ -46,6 +49,7 @@ class Content(Algorithm):
         embedder, vectors = data.content_vectors(HashingEmbedder)
         self.vectors = normalise_rows(vectors)
         self.item_ids = data.item_ids.copy()
+        self.counts = np.bincount(data.event_items, minlength=len(self.item_ids)).astype(np.int32)
         self.space = embedder.space
         self.embedder = embedder if isinstance(embedder, TfidfEmbedder) else None
         self._prepare()
@@ -110,11 +114,16 @@ class Content(Algorithm):
             return None
         return self.vectors @ self.vectors[position]
 
+    def item_counts(self) -> Scores | None:
+        return self.counts
+
     def item_vectors(self) -> tuple[str, np.ndarray, np.ndarray] | None:
         return self.space, self.item_ids, self.vectors
 
     def state(self) -> dict[str, np.ndarray]:
         out = {"item_ids": self.item_ids, "vectors": self.vectors, "space": np.array(self.space)}
+        if self.counts is not None:
+            out["counts"] = self.counts
         if self.embedder is not None:
             out |= {f"embedder_{k}": v for k, v in self.embedder.state().items()}
         return out
@@ -123,6 +132,7 @@ class Content(Algorithm):
         self.item_ids = arrays["item_ids"]
         self.vectors = arrays["vectors"]
         self.space = str(arrays["space"])
+        self.counts = arrays.get("counts")  # models stored before counts were kept: None
         fitted = {k[len("embedder_") :]: v for k, v in arrays.items() if k.startswith("embedder_")}
         self.embedder = None
         if fitted:

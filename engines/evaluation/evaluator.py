@@ -26,6 +26,7 @@ from engines.evaluation.metrics import (
     recall_at_k,
 )
 from engines.serving.blending import Pool, blend, pool
+from engines.serving.cold_routing import cold_slots, route_cold
 from engines.serving.diversity import intra_list_diversity, mmr
 from engines.serving.ranking import rank_batch, top_positions
 from engines.toolkit import positions, rows_of
@@ -261,6 +262,7 @@ def evaluate(
     cold_items_below: int | None = None,
     learn_blends: bool = False,
     diversity: float = 0.0,
+    cold_routing: tuple[int, float] | None = None,
 ) -> list[Result]:
     """Fit each algorithm on ``split.train``, rank for every test user, and score.
 
@@ -272,7 +274,11 @@ def evaluate(
     for it on ``split.train`` alone (``engines/training/blend_learning.py``).
 
     With ``cold_items_below`` only test items with fewer training events than that count as
-    relevant (and only users who have such items are scored): the cold-item protocol."""
+    relevant (and only users who have such items are scored): the cold-item protocol.
+
+    With ``cold_routing`` = (events, share) each blend is also scored with items of fewer
+    training events than that routed into ``share`` of each list
+    (``engines/serving/cold_routing.py``), as the service does."""
     data = training_data(split.train, embedder)
     relevant = relevant_sets(split.test)
     if cold_items_below is not None:
@@ -312,12 +318,32 @@ def evaluate(
             fit_times[name] = time.perf_counter() - started
         started = time.perf_counter()
         record(name, ranker.rank(model, users, k), fit_times[name], started)
+    cold = np.empty(0, np.int64)
+    if cold_routing is not None:
+        per_item = np.bincount(data.event_items, minlength=len(data.item_ids))
+        cold = np.sort(data.item_ids[per_item < cold_routing[0]])
+
+    def routed(label: str, members: Mapping[str, tuple[float, Algorithm]], fit_s: float) -> None:
+        if cold_routing is None:
+            return
+        sources = {n for n, (w, m) in members.items() if w > 0 and m.scores_cold_items}
+        if not sources:
+            return
+        started = time.perf_counter()
+        slots = cold_slots(cold_routing[1], k)
+        lists = [
+            route_cold(p.ids[:k].tolist(), p, cold, sources, slots)[0]
+            for p in ranker.blend_pools(members, users, k)
+        ]
+        record(f"{label} (cold routing)", lists, fit_s, started)
+
     for name, weights in (blends or {}).items():
         members = {n: (w, algorithms[n]) for n, w in weights.items() if n in algorithms}
         started = time.perf_counter()
         lists = ranker.rank_blend(members, users, k)
         result = record(name, lists, sum(fit_times[n] for n in members), started)
         result.extra["weights"] = dict(weights)
+        routed(name, members, sum(fit_times[n] for n in members))
         if diversity > 0 and vectors is not None:
             started = time.perf_counter()
             pools = ranker.blend_pools(members, users, max(100, 3 * k))
@@ -346,6 +372,7 @@ def evaluate(
             result = record(f"{name} (learned on validation)", lists, fit_s, started)
             result.extra["weights"] = dict(learned.weights)
             result.extra["learning"] = learned.report
+            routed(f"{name} (learned on validation)", chosen, fit_s)
     return results
 
 

@@ -51,6 +51,8 @@ class Arrangement:
     #: 0..1: each time an item was shown to the user (and not acted on), its score is
     #: multiplied by ``1 - rotation``
     rotation: float = 0.0
+    #: share of the list for cold items (``cold_routing.py``); None: the service's default
+    cold_share: float | None = None
 
     @property
     def empty(self) -> bool:

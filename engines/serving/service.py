@@ -36,6 +36,7 @@ from engines.serving.batching import ScoreBatcher
 from engines.serving.blending import Blended, Contribution, Pool, blend
 from engines.serving.blending import pool as blend_pool
 from engines.serving.calibration import calibrate, category_shares
+from engines.serving.cold_routing import cold_slots, route_cold, routed_blended
 from engines.serving.diversity import mmr
 from engines.serving.ranking import (
     allowed,
@@ -128,6 +129,9 @@ class EngineSettings:
     learn_blends: bool = True
     #: default strength of diversification by maximal marginal relevance (0: off)
     diversity: float = 0.0
+    #: share of each list for cold items (``cold_routing.py``; 0: off), and what is cold
+    cold_item_share: float = 0.0
+    cold_item_events: int = 5
 
 
 class RecommendationService:
@@ -155,6 +159,8 @@ class RecommendationService:
         self._masks: LRUCache[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = (
             LRUCache(maxsize=256)
         )
+        #: per loaded model's item counts: the sorted ids of its cold items
+        self._cold: LRUCache[int, tuple[np.ndarray, np.ndarray]] = LRUCache(maxsize=64)
         #: recent event counts per item, for tenants no model knows popularity of yet
         self._popular: TTLCache[str, tuple[np.ndarray, np.ndarray]] = TTLCache(
             maxsize=1024, ttl=POPULARITY_TTL_SECONDS
@@ -553,6 +559,10 @@ class RecommendationService:
             blended = candidates_pool.take(picked)
         for b in blended:
             b.contributions.extend(notes.get(b.item_id, ()))
+        share = arrangement.cold_share
+        share = self.settings.cold_item_share if share is None else share
+        if share > 0 and query.user_id is not None and not arrangement.max_per_category:
+            blended = self._route_cold(candidates_pool, blended, active, weights, limit, share)
         if fill and len(blended) < limit:  # N results whenever N items qualify
             popular = await self._popularity(tenant, models)
             more = self._backfill(
@@ -572,6 +582,42 @@ class RecommendationService:
         if arrangement.rotation > 0 and user_id and blended:
             await self.storage.record_impressions(tenant, user_id, [b.item_id for b in blended])
         return blended
+
+    def _route_cold(
+        self,
+        pool: Pool,
+        blended: list[Blended],
+        active: Mapping[str, Algorithm],
+        weights: Mapping[str, float],
+        limit: int,
+        share: float,
+    ) -> list[Blended]:
+        """The list with its ``share`` of cold items (``cold_routing.py``), when an
+        algorithm of the blend scores items by content and knows which items are cold."""
+        slots = cold_slots(share, limit)
+        sources = {n for n, m in active.items() if m.scores_cold_items and weights.get(n, 0) > 0}
+        if not slots or not sources or len(sources) == len(active):
+            return blended  # nothing to route to, or nothing else to route from
+        cold = self._cold_items(active[min(sources)])
+        if cold is None:
+            return blended
+        order, routed = route_cold([b.item_id for b in blended], pool, cold, sources, slots)
+        if not routed:
+            return blended
+        by_id = {b.item_id: b for b in blended}
+        return [by_id.get(i) or routed_blended(pool, i) for i in order]
+
+    def _cold_items(self, model: Algorithm) -> np.ndarray | None:
+        """Sorted ids of the model's items with few events (kept while the model is)."""
+        counts = model.item_counts()
+        if counts is None:
+            return None
+        hit = self._cold.get(id(counts))
+        if hit is not None and hit[0] is counts:
+            return hit[1]
+        cold = np.sort(model.item_ids[counts < self.settings.cold_item_events])
+        self._cold[id(counts)] = (counts, cold)
+        return cold
 
     async def _arranged(
         self, tenant: str, user_id: str | None, pool: Pool, arrangement: Arrangement

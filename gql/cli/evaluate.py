@@ -172,6 +172,15 @@ def machine() -> str:
     show_default=True,
     help="Also score each blend re-ranked by maximal marginal relevance of this strength.",
 )
+@click.option(
+    "--cold-routing",
+    "cold_routing",
+    type=(int, float),
+    default=None,
+    help="EVENTS SHARE: also score each blend with items of fewer training events routed "
+    "into that share of each list (the service's RECOGRAPH_COLD_ITEM_EVENTS and "
+    "RECOGRAPH_COLD_ITEM_SHARE).",
+)
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 def evaluate(
     dataset: str,
@@ -189,6 +198,7 @@ def evaluate(
     cold_items: int | None,
     learn_blends: bool,
     diversity: float,
+    cold_routing: tuple[int, float] | None,
     json_out: Path | None,
 ) -> None:
     """Offline evaluation with full ranking: Recall, NDCG, MAP, precision, coverage and
@@ -231,6 +241,7 @@ def evaluate(
         cold_items_below=cold_items,
         learn_blends=learn_blends,
         diversity=diversity,
+        cold_routing=cold_routing,
     )
     published = GOWALLA_PUBLISHED if dataset == "gowalla" and split == "fixed" else None
     click.echo(evaluation.table(results, published))

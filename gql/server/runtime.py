@@ -108,6 +108,8 @@ class EngineRuntime:
                 calibration=settings.calibration,
                 learn_blends=settings.learn_blend_weights,
                 diversity=settings.diversity,
+                cold_item_share=settings.cold_item_share,
+                cold_item_events=settings.cold_item_events,
             ),
         )
 

@@ -285,6 +285,23 @@ class Settings(BaseSettings):
         description="Default strength of diversification (maximal marginal relevance over "
         "content vectors) of `recommendations`; a request's `diversity` overrides it.",
     )
+    cold_item_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of each recommendation list (rounded) kept for the best cold items "
+        "of the algorithms that score items by content: items with fewer than "
+        "RECOGRAPH_COLD_ITEM_EVENTS events, which a blend never ranks on its own; a "
+        "request's or scenario's `coldItems` overrides it. 0: off (it costs warm accuracy: "
+        "docs/benchmarks.md).",
+    )
+    cold_item_events: int = Field(
+        default=5,
+        ge=1,
+        le=1_000_000,
+        description="Items with fewer training events than this are cold (see "
+        "RECOGRAPH_COLD_ITEM_SHARE).",
+    )
     learn_blend_weights: bool = Field(
         default=True,
         description="After a full training, fit each preset's weights (e.g. `hybrid`) to the "

@@ -348,6 +348,15 @@ class RecommendationQueries:
                 "remembered for RECOGRAPH_IMPRESSION_SECONDS."
             ),
         ] = None,
+        cold_items: Annotated[
+            float | None,
+            strawberry.argument(
+                description="0..1: share of the list for the best cold items by content "
+                "(fewer than RECOGRAPH_COLD_ITEM_EVENTS events), placed at every "
+                "(1/share)-th position with reason `cold_item`. Default: "
+                "RECOGRAPH_COLD_ITEM_SHARE."
+            ),
+        ] = None,
     ) -> list[Recommendation]:
         ctx = info.context
         check_user_request(ctx, user_id, first, calibration, diversity)
@@ -361,6 +370,7 @@ class RecommendationQueries:
             calibration=calibration,
             exclude_seen=exclude_seen,
             rotation=rotation,
+            cold_items=cold_items,
         )
         if errors := check_placement(asked, ctx.settings.max_batch_size):
             raise refused(errors[0].message, ".".join(errors[0].field), errors[0].code)

@@ -76,6 +76,11 @@ class ScenarioUpsertInput:
         description="0..1: each earlier showing of an item to the user (within "
         "RECOGRAPH_IMPRESSION_SECONDS) multiplies its score by 1 - rotation.",
     )
+    cold_items: float | None = strawberry.field(
+        default=None,
+        description="0..1: share of each list for the best cold items by content (items with "
+        "fewer than RECOGRAPH_COLD_ITEM_EVENTS events), reason `cold_item`.",
+    )
 
 
 @strawberry.input
@@ -166,6 +171,7 @@ class Placement:
     calibration: float | None = None
     exclude_seen: bool | None = None
     rotation: float | None = None
+    cold_items: float | None = None
 
     @classmethod
     def of_definition(cls, plain: dict[str, Any]) -> Placement:
@@ -196,6 +202,7 @@ class Placement:
             calibration=plain.get("calibration"),
             exclude_seen=plain.get("exclude_seen"),
             rotation=plain.get("rotation"),
+            cold_items=plain.get("cold_items"),
         )
 
     def over(self, base: Placement) -> Placement:
@@ -219,6 +226,7 @@ class Placement:
             else None,
             max_per_category=self.max_per_category,
             rotation=float(self.rotation or 0.0),
+            cold_share=self.cold_items,
         )
 
 
@@ -235,6 +243,8 @@ def check_placement(p: Placement, max_ids: int, at: Sequence[str] = ()) -> list[
             bad(f"{name} must be between 0 and 1", name)
     if p.rotation is not None and not 0.0 <= p.rotation < 1.0:
         bad("rotation must be at least 0 and below 1", "rotation")
+    if p.cold_items is not None and not 0.0 <= p.cold_items <= 1.0:
+        bad("coldItems must be between 0 and 1", "coldItems")
     if p.max_per_category is not None and not 1 <= p.max_per_category <= 1000:
         bad("maxPerCategory must be from 1 to 1000", "maxPerCategory")
     if len(p.boosts or ()) > MAX_BOOSTS:
@@ -309,6 +319,7 @@ def placement_of_input(i: ScenarioUpsertInput) -> Placement:
         calibration=i.calibration,
         exclude_seen=i.exclude_seen,
         rotation=i.rotation,
+        cold_items=i.cold_items,
     )
 
 

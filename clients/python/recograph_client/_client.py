@@ -397,6 +397,7 @@ class Recograph(_Base):
         promoted: ModelOrDict | None = None,
         max_per_category: int | None = None,
         rotation: float | None = None,
+        cold_items: float | None = None,
     ) -> list[RecommendationFields]:
         """What ``user_id`` should see next, best first, each with its ``reasons``;
         ``scenario`` fills in what the other arguments leave out (and, while an
@@ -417,6 +418,7 @@ class Recograph(_Base):
             promoted=_optional(PromotedInput, promoted),
             max_per_category=max_per_category,
             rotation=rotation,
+            cold_items=cold_items,
         ).recommendations
 
     def similar_items(
@@ -728,6 +730,7 @@ class AsyncRecograph(_Base):
         promoted: ModelOrDict | None = None,
         max_per_category: int | None = None,
         rotation: float | None = None,
+        cold_items: float | None = None,
     ) -> list[RecommendationFields]:
         """What ``user_id`` should see next, best first, each with its ``reasons``."""
         result = await self._call(
@@ -745,6 +748,7 @@ class AsyncRecograph(_Base):
             promoted=_optional(PromotedInput, promoted),
             max_per_category=max_per_category,
             rotation=rotation,
+            cold_items=cold_items,
         )
         return result.recommendations
 

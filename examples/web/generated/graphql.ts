@@ -697,6 +697,7 @@ export type QueryRecommendationsArgs = {
   algorithms?: InputMaybe<Array<AlgorithmInput>>;
   boosts?: InputMaybe<Array<BoostInput>>;
   calibration?: InputMaybe<Scalars['Float']['input']>;
+  coldItems?: InputMaybe<Scalars['Float']['input']>;
   diversity?: InputMaybe<Scalars['Float']['input']>;
   excludeSeen?: InputMaybe<Scalars['Boolean']['input']>;
   explain?: Scalars['Boolean']['input'];
@@ -852,6 +853,8 @@ export type ScenarioUpsertInput = {
   algorithms: InputMaybe<Array<ScenarioAlgorithmInput>>;
   boosts: InputMaybe<Array<BoostInput>>;
   calibration: InputMaybe<Scalars['Float']['input']>;
+  /** 0..1: share of each list for the best cold items by content (items with fewer than RECOGRAPH_COLD_ITEM_EVENTS events), reason `cold_item`. */
+  coldItems: InputMaybe<Scalars['Float']['input']>;
   description: InputMaybe<Scalars['String']['input']>;
   diversity: InputMaybe<Scalars['Float']['input']>;
   excludeSeen: InputMaybe<Scalars['Boolean']['input']>;

@@ -546,10 +546,11 @@ class GeneratedClient(BaseClient):
         promoted: Union[Optional[PromotedInput], UnsetType] = UNSET,
         max_per_category: Union[Optional[int], UnsetType] = UNSET,
         rotation: Union[Optional[float], UnsetType] = UNSET,
+        cold_items: Union[Optional[float], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> Recommendations:
         query = gql("""
-            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float, $diversity: Float, $scenario: String, $boosts: [BoostInput!], $promoted: PromotedInput, $maxPerCategory: Int, $rotation: Float) {
+            query Recommendations($userId: String!, $first: Int!, $algorithms: [AlgorithmInput!], $filter: RecommendationFilterInput, $excludeSeen: Boolean!, $explain: Boolean!, $calibration: Float, $diversity: Float, $scenario: String, $boosts: [BoostInput!], $promoted: PromotedInput, $maxPerCategory: Int, $rotation: Float, $coldItems: Float) {
               recommendations(
                 userId: $userId
                 first: $first
@@ -564,6 +565,7 @@ class GeneratedClient(BaseClient):
                 promoted: $promoted
                 maxPerCategory: $maxPerCategory
                 rotation: $rotation
+                coldItems: $coldItems
               ) {
                 ...RecommendationFields
               }
@@ -615,6 +617,7 @@ class GeneratedClient(BaseClient):
             "promoted": promoted,
             "maxPerCategory": max_per_category,
             "rotation": rotation,
+            "coldItems": cold_items,
         }
         response = self.execute(
             query=query, operation_name="Recommendations", variables=variables, **kwargs

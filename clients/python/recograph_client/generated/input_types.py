@@ -243,6 +243,8 @@ class ScenarioUpsertInput(BaseModel):
     exclude_seen: Optional[bool] = Field(alias="excludeSeen", default=None)
     rotation: Optional[float] = None
     "0..1: each earlier showing of an item to the user (within RECOGRAPH_IMPRESSION_SECONDS) multiplies its score by 1 - rotation."
+    cold_items: Optional[float] = Field(alias="coldItems", default=None)
+    "0..1: share of each list for the best cold items by content (items with fewer than RECOGRAPH_COLD_ITEM_EVENTS events), reason `cold_item`."
 
 
 class UserDeleteInput(BaseModel):
