@@ -13,10 +13,11 @@ from cachetools import TTLCache
 
 from storage.backends import CacheBackend, RedisBackend
 
-#: users one process keeps without Redis
-MEMORY_USERS = 50_000
+#: users one process keeps without Redis (at most ~100 bytes per item counted: ~300 MB
+#: if every one of them reached the cap)
+MEMORY_USERS = 10_000
 #: items counted per user (then the counts start again)
-MAX_ITEMS = 1_000
+MAX_ITEMS = 300
 
 RECORD = """
 for i = 1, #ARGV - 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], 1) end

@@ -169,3 +169,39 @@ async def test_one_experiment_per_scenario_and_inputs_are_checked(gql):
     deleted = await gql("""mutation { scenarioDelete(input: {name: "home-trending"}) {
       userErrors { code } } }""")
     assert deleted["scenarioDelete"]["userErrors"] == [{"code": "CONFLICT"}]
+
+
+async def test_results_stay_sane_and_starts_check_their_scenarios(gql):
+    exp = await setup_experiment(gql)
+    assert (await gql(MOVE % "experimentStart", {"id": exp}))["experimentStart"]["userErrors"] == []
+    await gql(SERVE, {"u": USERS[0]})
+    # more attributed lists than served (another replica's exposures not yet written, or a
+    # made-up id): rates stay within 0..1 and the query answers
+    forged = [{"userId": USERS[1], "itemId": "scifi-1", "type": "click",
+               "recommendationId": f"x{exp}v0.{k}"} for k in range(30)]
+    assert (await gql(RECORD, {"i": {"interactions": forged}}))["interactionsRecord"][
+        "userErrors"] == []
+    result = (await gql(RESULTS, {"id": exp}))["experiment"]
+    assert all(0 <= v["ctr"] <= 1 and v["interval"]["high"] <= 1 for v in result["variants"])
+    assert (await gql(RESULTS, {"id": "\u00b2"}))["experiment"] is None
+    # a draft whose variant's scenario was deleted cannot start
+    await gql(MOVE % "experimentStop", {"id": exp})
+    draft = (await gql(CREATE, {"i": {
+        "name": "later", "scenario": "home",
+        "variants": [{"name": "a", "scenario": "home", "share": 0.5},
+                     {"name": "b", "scenario": "home-trending", "share": 0.5}]}}))
+    later = draft["experimentCreate"]["experiment"]["id"]
+    gone = await gql("""mutation { scenarioDelete(input: {name: "home-trending"}) {
+      deletedName } }""")
+    assert gone["scenarioDelete"]["deletedName"] == "home-trending"
+    refused = (await gql(MOVE % "experimentStart", {"id": later}))["experimentStart"]
+    assert refused["userErrors"][0]["code"] == "CONFLICT"
+    assert "home-trending" in refused["userErrors"][0]["message"]
+    odd = await gql(CREATE, {"i": {
+        "name": "nul\u0000", "scenario": "home",
+        "variants": [{"name": "a", "scenario": "home", "share": 0.5},
+                     {"name": "b\u0000", "scenario": "home", "share": 0.5}],
+        "clickTypes": ["cl\u0000ick"]}})
+    found = {tuple(e["field"]) for e in odd["experimentCreate"]["userErrors"]}
+    assert {("input", "name"), ("input", "variants", "1", "name"),
+            ("input", "clickTypes", "0")} <= found

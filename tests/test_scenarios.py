@@ -48,7 +48,7 @@ async def test_boosts_lift_and_bury_items_by_attributes(gql):
     boosted = await listed(gql, b=[scifi], cal=0)
     assert genres(boosted)[:3] == ["scifi"] * 3
     lifted = [r for r in boosted if genre_of(r["item"]["itemId"]) == "scifi"]
-    assert all(any(c["algorithm"] == "boost" and c["weight"] == 50 for c in r["reasons"])
+    assert all(any(c["algorithm"] == "boost" and c["contribution"] > 0 for c in r["reasons"])
                for r in lifted)
     assert all(explained(r) for r in boosted)
     # factor 0 removes: no item priced under 15 (k < 10), not even to fill the page
@@ -156,7 +156,7 @@ async def test_scenario_inputs_are_checked(gql):
     assert found[("input", "algorithms", "0", "name")] == "UNKNOWN_ALGORITHM"
     assert found[("input", "diversity")] == "INVALID"
     assert found[("input", "boosts", "0", "factor")] == "INVALID"
-    assert found[("input", "boosts.0", "filter.categories")] == "TOO_MANY"
+    assert found[("input", "boosts", "0", "filter", "categories")] == "TOO_MANY"
     assert (await gql(READ, {"n": "no spaces"}))["scenario"] is None
 
 
@@ -173,3 +173,69 @@ async def test_only_admin_keys_edit_scenarios_and_other_keys_use_them(secured, k
     assert (await reader(LIST, {"u": "x", "s": "home"}))["recommendations"] == []
     missing = await reader(LIST, {"u": "x", "s": "elsewhere"}, expect_errors=True)
     assert missing["errors"][0]["extensions"] == {"code": "NOT_FOUND", "field": "scenario"}
+
+
+PAGED = """query($u: String!, $n: Int!, $p: PromotedInput, $r: Float, $c: Int,
+  $f: RecommendationFilterInput, $b: [BoostInput!], $seen: Boolean = false) {
+  recommendations(userId: $u, first: $n, promoted: $p, rotation: $r, maxPerCategory: $c,
+    filter: $f, boosts: $b, calibration: 0, excludeSeen: $seen) {
+    recommendationId score item { itemId } reasons { algorithm contribution } } }"""
+
+
+async def test_rules_hold_on_kept_pages_and_with_each_other(gql):
+    await seed(gql)
+    promo = {"filter": {"categories": ["romance"]}, "share": 0.1}
+    # a list kept for its next pages (recommendationId asked for) places the promoted
+    # share on each page as a plain list does
+    paged = (await gql(PAGED, {"u": FAN, "n": 5, "p": promo}))["recommendations"]
+    assert genres(paged).count("romance") == 1
+    # promoted items obey the request's filter and the category caps
+    only = (await gql(PAGED, {"u": FAN, "n": 6, "p": {**promo, "share": 0.5},
+                              "f": {"categories": ["scifi", "horror"]}}))["recommendations"]
+    assert "romance" not in genres(only)
+    capped = (await gql(PAGED, {"u": FAN, "n": 6, "c": 1, "p": {**promo, "share": 0.5}}))
+    assert all(genres(capped["recommendations"]).count(g) <= 1 for g in ("horror", "romance"))
+    # promoted items keep their boosts' reasons: the reasons add up to the score
+    boosted = (await gql(PAGED, {"u": FAN, "n": 6, "p": {**promo, "share": 0.5},
+               "b": [{"filter": {"categories": ["romance"]}, "factor": 3}]}))["recommendations"]
+    assert all(explained(r) for r in boosted)
+
+
+async def test_rotation_stays_finite_and_counts_only_what_was_shown(gql):
+    await seed(gql)
+    for _ in range(30):  # near-total rotation, again and again: scores reach 0, no error
+        recs = (await gql(PAGED, {"u": FAN, "n": 5, "r": 0.9999999}))["recommendations"]
+        assert all(explained(r) for r in recs)
+    # a kept list of 100 counts only its first page as shown
+    await gql(PAGED, {"u": "scifi-fan-2", "n": 3, "r": 0.5, "seen": True})
+    again = (await gql(PAGED, {"u": "scifi-fan-2", "n": 50, "r": 0.5, "seen": True}))[
+        "recommendations"]
+    rotated = [r for r in again if any(c["algorithm"] == "rotation" for c in r["reasons"])]
+    assert len(rotated) == 3
+    # an item the user acted on is not rotated, even when seen items are shown
+    mine = (await gql(PAGED, {"u": FAN, "n": 5, "r": 0.5}))["recommendations"]
+    record = """mutation($u: String!, $i: String!) { interactionRecord(input: {interaction:
+      {userId: $u, itemId: $i, type: "purchase"}}) { recordedCount } }"""
+    await gql(record, {"u": FAN, "i": mine[0]["item"]["itemId"]})
+    after = (await gql(PAGED, {"u": FAN, "n": 30, "r": 0.5}))["recommendations"]
+    bought = [r for r in after if r["item"]["itemId"] == mine[0]["item"]["itemId"]]
+    assert bought and not any(c["algorithm"] == "rotation" for c in bought[0]["reasons"])
+
+
+async def test_bad_rule_values_are_refused_with_their_field(gql):
+    await seed(gql, train=False)
+    for variables, field in (
+        ({"b": [{"filter": {}, "factor": 1e-300}]}, "boosts.0.factor"),
+        ({"b": [{"filter": {"excludeIds": ["x"]}, "factor": 2}]}, "boosts.0.filter"),
+        ({"p": {"filter": {"excludeIds": ["x"]}, "share": 0.5}}, "promoted.filter"),
+    ):
+        body = await gql(LIST, {"u": FAN, **variables}, expect_errors=True)
+        assert body["errors"][0]["extensions"]["field"] == field, body
+    bad = {"name": "x", "description": "nul\u0000here",
+           "algorithms": [{"name": "trending", "config": {"bogus": 1}},
+                          {"name": "hybrid", "config": {"rank": 1}}]}
+    errors = (await gql(UPSERT, {"i": bad}))["scenarioUpsert"]["userErrors"]
+    found = {tuple(e["field"]): e["code"] for e in errors}
+    assert found[("input", "description")] == "INVALID"
+    assert found[("input", "algorithms", "0", "config")] == "INVALID_CONFIG"
+    assert found[("input", "algorithms", "1", "config")] == "INVALID_CONFIG"

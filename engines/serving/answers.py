@@ -31,6 +31,7 @@ def answer_key(
     explain: bool = True,
     diversity: float = 0.0,
     arrangement: object = None,
+    page_size: int | None = None,
 ) -> str:
     parts = [
         FORMAT,
@@ -48,6 +49,7 @@ def answer_key(
         explain,
         diversity,
         repr(arrangement),  # frozen dataclasses of rules and numbers
+        page_size,
     ]
     text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -48,7 +48,7 @@ def assign(experiment_id: int, user_id: str, shares: Sequence[float]) -> int | N
 def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
     if trials <= 0:
         return 0.0, 1.0
-    p = successes / trials
+    p = min(successes, trials) / trials  # more attributed lists than served: at most all
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
@@ -59,6 +59,7 @@ def z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
     """(z, two-sided p) of the difference of rates x2/n2 - x1/n1."""
     if n1 <= 0 or n2 <= 0:
         return 0.0, 1.0
+    x1, x2 = min(x1, n1), min(x2, n2)
     pooled = (x1 + x2) / (n1 + n2)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     if se == 0:
@@ -90,6 +91,7 @@ def compare(successes: Sequence[int], trials: Sequence[int]) -> Significance:
         return Significance([], False, None, "an experiment needs at least two variants")
     alpha = ALPHA / (len(trials) - 1)
     out = []
+    successes = [min(s, t) for s, t in zip(successes, trials, strict=True)]
     base = successes[0] / trials[0] if trials[0] else 0.0
     for n in range(1, len(trials)):
         z, p = z_test(successes[0], trials[0], successes[n], trials[n])

@@ -339,6 +339,18 @@ class RecommendationService:
                 )
         return {n: w for n, w in expanded.items() if w > 0}, configs
 
+    def check_config(self, name: str, overrides: Mapping[str, Any]) -> None:
+        """Refuse serving options a request could never use (unknown or invalid keys,
+        training-only fields), e.g. when a scenario is saved."""
+        config = self.registry.config(name, overrides)
+        frozen = set(overrides) & training_fields(type(config))
+        if frozen:
+            raise RecographError(
+                f"{', '.join(sorted(frozen))} of {name} only change when a model is trained",
+                ErrorCode.INVALID_CONFIG,
+                "algorithms",
+            )
+
     def _serving_model(
         self, name: str, loaded: LoadedModel | None, overrides: Mapping[str, Any] | None
     ) -> Algorithm | None:
@@ -400,6 +412,7 @@ class RecommendationService:
         explain: bool = True,
         diversity: float | None = None,
         arrangement: Arrangement | None = None,
+        page_size: int | None = None,
     ) -> list[Blended]:
         """The top ``limit`` items for ``user_id`` (or an anonymous ``query``) by the
         selected blend, among items ``rules`` allow. With ``fill``, a page the algorithms
@@ -408,7 +421,9 @@ class RecommendationService:
         follow the history's. Without ``explain`` the contributions carry no
         ``because_item`` (the algorithms' explanations are a large part of a request's
         cost). ``arrangement``: business rules (boosts, promoted items, category caps,
-        rotation of items shown before)."""
+        rotation of items shown before). A list longer than what one response shows
+        (kept for its next pages) has ``page_size``: promoted and cold items are placed
+        page by page, and only the first page counts as shown."""
         if calibration is None:
             calibration = self.settings.calibration
         if diversity is None:
@@ -448,6 +463,7 @@ class RecommendationService:
             explain=explain,
             diversity=diversity,
             arrangement=arrangement or Arrangement(),
+            page_size=page_size or limit,
         )
         answers = self.answers if query is None else None
         rotating = arrangement is not None and arrangement.rotation > 0
@@ -468,6 +484,7 @@ class RecommendationService:
             explain,
             diversity,
             arrangement,
+            page_size,
         )
         cached, stamp = await answers.lookup(tenant, user_id, key)  # before computing
         self.on_answer("miss" if cached is None else "hit")
@@ -496,6 +513,7 @@ class RecommendationService:
         explain: bool,
         diversity: float,
         arrangement: Arrangement,
+        page_size: int,
     ) -> list[Blended]:
         if query is None:
             query = (
@@ -540,7 +558,7 @@ class RecommendationService:
         notes: dict[int, list[Contribution]] = {}
         if not arrangement.empty and len(candidates_pool):
             candidates_pool, notes = await self._arranged(
-                tenant, user_id, candidates_pool, arrangement
+                tenant, user_id, query, candidates_pool, arrangement
             )
         picked: np.ndarray | None = None
         if calibration > 0 and len(candidates_pool):
@@ -562,7 +580,7 @@ class RecommendationService:
         share = arrangement.cold_share
         share = self.settings.cold_item_share if share is None else share
         if share > 0 and query.user_id is not None and not arrangement.max_per_category:
-            blended = self._route_cold(candidates_pool, blended, active, weights, limit, share)
+            blended = self._route_cold(candidates_pool, blended, active, weights, page_size, share)
         if fill and len(blended) < limit:  # N results whenever N items qualify
             popular = await self._popularity(tenant, models)
             more = self._backfill(
@@ -577,10 +595,21 @@ class RecommendationService:
             blended += more[: limit - len(blended)]
         if arrangement.promoted is not None:
             blended = await self._promote(
-                tenant, models, candidates_pool, blended, exclude, arrangement, limit
+                tenant,
+                models,
+                candidates,
+                candidates_pool,
+                blended,
+                exclude,
+                arrangement,
+                page_size,
+                notes,
             )
-        if arrangement.rotation > 0 and user_id and blended:
-            await self.storage.record_impressions(tenant, user_id, [b.item_id for b in blended])
+        if arrangement.rotation > 0 and user_id and len(query) and blended:
+            # the first page is what the user is shown (a known user's only: the counts are
+            # kept per user)
+            shown = [b.item_id for b in blended[:page_size]]
+            await self.storage.record_impressions(tenant, user_id, shown)
         return blended
 
     def _route_cold(
@@ -601,10 +630,14 @@ class RecommendationService:
         cold = self._cold_items(active[min(sources)])
         if cold is None:
             return blended
-        order, routed = route_cold([b.item_id for b in blended], pool, cold, sources, slots)
-        if not routed:
-            return blended
         by_id = {b.item_id: b for b in blended}
+        ids = [b.item_id for b in blended]
+        order: list[int] = []
+        for start in range(0, len(ids), limit):  # page by page (``limit``: a page's size)
+            page = [i for i in ids[start : start + limit] if i not in set(order)]
+            routed, _ = route_cold(page, pool, cold[~np.isin(cold, order)], sources, slots)
+            order += routed
+        order = list(dict.fromkeys(order))
         return [by_id.get(i) or routed_blended(pool, i) for i in order]
 
     def _cold_items(self, model: Algorithm) -> np.ndarray | None:
@@ -620,7 +653,12 @@ class RecommendationService:
         return cold
 
     async def _arranged(
-        self, tenant: str, user_id: str | None, pool: Pool, arrangement: Arrangement
+        self,
+        tenant: str,
+        user_id: str | None,
+        query: Query,
+        pool: Pool,
+        arrangement: Arrangement,
     ) -> tuple[Pool, dict[int, list[Contribution]]]:
         """The pool re-scored by boosts and rotation and re-sorted, then cut to the
         category caps; the reasons the rules added, by item."""
@@ -634,6 +672,8 @@ class RecommendationService:
             if arrangement.rotation > 0 and user_id
             else {}
         )
+        for item in query.items.tolist():  # what the user acted on does not rotate
+            shown.pop(int(item), None)
         boosted = factors(pool.ids, boosts, {}, 0.0)
         rotated = factors(pool.ids, [], shown, arrangement.rotation)
         before = pool.totals
@@ -643,10 +683,11 @@ class RecommendationService:
         for n in np.flatnonzero((boosted != 1.0) | (rotated != 1.0)).tolist():
             item, b, r, t = int(pool.ids[n]), float(boosted[n]), float(rotated[n]), float(before[n])
             mine = notes.setdefault(item, [])
+            # weight 1 and the change as the score: no division by tiny factors
             if b != 1.0:
-                mine.append(Contribution(BOOST, b, t * (b - 1.0) / b))
+                mine.append(Contribution(BOOST, 1.0, t * (b - 1.0)))
             if r != 1.0:
-                mine.append(Contribution(ROTATION, r, t * b * (r - 1.0) / r))
+                mine.append(Contribution(ROTATION, 1.0, t * b * (r - 1.0)))
         arranged = Pool(pool.ids[order], totals[order], pool.parts)
         if arrangement.max_per_category:
             cats = await self._item_categories(tenant, arranged.ids.tolist())
@@ -673,39 +714,66 @@ class RecommendationService:
         self,
         tenant: str,
         models: Mapping[str, LoadedModel],
+        candidates: np.ndarray,
         pool: Pool,
         blended: list[Blended],
         exclude: np.ndarray | None,
         arrangement: Arrangement,
-        limit: int,
+        page: int,
+        notes: Mapping[int, list[Contribution]],
     ) -> list[Blended]:
-        """The list with its share of promoted items: the best promoted items of the pool,
-        then the most popular ones, at evenly spread positions (reason ``promoted``)."""
+        """The list with its share of promoted items on every page of ``page`` items: the
+        best promoted items of the pool, then the most popular ones, at evenly spread
+        positions (reason ``promoted``); the category caps hold over the result."""
         promotion = arrangement.promoted
         assert promotion is not None
-        wanted = promoted_count(promotion.share, limit)
+        wanted = promoted_count(promotion.share, page)
+        size = max(len(blended), page)
         selected = await self.eligible(tenant, promotion.rules)
+        selected = selected[np.isin(selected, candidates)]  # the request's filter holds
         if exclude is not None and len(exclude):
             selected = selected[~np.isin(selected, exclude)]
-        ranked = [int(i) for i in pool.ids[np.isin(pool.ids, selected)][:limit].tolist()]
+        need = wanted * -(-size // page)
+        ranked = [int(i) for i in pool.ids[np.isin(pool.ids, selected)].tolist()]
         by_id = {b.item_id: b for b in blended}
-        if len(ranked) < wanted:  # the most popular promoted items the pool lacked
+        if len(ranked) < need:  # the most popular promoted items the pool lacked
             ids, popularity = await self._popularity(tenant, models)
             rest = selected[~np.isin(selected, np.asarray([*ranked, *by_id], np.int64))]
-            top = ids[top_positions(popularity, allowed(ids, rest, None), wanted - len(ranked))]
+            top = ids[top_positions(popularity, allowed(ids, rest, None), need - len(ranked))]
             unranked = rest[~np.isin(rest, top)]
-            ranked += np.concatenate([top, unranked])[: wanted - len(ranked)].tolist()
-        order, placed = place_promoted(list(by_id), ranked, wanted, limit)
+            ranked += np.concatenate([top, unranked])[: need - len(ranked)].tolist()
+        queue: list[int] = list(by_id)
+        order: list[int] = []
+        placed: set[int] = set()
+        used: set[int] = set()
+        while queue and len(order) < size:
+            chunk, queue = queue[:page], queue[page:]
+            merged, got = place_promoted(chunk, [i for i in ranked if i not in used], wanted, page)
+            queue = [i for i in chunk if i not in set(merged)] + queue  # pushed to the next
+            order += merged
+            used |= set(merged)
+            placed |= got
+        order = order[:size]
         at = {int(i): n for n, i in enumerate(pool.ids.tolist())}
         out = []
         for item in order:
             b = by_id.get(item)
-            if b is None:
-                b = pool.take([at[item]])[0] if item in at else Blended(item, 0.0)
+            if b is None and item in at:
+                b = pool.take([at[item]])[0]
+                b.contributions.extend(notes.get(item, ()))
+            b = b or Blended(item, 0.0)
             if item in placed:
                 b.contributions = [c for c in b.contributions if c.algorithm != "fallback"]
                 b.contributions.append(Contribution(PROMOTED, 0.0, 0.0))
             out.append(b)
+        if arrangement.max_per_category:
+            cats = await self._item_categories(tenant, [b.item_id for b in out])
+            kept = capped(
+                range(len(out)),
+                [cats.get(b.item_id, ()) for b in out],
+                arrangement.max_per_category,
+            )
+            out = [out[p] for p in kept]
         return out
 
     async def _pks_of(self, tenant: str, external_ids: Sequence[str]) -> np.ndarray:

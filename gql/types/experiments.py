@@ -19,6 +19,7 @@ from engines.errors import ErrorCode, InputError
 from engines.serving.experiments import compare, wilson
 from gql.context import Context
 from gql.errors import UserError, user_errors
+from gql.query_guard import bad_string
 from gql.types.scenarios import NAME
 from storage.repositories.placements import RUNNING, STOPPED, ExperimentRecord
 
@@ -146,8 +147,8 @@ class Experiment:
                     exposures=shown,
                     clicks=clicks,
                     conversions=conversions,
-                    ctr=clicks / shown if shown else 0.0,
-                    conversion_rate=conversions / shown if shown else 0.0,
+                    ctr=min(clicks, shown) / shown if shown else 0.0,
+                    conversion_rate=min(conversions, shown) / shown if shown else 0.0,
                     interval=RateInterval(low=low, high=high),
                 )
             )
@@ -223,7 +224,7 @@ def _error(field: tuple[str, ...], message: str, code: ErrorCode) -> ExperimentP
 
 
 def _id(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 async def _check_create(ctx: Context, i: ExperimentCreateInput) -> list[InputError]:
@@ -235,6 +236,8 @@ async def _check_create(ctx: Context, i: ExperimentCreateInput) -> list[InputErr
 
     if not 1 <= len(i.name.strip()) <= 200:
         bad("1..200 characters", "name")
+    elif (why := bad_string(i.name)) is not None:
+        bad(f"the name {why}", "name")
     if (
         not NAME.match(i.scenario)
         or await placements.current_scenario(ctx.tenant, i.scenario) is None
@@ -247,6 +250,8 @@ async def _check_create(ctx: Context, i: ExperimentCreateInput) -> list[InputErr
     for n, v in enumerate(i.variants):
         if not 1 <= len(v.name) <= 100:
             bad("1..100 characters", "variants", str(n), "name")
+        elif (why := bad_string(v.name)) is not None:
+            bad(f"the name {why}", "variants", str(n), "name")
         elif names.index(v.name) != n:
             bad(f"two variants are named {v.name!r}", "variants", str(n), "name")
         if (
@@ -266,9 +271,8 @@ async def _check_create(ctx: Context, i: ExperimentCreateInput) -> list[InputErr
             total += v.share
     if total > 1.0 + 1e-9:
         bad(f"the shares sum to {total:g}: at most 1", "variants")
-    known = await ctx.store.interaction_types.cached(
-        ctx.tenant, names={*i.click_types, *i.conversion_types}
-    )
+    asked = {t for t in (*i.click_types, *i.conversion_types) if bad_string(t) is None}
+    known = await ctx.store.interaction_types.cached(ctx.tenant, names=asked)
     for field, types in (("clickTypes", i.click_types), ("conversionTypes", i.conversion_types)):
         if not 1 <= len(types) <= 20:
             bad("give 1..20 interaction types", field)

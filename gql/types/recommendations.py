@@ -388,7 +388,6 @@ class RecommendationQueries:
                 if served != scenario:
                     base = await load_placement(ctx, served)
                 rid = experiment.recommendation_id(variant, uuid.uuid4().hex)
-                ctx.store.placements.exposed(ctx.tenant, experiment.id, variant)
             placement = asked.over(base)
         paged = selects(info, "cursor") or selects(info, "recommendationId")
         blended = await ctx.engine.recommend(
@@ -403,7 +402,10 @@ class RecommendationQueries:
             explain=explain and selects(info, "becauseItem"),
             diversity=placement.diversity,
             arrangement=placement.arrangement(ctx.settings.max_batch_size),
+            page_size=first,
         )
+        if experiment is not None and variant is not None:  # served: one exposure
+            ctx.store.placements.exposed(ctx.tenant, experiment.id, variant)
         if not paged:
             page = await recommendations_of(info, blended, explain)
             if rid is not None:

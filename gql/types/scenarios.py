@@ -23,6 +23,7 @@ from engines.serving.arrangement import Arrangement, Boost, Promotion
 from engines.serving.service import Selection
 from gql.context import Context
 from gql.errors import UserError, refused, user_errors
+from gql.query_guard import bad_string
 from gql.types.filters import AttributeFilterInput, RecommendationFilterInput, rules_of
 from storage.repositories.placements import ScenarioRecord
 
@@ -32,6 +33,8 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 MAX_BOOSTS = 20
 MAX_ALGORITHMS = 20
 MAX_BOOST_FACTOR = 1000.0
+#: a smaller factor than this is a removal (0): scores would underflow
+MIN_BOOST_FACTOR = 1e-6
 
 
 @strawberry.input(
@@ -250,13 +253,25 @@ def check_placement(p: Placement, max_ids: int, at: Sequence[str] = ()) -> list[
     if len(p.boosts or ()) > MAX_BOOSTS:
         bad(f"at most {MAX_BOOSTS} boosts", "boosts", code=ErrorCode.TOO_MANY)
     for n, b in enumerate(p.boosts or ()):
-        if not (math.isfinite(b.factor) and 0.0 <= b.factor <= MAX_BOOST_FACTOR):
-            bad(f"factor must be from 0 to {MAX_BOOST_FACTOR:g}", "boosts", str(n), "factor")
+        if not (
+            math.isfinite(b.factor)
+            and (b.factor == 0 or MIN_BOOST_FACTOR <= b.factor <= MAX_BOOST_FACTOR)
+        ):
+            bad(
+                f"factor must be 0 (remove) or from {MIN_BOOST_FACTOR:g} to {MAX_BOOST_FACTOR:g}",
+                "boosts",
+                str(n),
+                "factor",
+            )
+        if b.filter.exclude_ids:
+            bad("excludeIds has no meaning in a boost's filter", "boosts", str(n), "filter")
+    if p.promoted is not None and p.promoted.filter.exclude_ids:
+        bad("excludeIds has no meaning in the promoted filter", "promoted", "filter")
     if p.promoted is not None and not (
         math.isfinite(p.promoted.share) and 0.0 < p.promoted.share <= 1.0
     ):
         bad("share must be above 0 and at most 1", "promoted", "share")
-    filters = [("filter",), *((f"boosts.{n}",) for n in range(len(p.boosts or ())))]
+    filters = [("filter",), *(("boosts", str(n), "filter") for n in range(len(p.boosts or ())))]
     for where, f in zip(
         filters,
         [p.filter, *(b.filter for b in p.boosts or ())],
@@ -264,13 +279,13 @@ def check_placement(p: Placement, max_ids: int, at: Sequence[str] = ()) -> list[
     ):
         try:
             rules_of(f, max_ids)
-        except RecographError as exc:
-            bad(exc.message, *where, *exc.field, code=exc.code)
+        except RecographError as exc:  # its field is "filter.<name>"
+            bad(exc.message, *where, *exc.field[0].split(".")[1:], code=exc.code)
     if p.promoted is not None:
         try:
             rules_of(p.promoted.filter, max_ids)
         except RecographError as exc:
-            bad(exc.message, "promoted", *exc.field, code=exc.code)
+            bad(exc.message, "promoted", "filter", *exc.field[0].split(".")[1:], code=exc.code)
     return errors
 
 
@@ -303,7 +318,42 @@ def _check_algorithms(
             errors.append(
                 InputError((*at, "config"), "config must be an object", ErrorCode.INVALID_CONFIG)
             )
+        elif a.config and a.name in registry.algorithms:
+            try:
+                ctx.engine.check_config(a.name, dict(a.config))
+            except RecographError as exc:
+                errors.append(InputError((*at, "config"), exc.message, exc.code))
+        elif a.config:
+            errors.append(
+                InputError(
+                    (*at, "config"),
+                    f"config is only accepted for algorithms, not {a.name!r}",
+                    ErrorCode.INVALID_CONFIG,
+                )
+            )
     return errors
+
+
+def bad_strings(value: Any, at: tuple[str, ...]) -> list[InputError]:
+    """Strings (keys too) that PostgreSQL cannot store, each named by its path."""
+    errors: list[InputError] = []
+    stack: list[tuple[tuple[str, ...], Any]] = [(at, value)]
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, str) and (why := bad_string(v)) is not None:
+            errors.append(InputError(path, why, ErrorCode.INVALID))
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                if (why := bad_string(str(k))) is not None:
+                    errors.append(InputError(path, f"a key {why}", ErrorCode.INVALID))
+                stack.append(((*path, _camel_key(str(k))), item))
+        elif isinstance(v, list):
+            stack.extend(((*path, str(n)), item) for n, item in enumerate(v))
+    return errors
+
+
+def _camel_key(key: str) -> str:
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key.rstrip("_"))
 
 
 def placement_of_input(i: ScenarioUpsertInput) -> Placement:
@@ -376,6 +426,8 @@ class ScenarioMutations:
                 InputError(("input", "description"), "at most 1000 characters", ErrorCode.TOO_LONG)
             )
         errors += _check_algorithms(ctx, input.algorithms or [])
+        errors += bad_strings(_plain({"description": input.description}), ("input",))
+        errors += bad_strings(definition_of(input), ("input",))
         errors += check_placement(
             placement_of_input(input), ctx.settings.max_batch_size, ("input",)
         )
@@ -395,32 +447,15 @@ class ScenarioMutations:
         self, info: Info, input: ScenarioDeleteInput
     ) -> ScenarioDeletePayload:
         ctx = info.context
-        placements = ctx.store.placements
-        for e in await placements.experiments(ctx.tenant):
-            used = {e.scenario, *(v["scenario"] for v in e.variants)}
-            if e.status == "running" and input.name in used:
-                return ScenarioDeletePayload(
-                    deleted_name=None,
-                    user_errors=user_errors(
-                        [
-                            InputError(
-                                ("input", "name"),
-                                f"experiment {e.id} ({e.name}) runs on it: stop it first",
-                                ErrorCode.CONFLICT,
-                            )
-                        ]
-                    ),
-                )
-        if await placements.scenario(ctx.tenant, input.name) is None:
-            return ScenarioDeletePayload(
-                deleted_name=None,
-                user_errors=user_errors(
-                    [
-                        InputError(
-                            ("input", "name"), f"no scenario {input.name!r}", ErrorCode.NOT_FOUND
-                        )
-                    ]
-                ),
-            )
-        await placements.put_scenario(ctx.tenant, input.name, None, None)
-        return ScenarioDeletePayload(deleted_name=input.name, user_errors=[])
+        why = await ctx.store.placements.delete_scenario(ctx.tenant, input.name)
+        if why is None:
+            return ScenarioDeletePayload(deleted_name=input.name, user_errors=[])
+        code, message = (
+            (ErrorCode.NOT_FOUND, f"no scenario {input.name!r}")
+            if why == "unknown"
+            else (ErrorCode.CONFLICT, why)
+        )
+        return ScenarioDeletePayload(
+            deleted_name=None,
+            user_errors=user_errors([InputError(("input", "name"), message, code)]),
+        )

@@ -22,7 +22,8 @@ from typing import Any
 from cachetools import TTLCache
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.backends import CacheBackend, SlowConsumer
 from storage.tables import EXPERIMENT_EXPOSURES as X
@@ -101,6 +102,25 @@ OUTCOMES = text(
     "FROM interactions WHERE tenant_id = :tenant AND recommendation_id LIKE :pattern "
     "GROUP BY 1"
 )
+
+
+async def _lock_placements(conn: AsyncConnection, tenant: str) -> None:
+    """Serialise starting experiments and deleting scenarios within a tenant."""
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('placements:' || :t))"), {"t": tenant}
+    )
+
+
+async def _scenario_exists(conn: AsyncConnection, tenant: str, name: str) -> bool:
+    newest = (
+        await conn.execute(
+            select(S.c.definition)
+            .where(S.c.tenant_id == tenant, S.c.name == name)
+            .order_by(S.c.version.desc())
+            .limit(1)
+        )
+    ).first()
+    return newest is not None and newest.definition is not None
 
 
 class PlacementRepository:
@@ -199,6 +219,34 @@ class PlacementRepository:
         async with self.engine.connect() as conn:
             return [_scenario(r) for r in (await conn.execute(stmt)).all()]
 
+    async def delete_scenario(self, tenant: str, name: str) -> str | None:
+        """Delete ``name`` (a null version); why not, if it cannot be: unknown, or a running
+        experiment uses it (checked under the lock experiments start under)."""
+        async with self.engine.begin() as conn:
+            await _lock_placements(conn, tenant)
+            if not await _scenario_exists(conn, tenant, name):
+                return "unknown"
+            running = (
+                await conn.execute(
+                    select(E.c.id, E.c.name, E.c.scenario, E.c.variants).where(
+                        E.c.tenant_id == tenant, E.c.status == RUNNING
+                    )
+                )
+            ).all()
+            for e in running:
+                if name in {e.scenario, *(v["scenario"] for v in e.variants)}:
+                    return f"experiment {e.id} ({e.name}) runs on it: stop it first"
+            newest = (
+                await conn.execute(
+                    select(func.max(S.c.version)).where(S.c.tenant_id == tenant, S.c.name == name)
+                )
+            ).scalar_one()
+            await conn.execute(
+                S.insert().values(tenant_id=tenant, name=name, version=newest + 1, definition=None)
+            )
+        await self.changed(tenant)
+        return None
+
     # --- experiments -------------------------------------------------------------------
     async def create_experiment(
         self,
@@ -256,12 +304,11 @@ class PlacementRepository:
             if row.status not in MOVES[status]:
                 return _experiment(row), f"the experiment is {row.status}"
             if status == RUNNING:
-                await conn.execute(
-                    text(
-                        "SELECT pg_advisory_xact_lock(hashtext('experiment:' || :t || ':' || :s))"
-                    ),
-                    {"t": tenant, "s": row.scenario},
-                )
+                await _lock_placements(conn, tenant)
+                names = {row.scenario, *(v["scenario"] for v in row.variants)}
+                for name in sorted(names):
+                    if not await _scenario_exists(conn, tenant, name):
+                        return _experiment(row), f"scenario {name!r} was deleted"
                 other = (
                     await conn.execute(
                         select(E.c.id).where(
@@ -318,7 +365,9 @@ class PlacementRepository:
         self._exposures[(tenant, experiment_id, variant)] += 1
 
     async def flush(self) -> None:
-        """Add the counted exposures to the table."""
+        """Add the counted exposures to the table. A row that can never be written (its
+        experiment or tenant deleted) is dropped; the others are kept for the next try
+        when the database is away."""
         async with self._flushing:
             if not self._exposures:
                 return
@@ -327,21 +376,33 @@ class PlacementRepository:
                 {"tenant_id": t, "experiment_id": e, "variant": v, "exposures": n}
                 for (t, e, v), n in sorted(counts.items())
             ]
-            stmt = insert(X)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[X.c.tenant_id, X.c.experiment_id, X.c.variant],
-                set_={"exposures": X.c.exposures + stmt.excluded.exposures},
-            )
+            written = False
             try:
-                with tenant_scope(None):  # rows of several tenants: as the service
-                    async with self.engine.begin() as conn:
-                        await conn.execute(stmt, rows)
+                try:
+                    await self._write_exposures(rows)
+                except IntegrityError:
+                    for row in rows:  # one at a time: only the impossible ones are lost
+                        try:
+                            await self._write_exposures([row])
+                        except IntegrityError:
+                            log.info("dropped exposures of a deleted experiment: %s", row)
+                written = True
             except Exception:
-                # an experiment deleted meanwhile, or the database away: keep what is
-                # valid for the next try, drop nothing else silently
-                log.warning("could not write %d exposure counts", len(rows), exc_info=True)
-                self._exposures.update(counts)
+                log.warning("could not write %d exposure counts: kept", len(rows), exc_info=True)
                 raise
+            finally:
+                if not written:  # the database away, or cancelled: keep them
+                    self._exposures.update(counts)
+
+    async def _write_exposures(self, rows: list[dict[str, Any]]) -> None:
+        stmt = insert(X)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[X.c.tenant_id, X.c.experiment_id, X.c.variant],
+            set_={"exposures": X.c.exposures + stmt.excluded.exposures},
+        )
+        with tenant_scope(None):  # rows of several tenants: as the service
+            async with self.engine.begin() as conn:
+                await conn.execute(stmt, rows)
 
     async def follow_exposures(self, every: float = 1.0) -> None:
         while True:
