@@ -48,6 +48,8 @@ LABELS = {
     "item": "`item(id) { itemId title }`",
     "recommend": "`recommendations(userId, first: 20)`, default blend",
     "recommend-collaborative": "… only `collaborative`",
+    "recommend-rules": "… with a boost, a promoted share and a category cap",
+    "recommend-experiment": "… `scenario:` under a running A/B test, with `recommendationId`",
     "similar": "`similarItems(itemId, first: 20)`",
     "trending": "`trending(first: 20)`",
     "search": "`search(text, first: 20)`",
@@ -76,6 +78,20 @@ def workloads(users: list[str], items: list[str], words: list[str]) -> dict[str,
         "recommend-collaborative": each(
             "query($u: String!) { recommendations(userId: $u, first: 20, algorithms: "
             '[{name: "collaborative"}]) { score item { itemId title } } }',
+            "u",
+            users,
+        ),
+        "recommend-rules": each(
+            "query($u: String!) { recommendations(userId: $u, first: 20, maxPerCategory: 8, "
+            'boosts: [{filter: {categories: ["Comedy"]}, factor: 1.2}], '
+            'promoted: {filter: {categories: ["Documentary"]}, share: 0.1}) '
+            "{ score item { itemId title } } }",
+            "u",
+            users,
+        ),
+        "recommend-experiment": each(
+            'query($u: String!) { recommendations(userId: $u, first: 20, scenario: "bench") '
+            "{ recommendationId variant score item { itemId title } } }",
             "u",
             users,
         ),
@@ -119,6 +135,35 @@ def sample_ids(port: int) -> tuple[list[str], list[str]]:
     for r in post("{ trending(first: 50) { item { itemId } } }")["data"]["trending"]:
         items.append(r["item"]["itemId"])
     return users, items
+
+
+def start_experiment(port: int) -> None:
+    """Scenarios ``bench`` (the default blend) and ``bench-diverse`` (with diversity 0.3),
+    and a running 50/50 experiment of the two on ``bench``."""
+
+    def post(query: str) -> dict:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql",
+            data=json.dumps({"query": query}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            body: dict = json.loads(resp.read())
+        assert "errors" not in body, body
+        return body["data"]
+
+    for name, extra in (("bench", ""), ("bench-diverse", ", diversity: 0.3")):
+        post(
+            f'mutation {{ scenarioUpsert(input: {{name: "{name}"{extra}}}) '
+            "{ scenario { version } } }"
+        )
+    created = post(
+        'mutation { experimentCreate(input: {name: "bench", scenario: "bench", variants: ['
+        '{name: "control", scenario: "bench", share: 0.5}, '
+        '{name: "diverse", scenario: "bench-diverse", share: 0.5}]}) { experiment { id } } }'
+    )
+    eid = created["experimentCreate"]["experiment"]["id"]
+    post(f'mutation {{ experimentStart(input: {{id: "{eid}"}}) {{ experiment {{ status }} }} }}')
 
 
 def resident_sets(pid: int) -> list[str]:
@@ -185,6 +230,8 @@ def main() -> None:
         if args.only:
             keep = {n.strip() for n in args.only.split(",")} | {"typename"}
             chosen = {k: v for k, v in chosen.items() if k in keep}
+        if "recommend-experiment" in chosen:
+            start_experiment(port)
         for name, bodies in chosen.items():
             script = lua_for(bodies)
             run_wrk(wrk, url, script, warm_up, args.connections, args.threads)

@@ -57,8 +57,13 @@ async def main() -> None:
         user = f"user-{u}"
         _, token = await online.history("t", user)
         items = rng.integers(0, args.items, args.history)
-        query = Query(u + 1, items.astype(np.int64), np.ones(args.history, np.float32),
-                      1.7e9 + np.arange(args.history, dtype=np.float64)[::-1], 0.0)
+        query = Query(
+            u + 1,
+            items.astype(np.int64),
+            np.ones(args.history, np.float32),
+            1.7e9 + np.arange(args.history, dtype=np.float64)[::-1],
+            0.0,
+        )
         await online.remember("t", user, token, query)
     histories = await used(backend) - start
     per_history = await key_bytes(backend, "os:h:*")
@@ -89,23 +94,37 @@ async def main() -> None:
     await backend._redis.flushdb()
     await backend.close()
 
-    print(f"{args.users:,} users, {args.items:,} items; histories of {args.history} events; "
-          f"sessions of {args.sessions} events a minute apart\n")
+    print(
+        f"{args.users:,} users, {args.items:,} items; histories of {args.history} events; "
+        f"sessions of {args.sessions} events a minute apart\n"
+    )
     print("| structure | bytes each | per million |")
     print("| --- | --- | --- |")
-    print(f"| kept history ({args.history} events) | {per_history:,.0f} | "
-          f"{per_history * 1e6 / MiB:,.0f} MiB per million users |")
-    print(f"| user's event counter (os:v) | {per_version:,.0f} | "
-          f"{per_version * 1e6 / MiB:,.0f} MiB per million active users |")
-    print(f"| user's session (os:s, ≤ 20 events) | {per_session:,.0f} | "
-          f"{per_session * 1e6 / MiB:,.0f} MiB per million users active in the last hour |")
-    print(f"| item's partners, average ({len(pair_keys):,} items) | {per_pairs:,.0f} | "
-          f"{per_pairs * 1e6 / MiB:,.0f} MiB per million items |")
-    print(f"| item's partners, fullest ({max(cards, default=0)} partners) | {full:,.0f} | "
-          f"{full * 1e6 / MiB:,.0f} MiB per million items at the cap |")
+    print(
+        f"| kept history ({args.history} events) | {per_history:,.0f} | "
+        f"{per_history * 1e6 / MiB:,.0f} MiB per million users |"
+    )
+    print(
+        f"| user's event counter (os:v) | {per_version:,.0f} | "
+        f"{per_version * 1e6 / MiB:,.0f} MiB per million active users |"
+    )
+    print(
+        f"| user's session (os:s, ≤ 20 events) | {per_session:,.0f} | "
+        f"{per_session * 1e6 / MiB:,.0f} MiB per million users active in the last hour |"
+    )
+    print(
+        f"| item's partners, average ({len(pair_keys):,} items) | {per_pairs:,.0f} | "
+        f"{per_pairs * 1e6 / MiB:,.0f} MiB per million items |"
+    )
+    print(
+        f"| item's partners, fullest ({max(cards, default=0)} partners) | {full:,.0f} | "
+        f"{full * 1e6 / MiB:,.0f} MiB per million items at the cap |"
+    )
     print(f"| trending counters (one per tenant, ≤ 12,000 items) | {trending:,.0f} | |")
-    print(f"\nused_memory grew by {histories / MiB:.1f} MiB for the histories and "
-          f"{recorded / MiB:.1f} MiB for the events")
+    print(
+        f"\nused_memory grew by {histories / MiB:.1f} MiB for the histories and "
+        f"{recorded / MiB:.1f} MiB for the events"
+    )
 
 
 if __name__ == "__main__":
