@@ -243,7 +243,7 @@ class Settings(BaseSettings):
     recommendation_page_seconds: float = Field(
         default=1800.0,
         gt=0,
-        description="How long a ranked list asked for with `cursor` or `recommendationId` "
+        description="How long a ranked list asked for with `cursor` "
         "is kept for its next pages (`recommendations(after:)`).",
     )
     impression_seconds: float = Field(

@@ -58,8 +58,9 @@ class Recommendation:
     item: Item | None
     recommendation_id: str | None = strawberry.field(
         default=None,
-        description="The ranked list this item was served from (asked for: the list is kept "
-        "for its next pages; null otherwise).",
+        description="The list this item was served from, when asked for or when an "
+        "experiment served it: send it with the user's events to attribute them. The list "
+        "is kept for its next pages when `cursor` is asked for too.",
     )
     cursor: str | None = strawberry.field(
         default=None,
@@ -389,7 +390,9 @@ class RecommendationQueries:
                     base = await load_placement(ctx, served)
                 rid = experiment.recommendation_id(variant, uuid.uuid4().hex)
             placement = asked.over(base)
-        paged = selects(info, "cursor") or selects(info, "recommendationId")
+        paged = selects(info, "cursor")
+        if rid is None and not paged and selects(info, "recommendationId"):
+            rid = uuid.uuid4().hex  # an id to attribute events to; the list is not kept
         blended = await ctx.engine.recommend(
             ctx.tenant,
             user_id,

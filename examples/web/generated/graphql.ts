@@ -779,7 +779,7 @@ export type Recommendation = {
   item: Maybe<Item>;
   rank: Scalars['Int']['output'];
   reasons: Array<Reason>;
-  /** The ranked list this item was served from (asked for: the list is kept for its next pages; null otherwise). */
+  /** The list this item was served from, when asked for or when an experiment served it: send it with the user's events to attribute them. The list is kept for its next pages when `cursor` is asked for too. */
   recommendationId: Maybe<Scalars['String']['output']>;
   /** Blended score: the sum of contributions. */
   score: Scalars['Float']['output'];
