@@ -9,7 +9,9 @@ import sys
 from typing import Any
 
 import pytest
+from conftest import eventually
 from recsys_helpers import seed
+from test_online_state import replica  # noqa: F401  (a second API replica)
 
 from engines.serving.experiments import assign, bucket, compare, wilson, z_test
 
@@ -205,3 +207,19 @@ async def test_results_stay_sane_and_starts_check_their_scenarios(gql):
     found = {tuple(e["field"]) for e in odd["experimentCreate"]["userErrors"]}
     assert {("input", "name"), ("input", "variants", "1", "name"),
             ("input", "clickTypes", "0")} <= found
+
+
+async def test_every_replica_follows_a_started_experiment_at_once(gql, replica):  # noqa: F811
+    exp = await setup_experiment(gql)
+    # the other replica has read (and cached) the scenario with no experiment running
+    users = [u for u in USERS if assign(int(exp), u, [0.5, 0.5]) == 1]
+    recs = (await replica(SERVE, {"u": users[0]}))["recommendations"]
+    assert recs[0]["variant"] is None
+    await gql(MOVE % "experimentStart", {"id": exp})
+
+    async def served_by_the_variant() -> bool:
+        again = (await replica(SERVE, {"u": users[0]}))["recommendations"]
+        return bool(again[0]["variant"] == "trending")
+
+    # told through pub/sub, well before its cached copy would expire (5 s)
+    await eventually(served_by_the_variant, within=2.5)

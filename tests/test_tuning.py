@@ -67,6 +67,10 @@ def test_search_moves_only_on_clear_wins_and_stops_at_its_deadline():
 
 async def test_training_chooses_collaborative_settings_and_records_them(gql):
     await seed(gql)
+    # a budget no busy machine can exhaust: the search tries more than the start
+    roomy = {"name": "collaborative", "config": {"autotune_budget": 1000.0}}
+    res = await gql(TRAIN, {"i": {"algorithms": ["collaborative"], "configs": [roomy]}})
+    assert res["modelTrain"]["userErrors"] == []
     algorithms = {a["name"]: a for a in (await gql(MODELS))["algorithms"]}
     collaborative = algorithms["collaborative"]
     tuning = collaborative["metrics"]["autotune"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,24 @@ class CacheBackend(Protocol):
 
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
+
+
+async def forget_on_messages(
+    cache: CacheBackend, channel: str, forget: Callable[[str | None], None]
+) -> None:
+    """Forever: each message on ``channel`` names a tenant (``{"tenant": ...}``) whose
+    cached copies ``forget`` drops; an unreadable message, or messages lost to a slow
+    reader, drop every tenant's (``forget(None)``)."""
+    while True:
+        try:
+            async for raw in cache.subscribe(channel):
+                try:
+                    tenant = json.loads(raw).get("tenant")
+                except (ValueError, AttributeError):
+                    tenant = None
+                forget(tenant if isinstance(tenant, str) else None)
+        except SlowConsumer:
+            forget(None)
 
 
 class MemoryBackend:

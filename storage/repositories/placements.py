@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.backends import CacheBackend, SlowConsumer
+from storage.backends import CacheBackend, forget_on_messages
 from storage.tables import EXPERIMENT_EXPOSURES as X
 from storage.tables import EXPERIMENTS as E
 from storage.tables import SCENARIOS as S
@@ -459,13 +459,6 @@ class PlacementRepository:
         await self.cache.publish(PLACEMENTS_CHANNEL, json.dumps({"tenant": tenant}).encode())
 
     async def follow_changes(self) -> None:
-        while True:
-            try:
-                async for raw in self.cache.subscribe(PLACEMENTS_CHANNEL):
-                    try:
-                        tenant = json.loads(raw).get("tenant")
-                    except (ValueError, AttributeError):
-                        tenant = None
-                    self.forget(tenant if isinstance(tenant, str) else None)
-            except SlowConsumer:
-                self.forget()
+        """Forget a tenant's cached scenarios and experiments whenever another process
+        changes them."""
+        await forget_on_messages(self.cache, PLACEMENTS_CHANNEL, self.forget)

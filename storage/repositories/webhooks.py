@@ -21,7 +21,7 @@ from cachetools import TTLCache
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.backends import CacheBackend, SlowConsumer
+from storage.backends import CacheBackend, forget_on_messages
 from storage.tables import WEBHOOK_DELIVERIES as D
 from storage.tables import WEBHOOKS as W
 from storage.tenancy import tenant_scope
@@ -331,19 +331,9 @@ class WebhookRepository:
             listener(tenant)
 
     async def follow_changes(self) -> None:
-        """Forget a tenant's cached webhooks whenever another process changes them."""
-        while True:
-            try:
-                async for raw in self.cache.subscribe(WEBHOOKS_CHANNEL):
-                    try:
-                        tenant = json.loads(raw).get("tenant")
-                    except (ValueError, AttributeError):
-                        tenant = None
-                    self.forget(tenant if isinstance(tenant, str) else None)
-            except SlowConsumer:
-                self.forget()
+        """Forget a tenant's cached copies whenever another process changes them."""
+        await forget_on_messages(self.cache, WEBHOOKS_CHANNEL, self.forget)
 
-    # --- writing the outbox -------------------------------------------------------------
     async def write(
         self,
         conn: AsyncConnection,
