@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pgvector import Vector
 from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import ColumnElement, Select, cast, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -60,6 +59,23 @@ def space_predicate(tenant: str, space: str, table: str = "") -> str:
     """The partial index's predicate; queries repeat it literally so the planner uses it."""
     at = f"{table}." if table else ""
     return f"{at}tenant_id = {sql_literal(tenant)} AND {at}space = {sql_literal(space)}"
+
+
+#: vectors bound as text: pgvector's own bind formats every float in Python, twice as slow
+#: as one format call per row (a profile of bulk item loads: 10% of the API worker)
+UPSERT_VECTORS = text(
+    "INSERT INTO item_vectors (tenant_id, item_id, space, embedding) "
+    "VALUES (:t, :i, :s, CAST(:e AS vector)) "
+    "ON CONFLICT (item_id, space) DO UPDATE SET embedding = excluded.embedding, "
+    "updated_at = now()"
+)
+
+
+def vector_texts(vectors: np.ndarray) -> list[str]:
+    """pgvector's text form of each row, with the 9 significant digits that give float32
+    values back exactly."""
+    rows = np.asarray(vectors, np.float32).tolist()
+    return ["[" + ",".join(map("{:.9g}".format, row)) + "]" for row in rows]
 
 
 def create_index(tenant: str, space: str, dim: int) -> str:
@@ -168,17 +184,11 @@ class VectorRepository:
         if bulk:
             await self._defer_index(tenant, space)
         values = [
-            {"tenant_id": tenant, "item_id": pk, "space": space, "embedding": Vector(v)}
-            for pk, v in zip(item_pks, vectors.astype(np.float32), strict=True)
+            {"t": tenant, "i": pk, "s": space, "e": e}
+            for pk, e in zip(item_pks, vector_texts(vectors), strict=True)
         ]
-        stmt = insert(T)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[T.c.item_id, T.c.space],
-            set_={"embedding": stmt.excluded.embedding, "updated_at": text("now()")},
-        )
         async with self.engine.begin() as conn:
-            for start in range(0, len(values), 1000):
-                await conn.execute(stmt.values(values[start : start + 1000]))
+            await conn.execute(UPSERT_VECTORS, values)  # one prepared statement, many rows
         if bulk:
             self._schedule_rebuild(tenant, space, int(vectors.shape[1]))
 
