@@ -16,7 +16,7 @@ from engines.errors import ErrorCode, InputError
 from storage.online_state import OnlineState
 from storage.records import ItemRecord, UserRecord
 from storage.repositories import ItemRepository, UserRepository, VectorRepository
-from storage.repositories.vectors import BULK_VECTORS, DimensionMismatch
+from storage.repositories.vectors import DimensionMismatch
 from storage.snapshot import CatalogSnapshots
 from storage.validation import (
     Limits,
@@ -109,10 +109,7 @@ class Catalog:
             return result
         if dims:
             try:
-                # a bulk load builds the index after it (storage/repositories/vectors.py)
-                await self.vectors.ensure_space(
-                    tenant, INPUT_SPACE, dims.pop(), index=len(embedded) < BULK_VECTORS
-                )
+                await self.vectors.ensure_space(tenant, INPUT_SPACE, dims.pop())
             except DimensionMismatch as exc:
                 result.errors.append(
                     InputError((*path, "embedding"), str(exc), ErrorCode.DIMENSION_MISMATCH)

@@ -213,7 +213,6 @@ class Store:
         return True
 
     async def close(self) -> None:
-        await self.vectors.finish_rebuilds()
         await self.snapshots.stop()
         await self.cache.close()
         await self.hot.close()

@@ -53,3 +53,28 @@ async def test_a_blend_shows_new_items_only_when_asked(gql):
     assert {genre_of(r["item"]["itemId"]) for r in routed[:4]} == {"horror"}
     bad = await gql(LIST, {"u": "horror-fan-1", "n": 10, "c": 2.0}, expect_errors=True)
     assert bad["errors"][0]["extensions"] == {"code": "INVALID", "field": "coldItems"}
+
+
+PAGED = """query($u: String!, $n: Int!, $c: Float) {
+  recommendations(userId: $u, first: $n, coldItems: $c, calibration: 0) {
+    cursor item { itemId } reasons { algorithm } } }"""
+
+
+async def test_kept_pages_route_per_page_and_keep_displaced_items(gql):
+    await seed(gql, train=False)
+    await gql(BULK_ITEMS, {"i": {"items": NEW}})
+    await gql(TRAIN, {"i": {}})
+    plain = (await gql(LIST, {"u": "horror-fan-1", "n": 10}))["recommendations"]
+    paged = (await gql(PAGED, {"u": "horror-fan-1", "n": 5, "c": 0.2}))["recommendations"]
+    first = [r["item"]["itemId"] for r in paged]
+    marked = [r["item"]["itemId"] for r in paged
+              if any(c["algorithm"] == "cold_item" for c in r["reasons"])]
+    assert marked and all(m.startswith("horror-new") for m in marked)
+    # the next page opens with the warm items the cold ones displaced from this one
+    after = """query($u: String!, $a: String!) { recommendations(userId: $u, first: 5,
+      after: $a) { item { itemId } } }"""
+    nxt = (await gql(after, {"u": "horror-fan-1", "a": paged[-1]["cursor"]}))["recommendations"]
+    shown = first + [r["item"]["itemId"] for r in nxt]
+    warm = [r["item"]["itemId"] for r in plain if not r["item"]["itemId"].startswith("horror-new")]
+    assert warm[:8] == [i for i in shown if not i.startswith("horror-new")][:8]
+    assert len(set(shown)) == len(shown)

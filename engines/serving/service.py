@@ -36,7 +36,7 @@ from engines.serving.batching import ScoreBatcher
 from engines.serving.blending import Blended, Contribution, Pool, blend
 from engines.serving.blending import pool as blend_pool
 from engines.serving.calibration import calibrate, category_shares
-from engines.serving.cold_routing import cold_slots, route_cold, routed_blended
+from engines.serving.cold_routing import COLD_ITEM, cold_slots, route_cold, routed_blended
 from engines.serving.diversity import mmr
 from engines.serving.ranking import (
     allowed,
@@ -579,7 +579,9 @@ class RecommendationService:
             b.contributions.extend(notes.get(b.item_id, ()))
         share = arrangement.cold_share
         share = self.settings.cold_item_share if share is None else share
-        if share > 0 and query.user_id is not None and not arrangement.max_per_category:
+        # not with caps, boosts or rotation: routed items are ranked by content alone
+        plain = not (arrangement.max_per_category or arrangement.boosts or arrangement.rotation)
+        if share > 0 and query.user_id is not None and plain:
             blended = self._route_cold(candidates_pool, blended, active, weights, page_size, share)
         if fill and len(blended) < limit:  # N results whenever N items qualify
             popular = await self._popularity(tenant, models)
@@ -631,14 +633,24 @@ class RecommendationService:
         if cold is None:
             return blended
         by_id = {b.item_id: b for b in blended}
-        ids = [b.item_id for b in blended]
+        queue: list[int] = [b.item_id for b in blended]
         order: list[int] = []
-        for start in range(0, len(ids), limit):  # page by page (``limit``: a page's size)
-            page = [i for i in ids[start : start + limit] if i not in set(order)]
-            routed, _ = route_cold(page, pool, cold[~np.isin(cold, order)], sources, slots)
-            order += routed
-        order = list(dict.fromkeys(order))
-        return [by_id.get(i) or routed_blended(pool, i) for i in order]
+        routed: set[int] = set()
+        while queue and len(order) < len(blended):  # page by page (``limit`` items each)
+            page, queue = queue[:limit], queue[limit:]
+            placed, found = route_cold(page, pool, cold[~np.isin(cold, order)], sources, slots)
+            routed.update(found)
+            kept = set(placed)
+            # warm items a cold one displaced open the next page; found ones leave the queue
+            queue = [i for i in page if i not in kept] + [i for i in queue if i not in kept]
+            order += placed
+        out = []
+        for item in order[: len(blended)]:
+            b = by_id.get(item) or routed_blended(pool, item)
+            if item in routed and all(c.algorithm != COLD_ITEM for c in b.contributions):
+                b.contributions.append(Contribution(COLD_ITEM, 0.0, 0.0))
+            out.append(b)
+        return out
 
     def _cold_items(self, model: Algorithm) -> np.ndarray | None:
         """Sorted ids of the model's items with few events (kept while the model is)."""

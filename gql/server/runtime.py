@@ -172,8 +172,6 @@ class EngineRuntime:
         worker = WebhookWorker(self.store, settings)
         self.tasks.append(asyncio.create_task(worker.run(), name="webhook-deliveries"))
         placements = self.store.placements
-        # indexes a stopped process left to build after a bulk load
-        self.tasks.append(asyncio.create_task(self.store.vectors.ensure_indexes(), name="indexes"))
         self.tasks.append(asyncio.create_task(placements.follow_changes(), name="placements"))
         self.tasks.append(asyncio.create_task(placements.follow_exposures(), name="exposures"))
         tenants = await self.store.tenants()
