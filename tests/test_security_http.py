@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -52,10 +54,20 @@ async def test_a_non_utf8_authorization_header_is_a_401(secured):
     assert b"UNAUTHENTICATED" in answer
 
 
-async def test_guessing_keys_is_rate_limited_without_locking_out_real_keys(secured, keys):
+@pytest.fixture
+async def slow_guesses(store: Any, settings: Any) -> AsyncIterator[Any]:
+    """A server that requires keys and allows 4 failed lookups a second per address (a
+    rate this test's guesses exceed however busy the machine is: each is a hash check)."""
+    slow = settings.model_copy(update={"require_api_key": True, "auth_lookups_per_address": 4.0})
+    async with TestClient(TestServer(create_app(slow, store=store))) as client:
+        yield client
+
+
+async def test_guessing_keys_is_rate_limited_without_locking_out_real_keys(slow_guesses, keys):
     """Malformed keys and keys whose prefix no key has cost no lookup; guesses at a real
     key's prefix are limited per address and prefix, so another key, used from the same
     address (a shared proxy), keeps working."""
+    secured = slow_guesses
     statuses = []
     for _ in range(40):
         resp = await secured.post("/graphql", json={"query": "{ __typename }"},
@@ -71,7 +83,7 @@ async def test_guessing_keys_is_rate_limited_without_locking_out_real_keys(secur
         if resp.status == 429:
             break
     assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
-    assert statuses[40:70].count(401) >= 30  # a burst of 2 s at 20 lookups/s went first
+    assert statuses[40:70].count(401) >= 8  # a burst of 2 s at 4 lookups/s went first
     for key in (keys["acme:write"], keys["globex:read"]):
         ok = await secured.post("/graphql", json={"query": "{ __typename }"},
                                 headers={"Authorization": f"Bearer {key}"})
