@@ -93,6 +93,42 @@ async def test_writes_in_batches_then_explained_recommendations_and_search(secur
         assert bad.value.code == "UNKNOWN_ALGORITHM"
 
 
+async def test_scenarios_and_an_experiment_through_the_client(secured, keys):
+    async with AsyncRecograph(url_of(secured), keys["acme:admin"], retry=FAST) as client:
+        await client.items_bulk_upsert(catalogue())
+        await client.interactions_record(events())
+        await client.model_train()
+        home = await client.scenario_upsert("home", max_per_category=4, calibration=0)
+        assert home.version == 1 and home.definition["maxPerCategory"] == 4
+        await client.scenario_upsert("home-trending", algorithms=[{"name": "trending"}])
+        with pytest.raises(RecographUserError) as bad:
+            await client.experiment_create("too much", "home", [
+                {"name": "a", "scenario": "home", "share": 0.8},
+                {"name": "b", "scenario": "home-trending", "share": 0.8}])
+        assert bad.value.errors[0].field == ["input", "variants"]
+        test = await client.experiment_create("trending first", "home", [
+            {"name": "control", "scenario": "home", "share": 0.5},
+            {"name": "trending", "scenario": "home-trending", "share": 0.5}])
+        assert (await client.experiment_start(test.id)).status.value == "RUNNING"
+        served = {}
+        for user in [f"{g}-fan-{u}" for g in ("scifi", "horror") for u in range(6)]:
+            page = await client.recommendation_page(user, first=3, scenario="home")
+            assert page[0].experiment_id == test.id and page[0].variant in {"control", "trending"}
+            served[user] = page
+        for user, page in served.items():
+            assert page[0].item is not None
+            await client.interaction_record({
+                "userId": user, "itemId": page[0].item.item_id, "type": "click",
+                "recommendationId": page[0].recommendation_id})
+        result = await client.experiment(test.id)
+        assert result is not None
+        assert sum(v.exposures for v in result.variants) == len(served)
+        assert sum(v.clicks for v in result.variants) == len(served)
+        assert result.significance.warning  # a dozen lists are too few to decide
+        promoted = await client.experiment_promote(test.id, "trending")
+        assert (promoted.status.value, promoted.winner) == ("STOPPED", "trending")
+
+
 async def test_sync_client_user_errors_and_authentication(secured, keys):
     url = url_of(secured)
 

@@ -47,6 +47,7 @@ from .generated.exceptions import (
 )
 from .generated.fragments import (
     ApiKeyFields,
+    ExperimentFields,
     ItemFields,
     RecommendationFields,
     UserErrorFields,
@@ -54,12 +55,14 @@ from .generated.fragments import (
 from .generated.input_types import (
     AlgorithmInput,
     BoostInput,
+    ExperimentCreateInput,
     InteractionInput,
     InteractionTypeUpsertInput,
     ItemFilterInput,
     ItemInput,
     PromotedInput,
     RecommendationFilterInput,
+    ScenarioUpsertInput,
     UserInput,
 )
 from .generated.interaction_recorded import InteractionRecordedInteractionRecorded
@@ -70,6 +73,7 @@ from .generated.model_train import ModelTrainModelTrainModels
 from .generated.model_trained import ModelTrainedModelTrained
 from .generated.recommendation_page import RecommendationPageRecommendations
 from .generated.recommendations_updated import RecommendationsUpdatedRecommendationsUpdated
+from .generated.scenario_upsert import ScenarioUpsertScenarioUpsertScenario
 from .generated.search import SearchSearch
 from .generated.user_token_create import UserTokenCreateUserTokenCreate
 from .generated.user_upsert import UserUpsertUserUpsert
@@ -461,6 +465,58 @@ class Recograph(_Base):
             scenario=scenario,
         ).recommendations
 
+    # --- scenarios and A/B experiments (admin scope) ----------------------------------
+    def scenario_upsert(self, name: str, **settings: Any) -> ScenarioUpsertScenarioUpsertScenario:
+        """Save a new version of scenario ``name``; ``settings`` are the fields of
+        ``ScenarioUpsertInput`` (``algorithms``, ``filter``, ``boosts``, ``promoted``,
+        ``max_per_category``, ``diversity``, ``calibration``, ``rotation``, ...)."""
+        value = _model(ScenarioUpsertInput, {"name": name, **settings})
+        payload = self._call(self.generated.scenario_upsert, value).scenario_upsert
+        _check(payload.user_errors, payload)
+        assert payload.scenario is not None
+        return payload.scenario
+
+    def experiment_create(
+        self, name: str, scenario: str, variants: Sequence[ModelOrDict], **options: Any
+    ) -> ExperimentFields:
+        """A draft A/B test of ``scenario``: ``variants`` are ``{name, scenario, share}``
+        (the first is the control); ``options``: ``metric``, ``click_types``,
+        ``conversion_types``."""
+        value = _model(
+            ExperimentCreateInput,
+            {"name": name, "scenario": scenario, "variants": list(variants), **options},
+        )
+        payload = self._call(self.generated.experiment_create, value).experiment_create
+        _check(payload.user_errors, payload)
+        assert payload.experiment is not None
+        return payload.experiment
+
+    def experiment_start(self, experiment_id: str) -> ExperimentFields:
+        payload = self._call(self.generated.experiment_start, experiment_id).experiment_start
+        _check(payload.user_errors, payload)
+        assert payload.experiment is not None
+        return payload.experiment
+
+    def experiment_stop(self, experiment_id: str) -> ExperimentFields:
+        payload = self._call(self.generated.experiment_stop, experiment_id).experiment_stop
+        _check(payload.user_errors, payload)
+        assert payload.experiment is not None
+        return payload.experiment
+
+    def experiment_promote(self, experiment_id: str, variant: str) -> ExperimentFields:
+        """Make ``variant``'s settings the scenario's new version and stop the test."""
+        payload = self._call(
+            self.generated.experiment_promote, experiment_id, variant
+        ).experiment_promote
+        _check(payload.user_errors, payload)
+        assert payload.experiment is not None
+        return payload.experiment
+
+    def experiment(self, experiment_id: str) -> ExperimentFields | None:
+        """Its variants' exposures, clicks, conversions, rates with intervals, and the
+        significance test against the control."""
+        return self._call(self.generated.experiment, experiment_id).experiment
+
     def bought_together(
         self, item_id: str, *, first: int = 10, filter: ModelOrDict | None = None
     ) -> list[RecommendationFields]:
@@ -790,6 +846,62 @@ class AsyncRecograph(_Base):
             scenario=scenario,
         )
         return result.recommendations
+
+    # --- scenarios and A/B experiments (admin scope) ----------------------------------
+    async def scenario_upsert(
+        self, name: str, **settings: Any
+    ) -> ScenarioUpsertScenarioUpsertScenario:
+        """Save a new version of scenario ``name``; ``settings`` are the fields of
+        ``ScenarioUpsertInput`` (``algorithms``, ``filter``, ``boosts``, ``promoted``,
+        ``max_per_category``, ``diversity``, ``calibration``, ``rotation``, ...)."""
+        value = _model(ScenarioUpsertInput, {"name": name, **settings})
+        payload = (await self._call(self.generated.scenario_upsert, value)).scenario_upsert
+        _check(payload.user_errors, payload)
+        assert payload.scenario is not None
+        return payload.scenario
+
+    async def experiment_create(
+        self, name: str, scenario: str, variants: Sequence[ModelOrDict], **options: Any
+    ) -> ExperimentFields:
+        """A draft A/B test of ``scenario``: ``variants`` are ``{name, scenario, share}``
+        (the first is the control); ``options``: ``metric``, ``click_types``,
+        ``conversion_types``."""
+        value = _model(
+            ExperimentCreateInput,
+            {"name": name, "scenario": scenario, "variants": list(variants), **options},
+        )
+        payload = (await self._call(self.generated.experiment_create, value)).experiment_create
+        _check(payload.user_errors, payload)
+        assert payload.experiment is not None
+        return payload.experiment
+
+    async def experiment_start(self, experiment_id: str) -> ExperimentFields:
+        payload = (
+            await self._call(self.generated.experiment_start, experiment_id)
+        ).experiment_start
+        _check(payload.user_errors, payload)
+        assert payload.experiment is not None
+        return payload.experiment
+
+    async def experiment_stop(self, experiment_id: str) -> ExperimentFields:
+        payload = (await self._call(self.generated.experiment_stop, experiment_id)).experiment_stop
+        _check(payload.user_errors, payload)
+        assert payload.experiment is not None
+        return payload.experiment
+
+    async def experiment_promote(self, experiment_id: str, variant: str) -> ExperimentFields:
+        """Make ``variant``'s settings the scenario's new version and stop the test."""
+        payload = (
+            await self._call(self.generated.experiment_promote, experiment_id, variant)
+        ).experiment_promote
+        _check(payload.user_errors, payload)
+        assert payload.experiment is not None
+        return payload.experiment
+
+    async def experiment(self, experiment_id: str) -> ExperimentFields | None:
+        """Its variants' exposures, clicks, conversions, rates with intervals, and the
+        significance test against the control."""
+        return (await self._call(self.generated.experiment, experiment_id)).experiment
 
     async def bought_together(
         self, item_id: str, *, first: int = 10, filter: ModelOrDict | None = None

@@ -41,8 +41,38 @@ from .exceptions import (
     GraphQLClientHttpError,
     GraphQLClientInvalidResponseError,
 )
+from .experiment import Experiment, ExperimentExperiment
+from .experiment_create import (
+    ExperimentCreate,
+    ExperimentCreateExperimentCreate,
+    ExperimentCreateExperimentCreateExperiment,
+    ExperimentCreateExperimentCreateUserErrors,
+)
+from .experiment_promote import (
+    ExperimentPromote,
+    ExperimentPromoteExperimentPromote,
+    ExperimentPromoteExperimentPromoteExperiment,
+    ExperimentPromoteExperimentPromoteUserErrors,
+)
+from .experiment_start import (
+    ExperimentStart,
+    ExperimentStartExperimentStart,
+    ExperimentStartExperimentStartExperiment,
+    ExperimentStartExperimentStartUserErrors,
+)
+from .experiment_stop import (
+    ExperimentStop,
+    ExperimentStopExperimentStop,
+    ExperimentStopExperimentStopExperiment,
+    ExperimentStopExperimentStopUserErrors,
+)
 from .fragments import (
     ApiKeyFields,
+    ExperimentFields,
+    ExperimentFieldsSignificance,
+    ExperimentFieldsSignificanceComparisons,
+    ExperimentFieldsVariants,
+    ExperimentFieldsVariantsInterval,
     ItemFields,
     RecommendationFields,
     RecommendationFieldsItem,
@@ -128,6 +158,12 @@ from .model_train import (
 )
 from .recommendation_page import RecommendationPage, RecommendationPageRecommendations
 from .recommendations import Recommendations, RecommendationsRecommendations
+from .scenario_upsert import (
+    ScenarioUpsert,
+    ScenarioUpsertScenarioUpsert,
+    ScenarioUpsertScenarioUpsertScenario,
+    ScenarioUpsertScenarioUpsertUserErrors,
+)
 from .search import Search, SearchSearch, SearchSearchItem, SearchSearchMatches
 from .similar_items import SimilarItems, SimilarItemsSimilarItems
 from .trending import Trending, TrendingTrending
@@ -176,11 +212,34 @@ __all__ = [
     "BoostInput",
     "BoughtTogether",
     "BoughtTogetherBoughtTogether",
+    "Experiment",
+    "ExperimentCreate",
+    "ExperimentCreateExperimentCreate",
+    "ExperimentCreateExperimentCreateExperiment",
+    "ExperimentCreateExperimentCreateUserErrors",
     "ExperimentCreateInput",
+    "ExperimentExperiment",
+    "ExperimentFields",
+    "ExperimentFieldsSignificance",
+    "ExperimentFieldsSignificanceComparisons",
+    "ExperimentFieldsVariants",
+    "ExperimentFieldsVariantsInterval",
     "ExperimentIdInput",
     "ExperimentMetric",
+    "ExperimentPromote",
+    "ExperimentPromoteExperimentPromote",
+    "ExperimentPromoteExperimentPromoteExperiment",
+    "ExperimentPromoteExperimentPromoteUserErrors",
     "ExperimentPromoteInput",
+    "ExperimentStart",
+    "ExperimentStartExperimentStart",
+    "ExperimentStartExperimentStartExperiment",
+    "ExperimentStartExperimentStartUserErrors",
     "ExperimentStatus",
+    "ExperimentStop",
+    "ExperimentStopExperimentStop",
+    "ExperimentStopExperimentStopExperiment",
+    "ExperimentStopExperimentStopUserErrors",
     "ExperimentVariantInput",
     "GeneratedClient",
     "GraphQLClientError",
@@ -244,7 +303,11 @@ __all__ = [
     "RecommendationsRecommendations",
     "ScenarioAlgorithmInput",
     "ScenarioDeleteInput",
+    "ScenarioUpsert",
     "ScenarioUpsertInput",
+    "ScenarioUpsertScenarioUpsert",
+    "ScenarioUpsertScenarioUpsertScenario",
+    "ScenarioUpsertScenarioUpsertUserErrors",
     "Search",
     "SearchRetriever",
     "SearchSearch",

@@ -13,15 +13,22 @@ from .async_base_client import AsyncBaseClient
 from .base_model import UNSET, UnsetType
 from .bought_together import BoughtTogether
 from .enums import ApiKeyScope, SearchRetriever
+from .experiment import Experiment
+from .experiment_create import ExperimentCreate
+from .experiment_promote import ExperimentPromote
+from .experiment_start import ExperimentStart
+from .experiment_stop import ExperimentStop
 from .input_types import (
     AlgorithmInput,
     BoostInput,
+    ExperimentCreateInput,
     InteractionInput,
     InteractionTypeUpsertInput,
     ItemFilterInput,
     ItemInput,
     PromotedInput,
     RecommendationFilterInput,
+    ScenarioUpsertInput,
     UserInput,
 )
 from .interaction_record import InteractionRecord
@@ -38,6 +45,7 @@ from .model_trained import ModelTrained
 from .recommendation_page import RecommendationPage
 from .recommendations import Recommendations
 from .recommendations_updated import RecommendationsUpdated
+from .scenario_upsert import ScenarioUpsert
 from .search import Search
 from .similar_items import SimilarItems
 from .trending import Trending
@@ -534,6 +542,356 @@ class GeneratedAsyncClient(AsyncBaseClient):
         )
         data = self.get_data(response)
         return Algorithms.model_validate(data)
+
+    async def scenario_upsert(
+        self, input: ScenarioUpsertInput, **kwargs: Any
+    ) -> ScenarioUpsert:
+        query = gql("""
+            mutation ScenarioUpsert($input: ScenarioUpsertInput!) {
+              scenarioUpsert(input: $input) {
+                scenario {
+                  name
+                  version
+                  definition
+                  createdAt
+                }
+                userErrors {
+                  ...UserErrorFields
+                }
+              }
+            }
+
+            fragment UserErrorFields on UserError {
+              field
+              message
+              code
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="ScenarioUpsert", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ScenarioUpsert.model_validate(data)
+
+    async def experiment_create(
+        self, input: ExperimentCreateInput, **kwargs: Any
+    ) -> ExperimentCreate:
+        query = gql("""
+            mutation ExperimentCreate($input: ExperimentCreateInput!) {
+              experimentCreate(input: $input) {
+                experiment {
+                  ...ExperimentFields
+                }
+                userErrors {
+                  ...UserErrorFields
+                }
+              }
+            }
+
+            fragment ExperimentFields on Experiment {
+              id
+              name
+              scenario
+              status
+              metric
+              winner
+              startedAt
+              stoppedAt
+              variants {
+                name
+                scenario
+                share
+                exposures
+                clicks
+                conversions
+                ctr
+                conversionRate
+                interval {
+                  low
+                  high
+                }
+              }
+              significance {
+                control
+                significant
+                leader
+                warning
+                comparisons {
+                  variant
+                  lift
+                  zScore
+                  pValue
+                  significant
+                }
+              }
+            }
+
+            fragment UserErrorFields on UserError {
+              field
+              message
+              code
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query,
+            operation_name="ExperimentCreate",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ExperimentCreate.model_validate(data)
+
+    async def experiment_start(self, id: str, **kwargs: Any) -> ExperimentStart:
+        query = gql("""
+            mutation ExperimentStart($id: String!) {
+              experimentStart(input: {id: $id}) {
+                experiment {
+                  ...ExperimentFields
+                }
+                userErrors {
+                  ...UserErrorFields
+                }
+              }
+            }
+
+            fragment ExperimentFields on Experiment {
+              id
+              name
+              scenario
+              status
+              metric
+              winner
+              startedAt
+              stoppedAt
+              variants {
+                name
+                scenario
+                share
+                exposures
+                clicks
+                conversions
+                ctr
+                conversionRate
+                interval {
+                  low
+                  high
+                }
+              }
+              significance {
+                control
+                significant
+                leader
+                warning
+                comparisons {
+                  variant
+                  lift
+                  zScore
+                  pValue
+                  significant
+                }
+              }
+            }
+
+            fragment UserErrorFields on UserError {
+              field
+              message
+              code
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="ExperimentStart", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ExperimentStart.model_validate(data)
+
+    async def experiment_stop(self, id: str, **kwargs: Any) -> ExperimentStop:
+        query = gql("""
+            mutation ExperimentStop($id: String!) {
+              experimentStop(input: {id: $id}) {
+                experiment {
+                  ...ExperimentFields
+                }
+                userErrors {
+                  ...UserErrorFields
+                }
+              }
+            }
+
+            fragment ExperimentFields on Experiment {
+              id
+              name
+              scenario
+              status
+              metric
+              winner
+              startedAt
+              stoppedAt
+              variants {
+                name
+                scenario
+                share
+                exposures
+                clicks
+                conversions
+                ctr
+                conversionRate
+                interval {
+                  low
+                  high
+                }
+              }
+              significance {
+                control
+                significant
+                leader
+                warning
+                comparisons {
+                  variant
+                  lift
+                  zScore
+                  pValue
+                  significant
+                }
+              }
+            }
+
+            fragment UserErrorFields on UserError {
+              field
+              message
+              code
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="ExperimentStop", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ExperimentStop.model_validate(data)
+
+    async def experiment_promote(
+        self, id: str, variant: str, **kwargs: Any
+    ) -> ExperimentPromote:
+        query = gql("""
+            mutation ExperimentPromote($id: String!, $variant: String!) {
+              experimentPromote(input: {id: $id, variant: $variant}) {
+                experiment {
+                  ...ExperimentFields
+                }
+                userErrors {
+                  ...UserErrorFields
+                }
+              }
+            }
+
+            fragment ExperimentFields on Experiment {
+              id
+              name
+              scenario
+              status
+              metric
+              winner
+              startedAt
+              stoppedAt
+              variants {
+                name
+                scenario
+                share
+                exposures
+                clicks
+                conversions
+                ctr
+                conversionRate
+                interval {
+                  low
+                  high
+                }
+              }
+              significance {
+                control
+                significant
+                leader
+                warning
+                comparisons {
+                  variant
+                  lift
+                  zScore
+                  pValue
+                  significant
+                }
+              }
+            }
+
+            fragment UserErrorFields on UserError {
+              field
+              message
+              code
+            }
+            """)
+        variables: dict[str, object] = {"id": id, "variant": variant}
+        response = await self.execute(
+            query=query,
+            operation_name="ExperimentPromote",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ExperimentPromote.model_validate(data)
+
+    async def experiment(self, id: str, **kwargs: Any) -> Experiment:
+        query = gql("""
+            query Experiment($id: String!) {
+              experiment(id: $id) {
+                ...ExperimentFields
+              }
+            }
+
+            fragment ExperimentFields on Experiment {
+              id
+              name
+              scenario
+              status
+              metric
+              winner
+              startedAt
+              stoppedAt
+              variants {
+                name
+                scenario
+                share
+                exposures
+                clicks
+                conversions
+                ctr
+                conversionRate
+                interval {
+                  low
+                  high
+                }
+              }
+              significance {
+                control
+                significant
+                leader
+                warning
+                comparisons {
+                  variant
+                  lift
+                  zScore
+                  pValue
+                  significant
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="Experiment", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Experiment.model_validate(data)
 
     async def recommendations(
         self,

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import UserErrorCode
+from .enums import ExperimentMetric, ExperimentStatus, UserErrorCode
 
 
 class ApiKeyFields(BaseModel):
@@ -17,6 +17,52 @@ class ApiKeyFields(BaseModel):
     created_at: datetime = Field(alias="createdAt")
     revoked_at: Optional[datetime] = Field(alias="revokedAt")
     allowed_origins: list[str] = Field(alias="allowedOrigins")
+
+
+class ExperimentFields(BaseModel):
+    id: str
+    name: str
+    scenario: str
+    status: ExperimentStatus
+    metric: ExperimentMetric
+    winner: Optional[str]
+    started_at: Optional[datetime] = Field(alias="startedAt")
+    stopped_at: Optional[datetime] = Field(alias="stoppedAt")
+    variants: list["ExperimentFieldsVariants"]
+    significance: "ExperimentFieldsSignificance"
+
+
+class ExperimentFieldsVariants(BaseModel):
+    name: str
+    scenario: str
+    share: float
+    exposures: int
+    clicks: int
+    conversions: int
+    ctr: float
+    conversion_rate: float = Field(alias="conversionRate")
+    interval: "ExperimentFieldsVariantsInterval"
+
+
+class ExperimentFieldsVariantsInterval(BaseModel):
+    low: float
+    high: float
+
+
+class ExperimentFieldsSignificance(BaseModel):
+    control: str
+    significant: bool
+    leader: Optional[str]
+    warning: Optional[str]
+    comparisons: list["ExperimentFieldsSignificanceComparisons"]
+
+
+class ExperimentFieldsSignificanceComparisons(BaseModel):
+    variant: str
+    lift: Optional[float]
+    z_score: float = Field(alias="zScore")
+    p_value: float = Field(alias="pValue")
+    significant: bool
 
 
 class ItemFields(BaseModel):
@@ -66,6 +112,7 @@ class UserErrorFields(BaseModel):
 
 
 ApiKeyFields.model_rebuild()
+ExperimentFields.model_rebuild()
 ItemFields.model_rebuild()
 RecommendationFields.model_rebuild()
 UserErrorFields.model_rebuild()
