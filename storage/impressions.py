@@ -67,6 +67,3 @@ class ImpressionStore:
         for pk in pks:
             seen[pk] = seen.get(pk, 0) + 1
         self._local[(tenant, user)] = seen if len(seen) <= MAX_ITEMS else {}
-
-    def forget(self, tenant: str, user: str) -> None:
-        self._local.pop((tenant, user), None)

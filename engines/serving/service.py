@@ -7,6 +7,7 @@ import asyncio
 import copy
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -593,7 +594,13 @@ class RecommendationService:
                 popular,
             )
             if arrangement.max_per_category:
-                more = await self._capped_tail(tenant, blended, more, arrangement.max_per_category)
+                kept = await self._within_caps(
+                    tenant,
+                    [b.item_id for b in more],
+                    arrangement.max_per_category,
+                    [b.item_id for b in blended],
+                )
+                more = [more[p] for p in kept]
             blended += more[: limit - len(blended)]
         if arrangement.promoted is not None:
             blended = await self._promote(
@@ -702,25 +709,21 @@ class RecommendationService:
                 mine.append(Contribution(ROTATION, 1.0, t * b * (r - 1.0)))
         arranged = Pool(pool.ids[order], totals[order], pool.parts)
         if arrangement.max_per_category:
-            cats = await self._item_categories(tenant, arranged.ids.tolist())
-            kept = capped(
-                range(len(arranged)),
-                [cats.get(int(i), ()) for i in arranged.ids.tolist()],
-                arrangement.max_per_category,
+            kept = await self._within_caps(
+                tenant, arranged.ids.tolist(), arrangement.max_per_category
             )
             keep = np.asarray(kept, np.int64)
             arranged = Pool(arranged.ids[keep], arranged.totals[keep], pool.parts)
         return arranged, notes
 
-    async def _capped_tail(
-        self, tenant: str, have: list[Blended], more: list[Blended], cap: int
-    ) -> list[Blended]:
-        """The items of ``more`` that keep the category caps after ``have``."""
-        cats = await self._item_categories(tenant, [b.item_id for b in (*have, *more)])
-        counts: dict[str, int] = {}
-        capped(range(len(have)), [cats.get(b.item_id, ()) for b in have], 10**9, counts)
-        kept = capped(range(len(more)), [cats.get(b.item_id, ()) for b in more], cap, counts)
-        return [more[p] for p in kept]
+    async def _within_caps(
+        self, tenant: str, ids: list[int], cap: int, placed: Sequence[int] = ()
+    ) -> list[int]:
+        """Positions of ``ids`` kept, in order, when no category may hold more than ``cap``
+        items, counting the ``placed`` items first."""
+        cats = await self._item_categories(tenant, [*placed, *ids])
+        counts = Counter(c for i in placed for c in cats.get(i, ()))
+        return capped(range(len(ids)), [cats.get(i, ()) for i in ids], cap, counts)
 
     async def _promote(
         self,
@@ -779,13 +782,8 @@ class RecommendationService:
                 b.contributions.append(Contribution(PROMOTED, 0.0, 0.0))
             out.append(b)
         if arrangement.max_per_category:
-            cats = await self._item_categories(tenant, [b.item_id for b in out])
-            kept = capped(
-                range(len(out)),
-                [cats.get(b.item_id, ()) for b in out],
-                arrangement.max_per_category,
-            )
-            out = [out[p] for p in kept]
+            cap = arrangement.max_per_category
+            out = [out[p] for p in await self._within_caps(tenant, [b.item_id for b in out], cap)]
         return out
 
     async def _pks_of(self, tenant: str, external_ids: Sequence[str]) -> np.ndarray:

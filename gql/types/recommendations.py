@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from enum import Enum
@@ -31,6 +30,7 @@ from gql.types.scenarios import (
     check_placement,
     load_placement,
 )
+from storage.repositories.placements import ExperimentRecord, served_by
 
 Info = strawberry.Info[Context, None]
 #: the algorithm behind the ``trending`` query (a built-in plugin)
@@ -240,21 +240,19 @@ def paged_of(
     return recs
 
 
-#: a recommendation id an experiment served: x<experiment>v<variant>.<token>
-EXPERIMENT_RID = re.compile(r"^x(\d+)v(\d+)\.")
-
-
 async def label_variant(info: Info, recs: list[Recommendation], rid: str) -> None:
     """Name the experiment and variant of a list served by one."""
-    if (m := EXPERIMENT_RID.match(rid)) is None:
+    if (served := served_by(rid)) is None:
         return
     ctx = info.context
-    record = await ctx.store.placements.experiment(ctx.tenant, int(m.group(1)))
-    n = int(m.group(2))
-    if record is None or n >= len(record.variants):
-        return
+    record = await ctx.store.placements.experiment(ctx.tenant, served[0])
+    if record is not None and served[1] < len(record.variants):
+        name_variant(recs, record, served[1])
+
+
+def name_variant(recs: list[Recommendation], experiment: ExperimentRecord, n: int) -> None:
     for rec in recs:
-        rec.experiment_id, rec.variant = str(record.id), record.variants[n]["name"]
+        rec.experiment_id, rec.variant = str(experiment.id), experiment.variants[n]["name"]
 
 
 async def next_page(
@@ -360,7 +358,7 @@ class RecommendationQueries:
         ] = None,
     ) -> list[Recommendation]:
         ctx = info.context
-        check_user_request(ctx, user_id, first, calibration, diversity)
+        check_user_request(ctx, user_id, first, None)  # the rest: check_placement below
         asked = Placement(
             algorithms=selection_of(algorithms),
             filter=filter,
@@ -412,17 +410,14 @@ class RecommendationQueries:
         if not paged:
             page = await recommendations_of(info, blended, explain)
             if rid is not None:
-                for n, rec in enumerate(page):
+                for rec in page:
                     rec.recommendation_id = rid
-                    rec.rank = n + 1
         else:
             rid = await ctx.store.pages.put(ctx.tenant, user_id, encode_answer(blended), rid)
             page = await recommendations_of(info, blended[:first], explain)
             page = paged_of(page, rid, 0, range(len(page)))
         if experiment is not None and variant is not None:
-            for rec in page:
-                rec.experiment_id = str(experiment.id)
-                rec.variant = experiment.variants[variant]["name"]
+            name_variant(page, experiment, variant)
         return page
 
     @strawberry.field(description="Items like this one (also bought, similar content).")

@@ -141,9 +141,7 @@ def _plain(value: Any) -> Any:
 def _camel(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k.rstrip("_")): _camel(v)
-            if k not in ("config", "eq", "in_")
-            else v
+            _camel_key(k): _camel(v) if k not in ("config", "eq", "in_") else v
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -436,7 +434,6 @@ class ScenarioMutations:
         record = await ctx.store.placements.put_scenario(
             ctx.tenant, input.name, definition_of(input), input.description
         )
-        assert record is not None
         return ScenarioPayload(scenario=Scenario.of(record), user_errors=[])
 
     @strawberry.mutation(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from cachetools import TTLCache
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import Row, Select, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -73,6 +74,16 @@ class ExperimentRecord:
         return f"{self.prefix}{variant}.{token}"
 
 
+#: a recommendation id an experiment served: x<experiment>v<variant>.<token>
+SERVED_BY = re.compile(r"^x(\d+)v(\d+)\.")
+
+
+def served_by(recommendation_id: str) -> tuple[int, int] | None:
+    """(experiment id, variant index) of a list an experiment served, else None."""
+    m = SERVED_BY.match(recommendation_id)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def _scenario(r: Row[Any]) -> ScenarioRecord:
     return ScenarioRecord(r.name, r.version, r.definition, r.description, r.created_at)
 
@@ -111,15 +122,18 @@ async def _lock_placements(conn: AsyncConnection, tenant: str) -> None:
     )
 
 
+def _newest(tenant: str, name: str) -> Select[Any]:
+    """The newest version of a scenario (a null definition: deleted)."""
+    return (
+        select(S)
+        .where(S.c.tenant_id == tenant, S.c.name == name)
+        .order_by(S.c.version.desc())
+        .limit(1)
+    )
+
+
 async def _scenario_exists(conn: AsyncConnection, tenant: str, name: str) -> bool:
-    newest = (
-        await conn.execute(
-            select(S.c.definition)
-            .where(S.c.tenant_id == tenant, S.c.name == name)
-            .order_by(S.c.version.desc())
-            .limit(1)
-        )
-    ).first()
+    newest = (await conn.execute(_newest(tenant, name))).first()
     return newest is not None and newest.definition is not None
 
 
@@ -139,25 +153,13 @@ class PlacementRepository:
 
     # --- scenarios -------------------------------------------------------------------
     async def put_scenario(
-        self, tenant: str, name: str, definition: dict[str, Any] | None, description: str | None
-    ) -> ScenarioRecord | None:
-        """A new version of ``name`` (``definition`` None deletes it); None when deleting a
-        scenario that does not exist."""
+        self, tenant: str, name: str, definition: dict[str, Any], description: str | None
+    ) -> ScenarioRecord:
+        """A new version of ``name`` (under the lock deletions and experiment starts take,
+        so versions are numbered one after another)."""
         async with self.engine.begin() as conn:
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext('scenario:' || :t || ':' || :n))"),
-                {"t": tenant, "n": name},
-            )
-            newest = (
-                await conn.execute(
-                    select(S.c.version, S.c.definition)
-                    .where(S.c.tenant_id == tenant, S.c.name == name)
-                    .order_by(S.c.version.desc())
-                    .limit(1)
-                )
-            ).first()
-            if definition is None and (newest is None or newest.definition is None):
-                return None
+            await _lock_placements(conn, tenant)
+            newest = (await conn.execute(_newest(tenant, name))).first()
             row = (
                 await conn.execute(
                     S.insert()
@@ -172,17 +174,16 @@ class PlacementRepository:
                 )
             ).one()
         await self.changed(tenant)
-        return _scenario(row) if definition is not None else None
+        return _scenario(row)
 
     async def scenario(
         self, tenant: str, name: str, version: int | None = None
     ) -> ScenarioRecord | None:
         """The current version (or the one asked for); None if unknown or deleted."""
-        stmt = select(S).where(S.c.tenant_id == tenant, S.c.name == name)
         stmt = (
-            stmt.where(S.c.version == version)
+            select(S).where(S.c.tenant_id == tenant, S.c.name == name, S.c.version == version)
             if version is not None
-            else stmt.order_by(S.c.version.desc()).limit(1)
+            else _newest(tenant, name)
         )
         async with self.engine.connect() as conn:
             row = (await conn.execute(stmt)).first()
@@ -210,21 +211,13 @@ class PlacementRepository:
             rows = (await conn.execute(newest)).all()
         return [_scenario(r) for r in rows if r.definition is not None]
 
-    async def scenario_versions(self, tenant: str, name: str) -> list[ScenarioRecord]:
-        stmt = (
-            select(S)
-            .where(S.c.tenant_id == tenant, S.c.name == name, S.c.definition.is_not(None))
-            .order_by(S.c.version.desc())
-        )
-        async with self.engine.connect() as conn:
-            return [_scenario(r) for r in (await conn.execute(stmt)).all()]
-
     async def delete_scenario(self, tenant: str, name: str) -> str | None:
         """Delete ``name`` (a null version); why not, if it cannot be: unknown, or a running
         experiment uses it (checked under the lock experiments start under)."""
         async with self.engine.begin() as conn:
             await _lock_placements(conn, tenant)
-            if not await _scenario_exists(conn, tenant, name):
+            newest = (await conn.execute(_newest(tenant, name))).first()
+            if newest is None or newest.definition is None:
                 return "unknown"
             running = (
                 await conn.execute(
@@ -236,13 +229,10 @@ class PlacementRepository:
             for e in running:
                 if name in {e.scenario, *(v["scenario"] for v in e.variants)}:
                     return f"experiment {e.id} ({e.name}) runs on it: stop it first"
-            newest = (
-                await conn.execute(
-                    select(func.max(S.c.version)).where(S.c.tenant_id == tenant, S.c.name == name)
-                )
-            ).scalar_one()
             await conn.execute(
-                S.insert().values(tenant_id=tenant, name=name, version=newest + 1, definition=None)
+                S.insert().values(
+                    tenant_id=tenant, name=name, version=newest.version + 1, definition=None
+                )
             )
         await self.changed(tenant)
         return None
@@ -287,10 +277,11 @@ class PlacementRepository:
             return [_experiment(r) for r in (await conn.execute(stmt)).all()]
 
     async def move_experiment(
-        self, tenant: str, experiment_id: int, status: str, winner: str | None = None
+        self, tenant: str, experiment_id: int, status: str
     ) -> tuple[ExperimentRecord | None, str | None]:
         """Start or stop it: (the experiment, None), or (it as it is, why not). Only one
-        experiment runs per scenario (checked under a lock of the scenario)."""
+        experiment runs per scenario, and its scenarios must exist (checked under the
+        tenant's placements lock)."""
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -324,8 +315,6 @@ class PlacementRepository:
                     )
             now = {"started_at" if status == RUNNING else "stopped_at": func.now()}
             changes: dict[str, Any] = {"status": status, **now}
-            if winner is not None:
-                changes["winner"] = winner
             updated = (
                 await conn.execute(
                     E.update().where(E.c.id == experiment_id).values(**changes).returning(*E.c)
