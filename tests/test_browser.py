@@ -5,8 +5,6 @@ that binary; no browser download)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,24 +13,16 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from browser_support import needs_chromium
 from conftest import Caller
 from recsys_helpers import seed
 
 from gql.server import graphiql
 from gql.server.app import create_app
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "web"
-ARTIFACTS = Path(os.environ.get("RECOGRAPH_TEST_ARTIFACTS", ".recograph/test-artifacts"))
-playwright_api = pytest.importorskip("playwright.async_api")
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM} (apt install chromium)"
-)
-#: as the machine's own check starts it: no sandbox as root, no calls home
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+pytest.importorskip("playwright.async_api")  # the fixtures drive Chromium through it
+pytestmark = needs_chromium
 WEB_KEY = """mutation($o: [String!]!) { apiKeyCreate(input: {name: "shop pages",
   scopes: [RECOMMEND], allowedOrigins: $o}) { secret userErrors { message } } }"""
 MINT = """mutation($u: String!) { userTokenCreate(input: {userId: $u}) { token } }"""
@@ -62,20 +52,6 @@ async def api(store, settings) -> AsyncIterator[TestClient[Any, Any]]:
     app = create_app(settings.model_copy(update={"require_api_key": True}), store=store)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS
 
 
 async def shown(page: Any) -> list[str]:
