@@ -16,7 +16,7 @@ import io
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -159,6 +159,22 @@ class Algorithm(ABC):
     def fit(self, data: TrainingData) -> None:
         """Learn from all interactions; sets ``item_ids`` and ``self.fitted``."""
 
+    def untrained_copy(self) -> Self:
+        """A new, unfitted model with the settings this one was trained with, its own
+        search of settings (``autotune``) turned off."""
+        config = self.config.model_dump()
+        if "autotune" in config:
+            config["autotune"] = False
+        return type(self)(config)
+
+    def refitted(self, data: TrainingData) -> Algorithm:
+        """``untrained_copy`` fitted on ``data``: the host refits members on a validation
+        split of the same events to learn blend weights. An algorithm may override it to
+        start from this model's fit (``collaborative`` starts its SVD from its vectors)."""
+        fresh = self.untrained_copy()
+        fresh.fit(data)
+        return fresh
+
     def partial_fit(self, events: Sequence[RecordedEvent]) -> None:  # noqa: B027
         """Online update from events just recorded (optional; request-time fold-in already
         uses each user's latest history)."""
@@ -225,7 +241,8 @@ class Algorithm(ABC):
 
     def save(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, allow_pickle=False, **self.state())
+        # uncompressed: float arrays barely compress, and zlib cost seconds per 100 MB
+        np.savez(buffer, allow_pickle=False, **self.state())
         return buffer.getvalue()
 
     def load(self, blob: bytes) -> None:

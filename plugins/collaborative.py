@@ -89,6 +89,50 @@ IDEAL_WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
 DENSE_EXPLAIN_CELLS = 4_000_000
 
 
+def top_right_singular_vectors(
+    a: sp.csr_matrix,
+    k: int,
+    *,
+    iterations: int,
+    start: np.ndarray | None = None,
+    oversamples: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Vᵀ (k × columns, float32) of ``a``'s top ``k`` singular vectors, by randomized
+    subspace iteration (Halko, Martinsson and Tropp, 2011).
+
+    ``start`` (rows: the singular vectors of a nearly equal matrix, as a validation split
+    has) replaces the random start, so one iteration does what five do from random (on
+    Gowalla: a larger captured spectrum in a third of the time). The final small SVD is
+    taken through the eigenvectors of the (k+p)² Gram matrix instead of an SVD of the
+    (k+p) × columns one, unless the spectrum is too flat at the tail for that."""
+    import scipy.linalg as la
+
+    p = oversamples if oversamples is not None else max(10, k // 10)
+    width = min(k + p, min(a.shape))
+    rng = np.random.default_rng(seed)
+    have = 0 if start is None else min(len(start), width)
+    omega = rng.standard_normal((a.shape[1], width)).astype(np.float32)
+    if have and start is not None:
+        omega[:, :have] = start[:have].T
+    at = a.T.tocsr()
+    q = np.asarray(a @ omega)
+    for _ in range(iterations):
+        q = la.lu(q, permute_l=True, check_finite=False)[0]
+        z = la.lu(np.asarray(at @ q), permute_l=True, check_finite=False)[0]
+        q = np.asarray(a @ z)
+    q = la.qr(q, mode="economic", check_finite=False)[0]
+    b = np.ascontiguousarray(np.asarray(at @ q).T)  # (k+p) × columns
+    values, vectors = np.linalg.eigh((b @ b.T).astype(np.float64))
+    order = np.argsort(-values)[:k]
+    s = np.sqrt(np.maximum(values[order], 0.0))
+    if not len(s) or s[-1] <= 1e-2 * s[0]:  # Gram squares the spread: exact SVD instead
+        vt = la.svd(b, full_matrices=False, check_finite=False)[2][:k]
+    else:
+        vt = (vectors[:, order].T.astype(np.float32) @ b) / s[:, None].astype(np.float32)
+    return np.ascontiguousarray(vt, dtype=np.float32)
+
+
 def _inv_sqrt(x: np.ndarray) -> np.ndarray:
     out = np.zeros_like(x, dtype=np.float64)
     np.divide(1.0, np.sqrt(x), out=out, where=x > 0)
@@ -101,6 +145,8 @@ class Collaborative(Algorithm):
     Config = CollaborativeConfig
 
     config: CollaborativeConfig
+    #: singular vectors of a nearly equal matrix to start the next SVD from (see ``fit``)
+    _start: np.ndarray | None = None
 
     # --- training -------------------------------------------------------------------------
     def _preference(self, data: TrainingData) -> sp.csr_matrix:
@@ -116,8 +162,18 @@ class Collaborative(Algorithm):
             else:
                 if self.config.autotune:
                     self._autotune(pref)
+                    # the validation split differs from ``pref`` in a few users' rows, so
+                    # its singular vectors are an excellent start for the full fit's
+                    self._start = getattr(self, "vt", None)
                 self._fit_graph_filter(pref)
         self.fitted = True
+
+    def refitted(self, data: TrainingData) -> Collaborative:
+        fresh = self.untrained_copy()
+        if self.config.method == "graph_filter":
+            fresh._start = getattr(self, "vt", None)  # the data differs in a few rows
+        fresh.fit(data)
+        return fresh
 
     def report(self) -> dict[str, Any]:
         return {"autotune": self.tuning} if getattr(self, "tuning", None) else {}
@@ -203,17 +259,17 @@ class Collaborative(Algorithm):
 
             self.vt = svds(norm, k=k, random_state=self.config.random_state)[2]
         else:
-            # Halko et al.'s randomized SVD: a few passes over the sparse matrix instead of
-            # Lanczos' hundreds of sparse products (Gowalla: ~10x faster)
-            from sklearn.utils.extmath import randomized_svd
-
-            self.vt = randomized_svd(
+            start = self._start[:k] if self._start is not None else None
+            if start is not None and start.shape[1] != norm.shape[1]:
+                start = None
+            self.vt = top_right_singular_vectors(
                 norm,
                 k,
-                n_oversamples=max(10, k // 10),
-                n_iter=self.config.svd_iterations,
-                random_state=self.config.random_state,
-            )[2]
+                iterations=1 if start is not None else self.config.svd_iterations,
+                start=start,
+                seed=self.config.random_state,
+            )
+        self._start = None
         self.vt = np.ascontiguousarray(self.vt, dtype=np.float32)
         self._prepare()
 

@@ -58,6 +58,36 @@ def _newest(query: Query, limit: int) -> Query:
     )
 
 
+#: one row of ``training_events``' binary COPY: a field count, then each field's length
+#: and its big-endian value (user, item: int8; weight: float4; time: float8; none NULL)
+_EVENT_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("ul", ">i4"), ("user", ">i8"),
+        ("il", ">i4"), ("item", ">i8"),
+        ("wl", ">i4"), ("weight", ">f4"),
+        ("tl", ">i4"), ("time", ">f8"),
+    ]
+)  # fmt: skip
+#: PGCOPY signature, flags and header extension length; a trailer of -1 ends the rows
+_COPY_HEADER = 19
+
+
+def _binary_events(payload: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    body = payload[_COPY_HEADER : len(payload) - 2] if payload else b""
+    rows = np.frombuffer(body, _EVENT_ROW)
+    if len(rows) and not (
+        (rows["fields"] == 4).all() and (rows["wl"] == 4).all() and (rows["tl"] == 8).all()
+    ):
+        raise RuntimeError("unexpected layout of the events' binary COPY")
+    return (
+        rows["user"].astype(np.int64),
+        rows["item"].astype(np.int64),
+        rows["weight"].astype(np.float32),
+        rows["time"].astype(np.float64),
+    )
+
+
 class StoreEngineStorage:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -66,24 +96,22 @@ class StoreEngineStorage:
     async def training_events(
         self, tenant: str
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        stmt = select(
-            EVENTS.c.user_id,
-            EVENTS.c.item_id,
-            EVENTS.c.weight,
-            text("extract(epoch from interactions.occurred_at)::float8"),
-        ).where(EVENTS.c.tenant_id == tenant)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        if not rows:
-            empty = np.empty(0)
-            return empty.astype(np.int64), empty.astype(np.int64), empty, empty
-        cols = list(zip(*rows, strict=True))
-        return (
-            np.asarray(cols[0], np.int64),
-            np.asarray(cols[1], np.int64),
-            np.asarray(cols[2], np.float32),
-            np.asarray(cols[3], np.float64),
+        """(user pks, item pks, weights, Unix times) of the tenant's events, read by one
+        binary COPY straight into numpy arrays (row objects for 810k events took 3 s)."""
+        sql = (
+            "SELECT user_id, item_id, weight::float4, extract(epoch FROM occurred_at)::float8"
+            f" FROM {EVENTS.name} WHERE tenant_id = $1"
         )
+        chunks: list[bytes] = []
+
+        async def sink(chunk: bytes) -> None:
+            chunks.append(bytes(chunk))
+
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            await driver.copy_from_query(sql, tenant, output=sink, format="binary")
+        return _binary_events(b"".join(chunks))
 
     async def change_marker(self, tenant: str) -> tuple[int, ...]:
         events = select(func.count(), func.coalesce(func.max(EVENTS.c.id), 0)).where(

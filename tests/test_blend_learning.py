@@ -4,11 +4,15 @@ service serves (and reports) what training learned."""
 
 from __future__ import annotations
 
+import numpy as np
 from recsys_helpers import seed
 
+from engines.algorithm import Recommended
+from engines.evaluation.metrics import ndcg_at_k
 from engines.host.registry import Registry
+from engines.serving.blending import pool
 from engines.testing import planted_data
-from engines.training.blend_learning import learn_blend, validation_split
+from engines.training.blend_learning import CandidateTable, learn_blend, validation_split
 
 REASONS = """query($u: String!) { recommendations(userId: $u, first: 10) {
   reasons { algorithm weight } } }"""
@@ -75,3 +79,26 @@ async def test_training_reports_the_learned_weights_and_serving_follows_them(gql
     used = {r["algorithm"]: r["weight"] for rec in reasons for r in rec["reasons"]}
     assert used.keys() <= {"item_knn", "collaborative", "fallback"} and "item_knn" in used
     assert abs(used["item_knn"] - 0.7) < 1e-6
+
+
+def test_scoring_a_weighting_for_all_users_at_once_ranks_as_the_served_blend_does():
+    """The search scores weightings on one padded array; it must agree with ``pool``, the
+    blend requests are served with (min-max scaling, weighted sum, ties by item id)."""
+    rng = np.random.default_rng(3)
+    users = list(range(60))
+    lists: dict[str, list[Recommended]] = {n: [] for n in ("a", "b", "c")}
+    for n in lists:
+        for _ in users:
+            ids = rng.choice(400, int(rng.integers(0, 40)), replace=False)
+            scores = np.round(rng.random(len(ids)), 1)  # coarse scores: many ties
+            lists[n].append(Recommended(ids.astype(np.int64), scores.astype(np.float32)))
+    held = {u: set(rng.choice(400, 30, replace=False).tolist()) for u in users}
+    table = CandidateTable(lists, users, held)
+    for weights in ({"a": 1.0, "b": 1.0, "c": 1.0}, {"a": 0.2, "b": 0.0, "c": 1.5}):
+        expected = [
+            ndcg_at_k(
+                pool({n: (weights[n], lists[n][i]) for n in lists}, 10).ids.tolist(), held[u], 10
+            )
+            for i, u in enumerate(users)
+        ]
+        assert np.allclose(table.ndcg(weights, 10), expected)

@@ -46,6 +46,38 @@ def test_holdout_split_hides_a_share_of_each_chosen_users_items():
     assert holdout_split(pref[:20], 0.2, min_users=50) is None
 
 
+def test_the_svd_started_from_a_near_matrix_finds_the_top_singular_vectors():
+    """The full fit starts its SVD from the validation fit's vectors (a matrix a few rows
+    apart) with one iteration instead of five from random: it must still find the top
+    singular subspace, as the exact SVD does."""
+    from plugins.collaborative import top_right_singular_vectors
+
+    rng = np.random.default_rng(0)
+    # a decaying spectrum (40 strong directions, then a weaker tail), small entries dropped
+    u = np.linalg.qr(rng.standard_normal((900, 200)))[0]
+    v = np.linalg.qr(rng.standard_normal((700, 200)))[0]
+    dense = (u * np.concatenate([np.geomspace(100, 20, 40), np.geomspace(12, 1, 160)])) @ v.T
+    dense[np.abs(dense) < 0.01] = 0
+    full = sp.csr_matrix(dense, dtype=np.float32)
+    near = full.tolil()
+    near[:40] = 0  # the validation split: some users' rows differ
+    exact = np.linalg.svd(dense, full_matrices=False)[2][:40]
+
+    def missed(vt: np.ndarray) -> float:  # share of the exact top-40 subspace not found
+        return 1 - float(np.linalg.norm(exact @ vt.T) ** 2 / 40)
+
+    start = top_right_singular_vectors(sp.csr_matrix(near), 40, iterations=5, seed=1)
+    warm = top_right_singular_vectors(full, 40, iterations=1, start=start, seed=2)
+    assert warm.shape == (40, 700)
+    assert np.allclose(warm @ warm.T, np.eye(40), atol=1e-3)  # orthonormal rows
+    assert missed(warm) < 1e-4
+    # the start is what does it: with no iteration at all, far closer than from random
+    unstarted = top_right_singular_vectors(full, 40, iterations=0, seed=2)
+    assert missed(top_right_singular_vectors(full, 40, iterations=0, start=start, seed=2)) < (
+        missed(unstarted) / 10
+    )
+
+
 def test_search_moves_only_on_clear_wins_and_stops_at_its_deadline():
     users = np.random.default_rng(0).normal(0, 0.01, 200)  # the same users every time
 

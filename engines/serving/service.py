@@ -128,6 +128,8 @@ class EngineSettings:
     inline_scoring_items: int = 60_000
     #: after a full training, fit each preset's weights to the tenant's data
     learn_blends: bool = True
+    #: models fitted at once by the trainer (numpy and scipy release the GIL)
+    training_threads: int = 1
     #: default strength of diversification by maximal marginal relevance (0: off)
     diversity: float = 0.0
     #: share of each list for cold items (``cold_routing.py``; 0: off), and what is cold

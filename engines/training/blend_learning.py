@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from engines.algorithm import Algorithm
+from engines.algorithm import Algorithm, Recommended
 from engines.data import TrainingData
 from engines.evaluation.evaluator import Ranker
-from engines.evaluation.metrics import ndcg_at_k
-from engines.serving.blending import pool
+from engines.serving.blending import normalise
 
 #: the metric and cut-off the weights are chosen by
 K = 10
@@ -89,15 +89,49 @@ def validation_split(
     return train, held
 
 
-def refit(model: Algorithm, data: TrainingData) -> Algorithm:
-    """A fresh model of the same algorithm with the settings ``model`` was trained with
-    (its own search, if any, turned off), fitted on ``data``."""
-    config = model.config.model_dump()
-    if "autotune" in config:
-        config["autotune"] = False
-    fresh = type(model)(config)
-    fresh.fit(data)
-    return fresh
+class CandidateTable:
+    """Every validation user's candidates from every member, as one padded array, so that
+    a weighting is scored for all users with one product and one partial sort (the blend
+    of ``pool``: min-max scaled scores, weighted sum, ties by item id) instead of a
+    ``pool`` call per user and weighting."""
+
+    def __init__(
+        self, lists: Mapping[str, list[Recommended]], users: list[int], held: dict[int, set[int]]
+    ) -> None:
+        self.names = list(lists)
+        rows: list[np.ndarray] = []
+        width = 1
+        for i in range(len(users)):
+            ids = np.unique(np.concatenate([lists[n][i].ids for n in self.names]))
+            rows.append(ids)
+            width = max(width, len(ids))
+        self.values = np.zeros((len(users), width, len(self.names)), np.float32)
+        self.valid = np.zeros((len(users), width), bool)
+        self.relevant = np.zeros((len(users), width), bool)
+        for i, (u, ids) in enumerate(zip(users, rows, strict=True)):
+            self.valid[i, : len(ids)] = True
+            self.relevant[i, : len(ids)] = np.isin(ids, np.fromiter(held[u], np.int64))
+            for j, n in enumerate(self.names):
+                rec = lists[n][i]
+                if len(rec.ids):
+                    self.values[i, np.searchsorted(ids, rec.ids), j] = normalise(rec.scores)
+        self.held = np.array([len(held[u]) for u in users])
+        # ties broken by item id, as ``pool`` does: columns are in id order
+        self.tie = np.arange(width) * 1e-12
+
+    def ndcg(self, weights: Mapping[str, float], k: int) -> np.ndarray:
+        """Per-user NDCG@k of the blend with ``weights`` (members missing weigh 0)."""
+        w = np.array([weights.get(n, 0.0) for n in self.names], np.float32)
+        # float32 terms summed in float64, as ``pool`` sums them: equal blends stay equal
+        totals = (self.values * w).sum(axis=2, dtype=np.float64)
+        key = np.where(self.valid, totals - self.tie, -np.inf)
+        k = min(k, key.shape[1])
+        top = np.argpartition(-key, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(top, np.argsort(-np.take_along_axis(key, top, 1), 1), 1)
+        hits = np.take_along_axis(self.relevant & self.valid, order, 1)
+        discounts = 1.0 / np.log2(np.arange(2, k + 2))
+        ideal = np.cumsum(discounts)[np.minimum(self.held, k) - 1]
+        return np.where(self.held > 0, (hits @ discounts) / ideal, 0.0)
 
 
 def learn_blend(
@@ -110,6 +144,7 @@ def learn_blend(
     seed: int = 0,
     min_t: float = 2.0,
     newest: bool | None = None,
+    threads: int = 1,
 ) -> LearnedBlend | None:
     """Weights for ``preset`` (member -> weight) fitted to ``data``, whose members are the
     trained ``models``; None when the data is too small to tell weightings apart.
@@ -129,7 +164,14 @@ def learn_blend(
     users = [u for u in held if u in ranker.user_index]
     if len(users) < 50:
         return None
-    lists = {n: ranker.proposals(refit(m, train), users, POOL) for n, m in members.items()}
+
+    def proposals(model: Algorithm) -> list[Recommended]:
+        return ranker.proposals(model.refitted(train), users, POOL)
+
+    # the members refit side by side (numpy and scipy release the GIL), longest first
+    with ThreadPoolExecutor(max(1, threads)) as executor:
+        jobs = {n: executor.submit(proposals, m) for n, m in members.items()}
+        lists = {n: job.result() for n, job in jobs.items()}
     # members that propose nothing to most validation users keep their preset weight
     searched = [n for n in members if np.mean([len(r.ids) > 0 for r in lists[n]]) >= 0.5]
     fixed = {n: float(preset[n]) for n in members if n not in searched}
@@ -137,17 +179,10 @@ def learn_blend(
         return None
     scale = sum(preset[n] for n in searched)
 
+    table = CandidateTable(lists, users, held)
+
     def per_user(weights: Mapping[str, float]) -> np.ndarray:
-        return np.array(
-            [
-                ndcg_at_k(
-                    pool({n: (weights[n], lists[n][i]) for n in weights}, K).ids.tolist(),
-                    held[u],
-                    K,
-                )
-                for i, u in enumerate(users)
-            ]
-        )
+        return table.ndcg(weights, K)
 
     base = {n: float(preset[n]) for n in members}
     incumbent = per_user(base)

@@ -91,50 +91,69 @@ class Trainer:
             self._trained_on[tenant] = len(data.event_users)
             results = []
             fitted = {}
-            for name in names:
-                model = registry.algorithm(name)(parsed[name])
-                fitted[name] = model
-                started = time.perf_counter()
-                await asyncio.to_thread(model.fit, data)
-                seconds = time.perf_counter() - started
-                blob = await asyncio.to_thread(model.save)
-                report = model.report()
-                metrics = {
-                    "fit_seconds": round(seconds, 3),
-                    "users": data.n_users,
-                    "items": data.n_items,
-                    "events": len(data.event_users),
-                    **report,
-                }
-                # the config as fitted: training may have chosen some of it
-                params = {"config": model.config.model_dump(), "marker": marker}
-                vectors = model.item_vectors()  # stored first: a model never serves without
-                if vectors is not None and len(vectors[1]):
-                    await self.storage.store_vectors(tenant, *vectors)
-                version = await self.storage.save_artifact(tenant, name, blob, params, metrics)
-                self.service.install(
-                    tenant, name, LoadedModel(model, version, datetime.now(UTC), metrics)
-                )
-                # what pub/sub delivered while it trained went to the model it replaces
-                await self.service.catch_up(tenant, model, marker)
-                results.append(
-                    TrainResult(
-                        name,
-                        version,
-                        seconds,
-                        data.n_users,
-                        data.n_items,
-                        len(data.event_users),
-                        report,
+            # the models fit side by side on the trainer's threads (numpy and scipy release
+            # the GIL), and are stored and swapped in one by one, in order
+            threads = asyncio.Semaphore(max(1, self.service.settings.training_threads))
+
+            async def fit(name: str) -> tuple[Any, float, bytes]:
+                async with threads:
+                    model = registry.algorithm(name)(parsed[name])
+                    started = time.perf_counter()
+                    await asyncio.to_thread(model.fit, data)
+                    seconds = time.perf_counter() - started
+                    return model, seconds, await asyncio.to_thread(model.save)
+
+            fits = [asyncio.ensure_future(fit(name)) for name in names]
+            try:
+                for name, job in zip(names, fits, strict=True):
+                    model, seconds, blob = await job
+                    fitted[name] = model
+                    installed = await self._install(
+                        tenant, name, model, seconds, blob, data, marker
                     )
-                )
-                log.info("tenant %s: trained %s v%d in %.2fs", tenant, name, version, seconds)
+                    results.append(installed)
+            finally:
+                for job in fits:
+                    job.cancel()
+                await asyncio.gather(*fits, return_exceptions=True)
             results += await self._learn_blends(tenant, data, fitted, marker)
         finally:
             await self.storage.unlock(lock)
         if self.announce is not None:
             await self.announce(tenant, results)
         return results
+
+    async def _install(
+        self,
+        tenant: str,
+        name: str,
+        model: Any,
+        seconds: float,
+        blob: bytes,
+        data: Any,
+        marker: list[Any],
+    ) -> TrainResult:
+        """Store a fitted model (its vectors first) as a new version and serve it."""
+        report = model.report()
+        metrics = {
+            "fit_seconds": round(seconds, 3),
+            "users": data.n_users,
+            "items": data.n_items,
+            "events": len(data.event_users),
+            **report,
+        }
+        # the config as fitted: training may have chosen some of it
+        params = {"config": model.config.model_dump(), "marker": marker}
+        vectors = model.item_vectors()  # stored first: a model never serves without
+        if vectors is not None and len(vectors[1]):
+            await self.storage.store_vectors(tenant, *vectors)
+        version = await self.storage.save_artifact(tenant, name, blob, params, metrics)
+        self.service.install(tenant, name, LoadedModel(model, version, datetime.now(UTC), metrics))
+        # what pub/sub delivered while it trained went to the model it replaces
+        await self.service.catch_up(tenant, model, marker)
+        log.info("tenant %s: trained %s v%d in %.2fs", tenant, name, version, seconds)
+        n = (data.n_users, data.n_items, len(data.event_users))
+        return TrainResult(name, version, seconds, *n, report)
 
     async def _learn_blends(
         self, tenant: str, data: Any, fitted: Mapping[str, Any], marker: list[Any]
@@ -150,7 +169,13 @@ class Trainer:
                 continue
             started = time.perf_counter()
             try:
-                learned = await asyncio.to_thread(learn_blend, weights, members, data)
+                learned = await asyncio.to_thread(
+                    learn_blend,
+                    weights,
+                    members,
+                    data,
+                    threads=self.service.settings.training_threads,
+                )
             except Exception:
                 log.exception("tenant %s: could not learn the weights of %s", tenant, preset)
                 continue

@@ -107,6 +107,7 @@ class EngineRuntime:
                 candidate_pool=settings.candidate_pool,
                 calibration=settings.calibration,
                 learn_blends=settings.learn_blend_weights,
+                training_threads=settings.training_thread_count(),
                 diversity=settings.diversity,
                 cold_item_share=settings.cold_item_share,
                 cold_item_events=settings.cold_item_events,

@@ -302,6 +302,13 @@ class Settings(BaseSettings):
         description="Items with fewer training events than this are cold (see "
         "RECOGRAPH_COLD_ITEM_SHARE).",
     )
+    training_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Models the trainer fits at once (and blend members it refits at once); "
+        "default: the number of cores. 1 keeps training to one core beside busy API workers.",
+    )
     learn_blend_weights: bool = Field(
         default=True,
         description="After a full training, fit each preset's weights (e.g. `hybrid`) to the "
@@ -325,6 +332,9 @@ class Settings(BaseSettings):
 
     def worker_count(self) -> int:
         return self.workers if self.workers is not None else (os.cpu_count() or 1)
+
+    def training_thread_count(self) -> int:
+        return self.training_threads or (os.cpu_count() or 1)
 
     def trains_here(self) -> bool:
         return self.train_in_process and self.trainer == "auto"
