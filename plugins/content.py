@@ -72,7 +72,7 @@ class Content(Algorithm):
         if len(pos) > self.config.history_limit:
             keep = np.argsort(-np.abs(w))[: self.config.history_limit]
             pos, w = pos[keep], w[keep]
-        vec = (self.vectors[pos] * w[:, None]).sum(axis=0)
+        vec = w.astype(self.vectors.dtype) @ self.vectors[pos]  # one product, no temporary
         if not np.any(vec):
             return None
         return vec / np.linalg.norm(vec), pos, w
