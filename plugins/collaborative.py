@@ -318,8 +318,9 @@ class Collaborative(Algorithm):
         through_users = (r @ self.norm_t).toarray()
         scores = np.ascontiguousarray((self.norm_t @ through_users.T).T, dtype=np.float32)
         if len(self.vt) and c.ideal_weight:
-            low = self._spectral(r)
-            scores += c.ideal_weight * (low @ self.vt) * self.out_scale[None, :]
+            part = (c.ideal_weight * self._spectral(r)) @ self.vt  # the weight on the small side
+            part *= self.out_scale[None, :]
+            scores += part
         if c.popularity_exponent:
             # the trained exponent's boost is precomputed; a request that overrides it pays
             # for its own (nothing per request is cached on the shared model)

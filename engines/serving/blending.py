@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engines.algorithm import Recommended
+from engines.toolkit import positions
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is built 3x slower, ~100 per list
@@ -72,9 +73,11 @@ class Pool:
             Blended(i, t) for i, t in zip(ids.tolist(), self.totals[order].tolist(), strict=True)
         ]
         at = {item: n for n, item in enumerate(ids.tolist())}
+        returned = np.sort(ids)
         for name, weight, rec, norm in self.parts:
             because = (causes or {}).get(name) or rec.because
-            hits = np.flatnonzero(np.isin(rec.ids, ids))  # only the returned items' entries
+            # only the returned items' entries (a binary search: np.isin costs 4x as much)
+            hits = np.flatnonzero(positions(returned, rec.ids)[1])
             for item, value in zip(rec.ids[hits].tolist(), norm[hits].tolist(), strict=True):
                 chosen[at[item]].contributions.append(
                     Contribution(name, weight, value, because.get(item))

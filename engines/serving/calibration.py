@@ -56,41 +56,40 @@ def calibrate(
     n = len(candidates)
     if not target or strength <= 0 or n == 0:
         return list(range(min(limit, n)))
-    # only the target's categories enter the divergence; the others only dilute an item's
-    # share (through 1 / its number of categories), so they need no column
-    names = sorted(target)
+    # only the target's categories enter the divergence (those with a share); the others
+    # only dilute an item's share (through 1 / its number of categories): no column
+    names = sorted(c for c, v in target.items() if v > 0)
     column = {c: k for k, c in enumerate(names)}
-    p = np.array([target.get(c, 0.0) for c in names])
+    p = np.array([target[c] for c in names])
     spread = np.zeros((n, len(names)))
     for row, item in enumerate(candidates):
         cats = categories.get(item) or ()
         for c in cats:
-            if c in column:
-                spread[row, column[c]] = 1.0 / len(cats)
+            k = column.get(c)
+            if k is not None:
+                spread[row, k] = 1.0 / len(cats)
     rel = np.asarray(relevance, dtype=np.float64)
     top = rel.max() if n else 0.0
     rel = rel / top if top > 0 else np.zeros(n)
-    wanted = p > 0
-    p, spread = p[wanted], spread[:, wanted]
-    # KL(p ‖ q̃) = Σ p log p − Σ p log q̃: only the second sum depends on the candidate, so
-    # each step is a few operations over the whole candidates × categories array
-    constant = float((p * np.log(p)).sum())
+    # KL(p ‖ q̃) = Σ p log p − Σ p log q̃, and the list's relevance so far is the same for
+    # every candidate: the step's argmax is that of (1 − λ) rel + λ Σ p log q̃, a few
+    # operations over the whole candidates × categories array
+    gain = (1 - strength) * rel
+    weights = strength * p
     chosen: list[int] = []
     taken = np.zeros(n, dtype=bool)
     mix = np.zeros(len(p))
-    total = 0.0
     work = np.empty_like(spread)
     for step in range(min(limit, n)):
-        np.add(spread, mix, out=work)
-        work *= (1 - ALPHA) / (step + 1)
-        work += ALPHA * p
+        share = (1 - ALPHA) / (step + 1)
+        np.multiply(spread, share, out=work)
+        work += share * mix + ALPHA * p
         np.log(work, out=work)
-        kl = constant - work @ p
-        objective = (1 - strength) * (total + rel) - strength * kl
+        objective = work @ weights
+        objective += gain
         objective[taken] = -np.inf
         best = int(np.argmax(objective))
         chosen.append(best)
         taken[best] = True
         mix += spread[best]
-        total += rel[best]
     return chosen
