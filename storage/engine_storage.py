@@ -248,9 +248,7 @@ class StoreEngineStorage:
         rules: ItemRules,
         retrievers: tuple[str, ...],
     ) -> dict[str, list[Retrieved]]:
-        return await self.store.search.retrieve(
-            tenant, text, pool, item_conditions(tenant, rules), vector, retrievers
-        )
+        return await self.store.search.retrieve(tenant, text, pool, rules, vector, retrievers)
 
     async def store_vectors(
         self, tenant: str, space: str, item_ids: np.ndarray, vectors: np.ndarray

@@ -132,18 +132,13 @@ async def test_search_never_crosses_tenants(gql, store):
     """Search runs as the service's own role (indexes work there), so the tenant
     condition each retriever carries is what keeps tenants apart."""
     from engines.serving.rules import ItemRules
-    from storage.filters import item_conditions
 
     await gql(BULK_ITEMS, {"i": {"items": PLANTED}})
-    mine = await store.search.retrieve("default", "apple pie", 30,
-                                       item_conditions("default", ItemRules()))
+    mine = await store.search.retrieve("default", "apple pie", 30, ItemRules())
     assert mine["fulltext"]
-    other = await store.search.retrieve("other", "apple pie", 30,
-                                        item_conditions("other", ItemRules()))
+    other = await store.search.retrieve("other", "apple pie", 30, ItemRules())
     assert other == {"fulltext": [], "trigram": [], "vector": []}
-    typo = await store.search.retrieve("other", "aple", 30,
-                                       item_conditions("other", ItemRules()), None,
-                                       ("trigram",))
+    typo = await store.search.retrieve("other", "aple", 30, ItemRules(), None, ("trigram",))
     assert typo == {"trigram": []}
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     bindparam,
     case,
     cast,
@@ -24,8 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engines.serving.rules import ItemRules
 from engines.serving.search import FULLTEXT, RETRIEVERS, TRIGRAM, Retrieved
 from engines.serving.search import VECTOR as VECTOR_RETRIEVER
+from storage.filters import item_conditions
 from storage.repositories.vectors import VectorRepository, nearest_query
 from storage.tables import ITEMS
 from storage.tenancy import tenant_scope
@@ -57,40 +62,71 @@ def title_words(any_word: str) -> str:
     )
 
 
+#: statements kept per shape (tenant, filter, retrievers, ...): building one with SQLAlchemy
+#: and working out its cache key cost more than a fifth of a search's CPU
+STATEMENTS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    tenant: str
+    rules: ItemRules
+    pool: int
+    syntax: bool
+    fulltext: bool
+    space: str | None
+    dim: int | None
+    trigram: bool
+
+
 class SearchRepository:
     def __init__(self, engine: AsyncEngine, vectors: VectorRepository) -> None:
         self.engine = engine
         self.vectors = vectors
+        self._statements: LRUCache[_Shape, tuple[Any, Any]] = LRUCache(STATEMENTS)
 
     async def retrieve(
         self,
         tenant: str,
         query: str,
         pool: int,
-        conditions: Sequence[ColumnElement[bool]],
+        rules: ItemRules,
         vector: tuple[str, np.ndarray] | None = None,
         retrievers: Sequence[str] = RETRIEVERS,
     ) -> dict[str, list[Retrieved]]:
         """Each retriever's best ``pool`` items, best first, among the items meeting
-        ``conditions``. Full text and vectors go in one statement; trigrams, the costly
-        one, only when asked for alone or when no item holds every word of the text (a
-        typo or an unfinished word, most likely)."""
+        ``rules``. Full text and vectors go in one statement; trigrams, the costly one,
+        only when asked for alone or when no item holds every word of the text (a typo or
+        an unfinished word, most likely)."""
         any_word = any_word_query(query)
-        if SYNTAX.search(query):  # phrases and exclusions bind every retriever
-            conditions = [*conditions, ITEMS.c.search_doc.op("@@")(self._strict(query))]
-        parts: list[Select[Any]] = []
-        if FULLTEXT in retrievers and any_word is not None:
-            parts.append(self._fulltext(query, any_word, pool, conditions))
-        if VECTOR_RETRIEVER in retrievers and vector is not None and np.any(vector[1]):
-            space, vec = vector
-            if await self.vectors.dimension(tenant, space) == int(vec.shape[0]):
-                parts.append(self._vector(tenant, space, vec, pool, conditions))
+        space, dim = None, None
+        wanted = VECTOR_RETRIEVER in retrievers and vector is not None and np.any(vector[1])
+        if wanted and vector is not None:
+            stored = await self.vectors.dimension(tenant, vector[0])
+            if stored == int(vector[1].shape[0]):
+                space, dim = vector[0], stored
+        shape = _Shape(
+            tenant,
+            rules,
+            pool,
+            bool(SYNTAX.search(query)),  # phrases and exclusions bind every retriever
+            FULLTEXT in retrievers and any_word is not None,
+            space,
+            dim,
+            TRIGRAM in retrievers and any_word is not None,
+        )
+        union, trigram = self._statements.get(shape) or self._build(shape)
+        params: dict[str, Any] = {"fts_all": query, "title_text": query, "trgm_text": query}
+        if any_word is not None:
+            params |= {"fts_any": any_word, "fts_title": title_words(any_word)}
+        if vector is not None and dim is not None:
+            params["query_vector"] = vector[1].astype(np.float32)
         out: dict[str, list[Retrieved]] = {r: [] for r in retrievers}
         # The service's own role, not the tenant's: behind a row-level-security policy
         # PostgreSQL uses no index for operators that are not leakproof (@@, <%), so as the
         # tenant every search would read the tenant's whole catalogue (MovieLens: 25-70 ms
-        # instead of 4-13). Every retriever names the tenant itself (``conditions`` and the
-        # vector index predicate); tests/test_search.py checks that tenants stay apart.
+        # instead of 4-13). Every retriever names the tenant itself (the rules' conditions
+        # and the vector index predicate); tests/test_search.py checks tenants stay apart.
         with tenant_scope(None):
             async with self.engine.begin() as conn:
                 # iterative scans keep returning rows while filters drop the nearest ones; both
@@ -102,10 +138,10 @@ class SearchRepository:
                     ),
                     {"threshold": str(TRIGRAM_THRESHOLD)},
                 )
-                rows = list((await conn.execute(union_all(*parts))).all()) if parts else []
+                rows = list((await conn.execute(union, params)).all()) if union is not None else []
                 whole = any(r.tier >= 1 for r in rows if r.retriever == FULLTEXT)
-                if TRIGRAM in retrievers and any_word is not None and not whole:
-                    rows += (await conn.execute(self._trigram(query, pool, conditions))).all()
+                if trigram is not None and not whole:
+                    rows += (await conn.execute(trigram, params)).all()
         for r in rows:
             if r.score is None or math.isnan(r.score):  # a zero vector has no direction
                 continue
@@ -114,22 +150,38 @@ class SearchRepository:
             hits.sort(key=lambda h: (-h.score, h.pk))
         return out
 
+    def _build(self, shape: _Shape) -> tuple[Any, Any]:
+        """The union of full text and vectors, and the trigram statement (None for those
+        not asked for), with every value of the text and vector left to bind."""
+        conditions = item_conditions(shape.tenant, shape.rules)
+        if shape.syntax:
+            conditions.append(ITEMS.c.search_doc.op("@@")(self._strict()))
+        parts: list[Select[Any]] = []
+        if shape.fulltext:
+            parts.append(self._fulltext(shape.pool, conditions))
+        if shape.space is not None and shape.dim is not None:
+            parts.append(self._vector(shape.tenant, shape.space, shape.dim, shape.pool, conditions))
+        built = (
+            union_all(*parts) if parts else None,
+            self._trigram(shape.pool, conditions) if shape.trigram else None,
+        )
+        self._statements[shape] = built
+        return built
+
     @staticmethod
     def _ranked(name: str, inner: Select[Any]) -> Select[Any]:
         sub = inner.subquery()
         return select(literal(name).label("retriever"), sub.c.item_id, sub.c.score, sub.c.tier)
 
     @staticmethod
-    def _strict(query: str) -> ColumnElement[Any]:
+    def _strict() -> ColumnElement[Any]:
         """The text as web search syntax: every word, "phrases", -exclusions, or."""
-        return func.websearch_to_tsquery(SIMPLE, bindparam("fts_all", query))
+        return func.websearch_to_tsquery(SIMPLE, bindparam("fts_all", type_=String))
 
-    def _fulltext(
-        self, query: str, any_word: str, pool: int, conditions: Sequence[ColumnElement[bool]]
-    ) -> Select[Any]:
+    def _fulltext(self, pool: int, conditions: Sequence[ColumnElement[bool]]) -> Select[Any]:
         doc = ITEMS.c.search_doc
-        loose = func.to_tsquery(SIMPLE, bindparam("fts_any", any_word))
-        strict = self._strict(query)
+        loose = func.to_tsquery(SIMPLE, bindparam("fts_any", type_=String))
+        strict = self._strict()
         # ranking reads every matched document, so each kind of match is capped: items with
         # every word (usually few) and items with any word (a common word matches thousands)
         columns = (ITEMS.c.id, ITEMS.c.title, doc)
@@ -137,7 +189,7 @@ class SearchRepository:
         some = select(*columns).where(doc.op("@@")(loose), *conditions).limit(FULLTEXT_SCAN)
         # matches in titles (weight A) get a scan of their own, so an item titled with a
         # common word is not lost among the thousands that mention it elsewhere
-        titled_query = func.to_tsquery(SIMPLE, bindparam("fts_title", title_words(any_word)))
+        titled_query = func.to_tsquery(SIMPLE, bindparam("fts_title", type_=String))
         titled = (
             select(*columns).where(doc.op("@@")(titled_query), *conditions).limit(FULLTEXT_SCAN)
         )
@@ -147,7 +199,7 @@ class SearchRepository:
         complete = matched.c.search_doc.op("@@")(strict)
         score = func.ts_rank_cd(matched.c.search_doc, loose, 1) + case((complete, 1.0), else_=0.0)
         # tier 2: the title is the text (same trigrams: "godfather the" = "Godfather, The")
-        typed: ColumnElement[str] = bindparam("title_text", query)
+        typed: ColumnElement[str] = bindparam("title_text", type_=String)
         tier = case((func.similarity(typed, matched.c.title) >= 1.0, 2), (complete, 1), else_=0)
         inner = (
             select(matched.c.id.label("item_id"), score.label("score"), tier.label("tier"))
@@ -156,10 +208,8 @@ class SearchRepository:
         )
         return self._ranked(FULLTEXT, inner)
 
-    def _trigram(
-        self, query: str, pool: int, conditions: Sequence[ColumnElement[bool]]
-    ) -> Select[Any]:
-        typed: ColumnElement[str] = bindparam("trgm_text", query)
+    def _trigram(self, pool: int, conditions: Sequence[ColumnElement[bool]]) -> Select[Any]:
+        typed: ColumnElement[str] = bindparam("trgm_text", type_=String)
         title = ITEMS.c.title  # pg_trgm ignores case
         # word similarity finds the typed text inside a longer title; whole-title similarity
         # then puts "Jumanji" before "Jumanji: Welcome to the Jungle" for "jumanji", and is
@@ -182,11 +232,11 @@ class SearchRepository:
         self,
         tenant: str,
         space: str,
-        vec: np.ndarray,
+        dim: int,
         pool: int,
         conditions: Sequence[ColumnElement[bool]],
     ) -> Select[Any]:
-        nearest = nearest_query(tenant, space, vec, pool, conditions).subquery()
+        nearest = nearest_query(tenant, space, dim, pool, conditions).subquery()
         return select(
             literal(VECTOR_RETRIEVER).label("retriever"),
             nearest.c.item_id,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import ColumnElement, Select, cast, select, text
+from sqlalchemy import ColumnElement, Select, bindparam, cast, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -77,16 +77,21 @@ def create_index(tenant: str, space: str, dim: int) -> str:
 def nearest_query(
     tenant: str,
     space: str,
-    vector: np.ndarray,
+    vector: np.ndarray | int,
     limit: int,
     conditions: Sequence[ColumnElement[bool]] = (),
 ) -> Select[Any]:
     """``item_id`` and cosine distance ``d`` of the ``limit`` items nearest to ``vector``
     among those meeting ``conditions`` on the items table, nearest first, through the
-    tenant's HNSW index for ``space`` (the query repeats the index's predicate)."""
-    distance = cast(T.c.embedding, VECTOR(int(vector.shape[0]))).cosine_distance(
-        vector.astype(np.float32)
+    tenant's HNSW index for ``space`` (the query repeats the index's predicate). Given a
+    dimension instead of a vector, the statement binds ``query_vector`` when it runs."""
+    dim = vector if isinstance(vector, int) else int(vector.shape[0])
+    value: Any = (
+        bindparam("query_vector", type_=VECTOR(dim))
+        if isinstance(vector, int)
+        else vector.astype(np.float32)
     )
+    distance = cast(T.c.embedding, VECTOR(dim)).cosine_distance(value)
     return (
         select(T.c.item_id, distance.label("d"))
         .join(ITEMS, ITEMS.c.id == T.c.item_id)
