@@ -20,6 +20,8 @@ from typing import Any
 
 import asyncpg
 
+from storage.sql import TRIGRAM_THRESHOLD
+
 log = logging.getLogger(__name__)
 
 #: what makes the caller take its usual path: a broken or restarting server, and any error
@@ -68,6 +70,10 @@ class HotReads:
                         server_settings={
                             "application_name": "recograph-reads",
                             "row_security": "off",
+                            # search (``repositories/search.py``): filtered HNSW scans go on
+                            # while filters drop the nearest rows; pg_trgm's cut for a match
+                            "hnsw.iterative_scan": "relaxed_order",
+                            "pg_trgm.word_similarity_threshold": str(TRIGRAM_THRESHOLD),
                         },
                     )
         return self._pool
@@ -84,6 +90,23 @@ class HotReads:
                 pool = await self.pool()
                 async with pool.acquire(timeout=self.timeout) as conn:
                     return await conn.fetchrow(sql, *args, timeout=self.timeout)
+            except BROKEN as exc:
+                log.debug("hot read failed (attempt %d): %s", attempt + 1, exc)
+        self._resting_until = time.monotonic() + BACK_OFF_SECONDS
+        return False
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record] | bool:
+        """All rows, or False when the database could not be read here (as ``fetchrow``)."""
+        for observe in self.observers:
+            observe(sql)
+        if time.monotonic() < self._resting_until:
+            return False
+        for attempt in range(2):
+            try:
+                pool = await self.pool()
+                async with pool.acquire(timeout=self.timeout) as conn:
+                    rows: list[asyncpg.Record] = await conn.fetch(sql, *args, timeout=self.timeout)
+                    return rows
             except BROKEN as exc:
                 log.debug("hot read failed (attempt %d): %s", attempt + 1, exc)
         self._resting_until = time.monotonic() + BACK_OFF_SECONDS

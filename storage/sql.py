@@ -10,6 +10,10 @@ from sqlalchemy import ColumnElement, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+#: least word similarity (0..1) of a typed text to a part of a title for a trigram match
+#: (search; set per session, see ``hot_reads.py`` and ``repositories/search.py``)
+TRIGRAM_THRESHOLD = 0.5
+
 
 def any_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """``column = ANY(:values)``: one array parameter however many values there are (an

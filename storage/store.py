@@ -108,6 +108,7 @@ class Store:
         interactions = InteractionRepository(engine)
         types = InteractionTypeRepository(engine)
         vectors = VectorRepository(engine)
+        hot = HotReads(libpq_url(database_url))
         results = ResultCache.of(cache, result_cache_seconds)
         online = online_state(cache, online_limits)
         snapshots = CatalogSnapshots(items, cache, results=results)
@@ -122,7 +123,7 @@ class Store:
             interaction_types=types,
             artifacts=ArtifactRepository(engine, keep_model_versions, webhooks),
             vectors=vectors,
-            search=SearchRepository(engine, vectors),
+            search=SearchRepository(engine, vectors, hot),
             catalog=Catalog(items, users, vectors, limits, snapshots, online),
             snapshots=snapshots,
             events=EventRecorder(
@@ -142,7 +143,7 @@ class Store:
             training_jobs=TrainingJobRepository(engine),
             webhooks=webhooks,
             results=results,
-            hot=HotReads(libpq_url(database_url)),
+            hot=hot,
             online=online,
             pages=PageStore(cache, page_seconds),
             placements=PlacementRepository(engine, cache),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -134,10 +135,27 @@ async def test_search_never_crosses_tenants(gql, store):
     from engines.serving.rules import ItemRules
 
     await gql(BULK_ITEMS, {"i": {"items": PLANTED}})
+    statements: list[str] = []
+    store.hot.observers.append(statements.append)
     mine = await store.search.retrieve("default", "apple pie", 30, ItemRules())
     assert mine["fulltext"]
+    # one round trip on the hot-read pool, not a transaction through SQLAlchemy
+    assert any("ts_rank_cd" in sql for sql in statements)
     other = await store.search.retrieve("other", "apple pie", 30, ItemRules())
     assert other == {"fulltext": [], "trigram": [], "vector": []}
+    typo = await store.search.retrieve("other", "aple", 30, ItemRules(), None, ("trigram",))
+    assert typo == {"trigram": []}
+    fast_typo = await store.search.retrieve("default", "aple", 30, ItemRules(), None,
+                                            ("trigram",))
+    assert fast_typo["trigram"]
+    # while that pool rests (after a failure), SQLAlchemy's path gives the same answers
+    store.hot._resting_until = time.monotonic() + 60
+    try:
+        assert await store.search.retrieve("default", "apple pie", 30, ItemRules()) == mine
+        assert await store.search.retrieve("default", "aple", 30, ItemRules(), None,
+                                           ("trigram",)) == fast_typo
+    finally:
+        store.hot._resting_until = 0.0
     typo = await store.search.retrieve("other", "aple", 30, ItemRules(), None, ("trigram",))
     assert typo == {"trigram": []}
 

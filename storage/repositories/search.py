@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from cachetools import LRUCache
+from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,18 +33,20 @@ from engines.serving.rules import ItemRules
 from engines.serving.search import FULLTEXT, RETRIEVERS, TRIGRAM, Retrieved
 from engines.serving.search import VECTOR as VECTOR_RETRIEVER
 from storage.filters import item_conditions
+from storage.hot_reads import HotReads
 from storage.repositories.vectors import VectorRepository, nearest_query
+from storage.sql import TRIGRAM_THRESHOLD
 from storage.tables import ITEMS
 from storage.tenancy import tenant_scope
 
+#: a query vector in pgvector's text form (asyncpg has no codec of its own for the type)
+VECTOR_TEXT = VECTOR().bind_processor(postgresql.dialect())  # type: ignore[no-untyped-call]
 #: a word as tsquery syntax may hold it (letters and digits only: nothing to escape)
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 #: quotes or a leading minus: the user wrote search syntax, so every hit must satisfy it
 SYNTAX = re.compile(r'"|(?:^|\s)-\w')
 #: matched documents ranked per kind of full-text match, at most
 FULLTEXT_SCAN = 1000
-#: least word similarity (0..1) of a typed text to a part of a title for a trigram match
-TRIGRAM_THRESHOLD = 0.5
 SIMPLE = cast(literal("simple"), REGCONFIG)
 
 
@@ -79,11 +83,48 @@ class _Shape:
     trigram: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A statement as asyncpg runs it: its SQL, and per ``$n`` the name of the value to
+    bind (the request's text and vector) or the value compiled into it (tenant, limits)."""
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+
+    @classmethod
+    def of(cls, stmt: Any, dialect: Any) -> _Compiled | None:
+        compiled = stmt.compile(dialect=dialect)
+        if compiled.positiontup is None:
+            return None
+        fixed = {k: v for k, v in compiled.params.items() if k not in BOUND}
+        return cls(compiled.string, tuple(compiled.positiontup), fixed)
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        return [values[n] if n in BOUND else self.fixed[n] for n in self.names]
+
+
+#: what each search binds when it runs (the rest is compiled into its statements)
+BOUND = frozenset({"fts_all", "fts_any", "fts_title", "title_text", "trgm_text", "query_vector"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    union: Any
+    trigram: Any
+    #: the same for one round trip each through ``HotReads`` (None: SQLAlchemy only)
+    fast_union: _Compiled | None
+    fast_trigram: _Compiled | None
+
+
 class SearchRepository:
-    def __init__(self, engine: AsyncEngine, vectors: VectorRepository) -> None:
+    def __init__(
+        self, engine: AsyncEngine, vectors: VectorRepository, hot: HotReads | None = None
+    ) -> None:
         self.engine = engine
         self.vectors = vectors
-        self._statements: LRUCache[_Shape, tuple[Any, Any]] = LRUCache(STATEMENTS)
+        self.hot = hot
+        self._statements: LRUCache[_Shape, _Statements] = LRUCache(STATEMENTS)
 
     async def retrieve(
         self,
@@ -115,13 +156,52 @@ class SearchRepository:
             dim,
             TRIGRAM in retrievers and any_word is not None,
         )
-        union, trigram = self._statements.get(shape) or self._build(shape)
+        built = self._statements.get(shape) or self._build(shape)
         params: dict[str, Any] = {"fts_all": query, "title_text": query, "trgm_text": query}
         if any_word is not None:
             params |= {"fts_any": any_word, "fts_title": title_words(any_word)}
         if vector is not None and dim is not None:
             params["query_vector"] = vector[1].astype(np.float32)
         out: dict[str, list[Retrieved]] = {r: [] for r in retrievers}
+        rows = await self._fast(built, params)
+        if rows is None:
+            rows = await self._run(built, params)
+        for r in rows:
+            if r["score"] is None or math.isnan(r["score"]):  # a zero vector has no direction
+                continue
+            out[r["retriever"]].append(
+                Retrieved(int(r["item_id"]), float(r["score"]), int(r["tier"]))
+            )
+        for hits in out.values():
+            hits.sort(key=lambda h: (-h.score, h.pk))
+        return out
+
+    async def _fast(self, built: _Statements, params: dict[str, Any]) -> list[Any] | None:
+        """The retrievers' rows in one round trip per statement, outside any transaction,
+        on the hot-read pool (whose sessions carry the two settings); None when that path
+        is unavailable (the caller then runs them through SQLAlchemy)."""
+        if self.hot is None or (built.union is not None and built.fast_union is None):
+            return None
+        if built.trigram is not None and built.fast_trigram is None:
+            return None
+        values = dict(params)
+        if "query_vector" in values:  # pgvector's text form: asyncpg has no codec for it
+            values["query_vector"] = VECTOR_TEXT(values["query_vector"])
+        rows: list[Any] = []
+        if built.fast_union is not None:
+            got = await self.hot.fetch(built.fast_union.sql, *built.fast_union.args(values))
+            if got is False or got is True:
+                return None
+            rows = list(got)
+        whole = any(r["tier"] >= 1 for r in rows if r["retriever"] == FULLTEXT)
+        if built.fast_trigram is not None and not whole:
+            got = await self.hot.fetch(built.fast_trigram.sql, *built.fast_trigram.args(values))
+            if got is False or got is True:
+                return None
+            rows += got
+        return rows
+
+    async def _run(self, built: _Statements, params: dict[str, Any]) -> list[Any]:
         # The service's own role, not the tenant's: behind a row-level-security policy
         # PostgreSQL uses no index for operators that are not leakproof (@@, <%), so as the
         # tenant every search would read the tenant's whole catalogue (MovieLens: 25-70 ms
@@ -129,8 +209,8 @@ class SearchRepository:
         # and the vector index predicate); tests/test_search.py checks tenants stay apart.
         with tenant_scope(None):
             async with self.engine.begin() as conn:
-                # iterative scans keep returning rows while filters drop the nearest ones; both
-                # settings last until the end of this transaction
+                # iterative scans keep returning rows while filters drop the nearest ones;
+                # both settings last until the end of this transaction
                 await conn.execute(
                     text(
                         "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
@@ -138,19 +218,15 @@ class SearchRepository:
                     ),
                     {"threshold": str(TRIGRAM_THRESHOLD)},
                 )
-                rows = list((await conn.execute(union, params)).all()) if union is not None else []
-                whole = any(r.tier >= 1 for r in rows if r.retriever == FULLTEXT)
-                if trigram is not None and not whole:
-                    rows += (await conn.execute(trigram, params)).all()
-        for r in rows:
-            if r.score is None or math.isnan(r.score):  # a zero vector has no direction
-                continue
-            out[r.retriever].append(Retrieved(int(r.item_id), float(r.score), int(r.tier)))
-        for hits in out.values():
-            hits.sort(key=lambda h: (-h.score, h.pk))
-        return out
+                rows: list[Any] = []
+                if built.union is not None:
+                    rows = [r._mapping for r in await conn.execute(built.union, params)]
+                whole = any(r["tier"] >= 1 for r in rows if r["retriever"] == FULLTEXT)
+                if built.trigram is not None and not whole:
+                    rows += [r._mapping for r in await conn.execute(built.trigram, params)]
+        return rows
 
-    def _build(self, shape: _Shape) -> tuple[Any, Any]:
+    def _build(self, shape: _Shape) -> _Statements:
         """The union of full text and vectors, and the trigram statement (None for those
         not asked for), with every value of the text and vector left to bind."""
         conditions = item_conditions(shape.tenant, shape.rules)
@@ -161,9 +237,14 @@ class SearchRepository:
             parts.append(self._fulltext(shape.pool, conditions))
         if shape.space is not None and shape.dim is not None:
             parts.append(self._vector(shape.tenant, shape.space, shape.dim, shape.pool, conditions))
-        built = (
-            union_all(*parts) if parts else None,
-            self._trigram(shape.pool, conditions) if shape.trigram else None,
+        union = union_all(*parts) if parts else None
+        trigram = self._trigram(shape.pool, conditions) if shape.trigram else None
+        dialect = self.engine.dialect
+        built = _Statements(
+            union,
+            trigram,
+            _Compiled.of(union, dialect) if union is not None else None,
+            _Compiled.of(trigram, dialect) if trigram is not None else None,
         )
         self._statements[shape] = built
         return built
