@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, cast, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.hot_reads import HotReads
 from storage.sql import any_of
 from storage.tables import ITEM_VECTORS, ITEMS, VECTOR_SPACES
 
@@ -102,8 +103,9 @@ def nearest_query(
 
 
 class VectorRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, hot: HotReads | None = None) -> None:
         self.engine = engine
+        self.hot = hot
         self._dims: dict[tuple[str, str], int] = {}
 
     async def dimension(self, tenant: str, space: str) -> int | None:
@@ -111,6 +113,14 @@ class VectorRepository:
         known = self._dims.get((tenant, space))
         if known is not None:
             return known
+        # read on every search (another process writes the vectors): one round trip on
+        # the hot-read pool, else through SQLAlchemy
+        if self.hot is not None:
+            row = await self.hot.fetchrow(
+                f"SELECT dim FROM {SPACES.name} WHERE tenant_id = $1 AND name = $2", tenant, space
+            )
+            if not isinstance(row, bool):  # False: that pool is unavailable
+                return int(row["dim"]) if row is not None else None
         stmt = select(SPACES.c.dim).where(SPACES.c.tenant_id == tenant, SPACES.c.name == space)
         async with self.engine.connect() as conn:
             dim = (await conn.execute(stmt)).scalar_one_or_none()
