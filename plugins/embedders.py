@@ -156,18 +156,22 @@ class TfidfEmbedder(Embedder):
         else:  # too few items or words to compress: the TF-IDF space itself
             self.components = np.eye(matrix.shape[1], dtype=np.float32)
 
+    def _term_frequencies(self, tokens: list[tuple[str, float]]) -> dict[int, float]:
+        """Vocabulary column -> sublinear term frequency of one text's tokens."""
+        counts: dict[int, float] = {}
+        for tok, weight in tokens:
+            col = self.vocabulary.get(tok)
+            if col is not None:
+                counts[col] = counts.get(col, 0.0) + weight
+        return {c: (1.0 + math.log(n)) if n >= 1 else n for c, n in counts.items()}
+
     def _tfidf(self, token_lists: Sequence[list[tuple[str, float]]]) -> sp.csr_matrix:
         rows, cols, vals = [], [], []
         for r, tokens in enumerate(token_lists):
-            counts: dict[int, float] = {}
-            for tok, weight in tokens:
-                col = self.vocabulary.get(tok)
-                if col is not None:
-                    counts[col] = counts.get(col, 0.0) + weight
-            for col, count in counts.items():
+            for col, tf in self._term_frequencies(tokens).items():
                 rows.append(r)
                 cols.append(col)
-                vals.append((1.0 + math.log(count)) if count >= 1 else count)
+                vals.append(tf)
         m = sp.csr_matrix(
             (np.asarray(vals, np.float32), (rows, cols)),
             shape=(len(token_lists), len(self.vocabulary)),
@@ -186,7 +190,20 @@ class TfidfEmbedder(Embedder):
         return self._project([item_tokens(i) for i in items])
 
     def embed_text(self, text: str) -> np.ndarray:
-        return self._project([query_tokens(text)])[0]
+        """As ``embed_items`` does for one text, with dense arithmetic on the few columns
+        the text has (the sparse path cost ~0.4 ms per search query)."""
+        tf = self._term_frequencies(query_tokens(text))
+        out = np.zeros(self.dim)
+        if not tf or not len(self.components):
+            return out.astype(np.float32)
+        cols = np.fromiter(tf, np.int64, len(tf))
+        weights = np.fromiter(tf.values(), np.float64, len(tf)) * self.idf[cols]
+        norm = float(np.linalg.norm(weights))
+        if norm == 0:
+            return out.astype(np.float32)
+        vec = self.components[:, cols].astype(np.float64) @ (weights / norm)
+        length = float(np.linalg.norm(vec))
+        return (vec / length if length > 0 else vec).astype(np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)

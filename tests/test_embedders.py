@@ -12,7 +12,13 @@ import pytest
 from aiohttp import web
 
 from engines.data import ItemContent
-from plugins.embedders import HashingEmbedder, HttpEmbedder, SentenceEmbedder
+from plugins.embedders import (
+    HashingEmbedder,
+    HttpEmbedder,
+    SentenceEmbedder,
+    TfidfEmbedder,
+    query_tokens,
+)
 
 ITEMS = [
     ItemContent(1, "movie", "Alien", "space horror", ("Horror", "SciFi"), ("space",)),
@@ -57,6 +63,25 @@ def embeddings_server():
     yield f"http://127.0.0.1:{port}/v1", seen
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
+
+
+def test_a_search_text_lands_where_the_catalogue_fitted_embedder_puts_it():
+    """Search embeds its text on a fast path of its own (a few dense columns); it must give
+    the vector the catalogue's batch path gives the same tokens, or search would compare
+    a query with items in another space."""
+    catalogue = [
+        ItemContent(i, title=t, categories=("Film",), tags=tags)
+        for i, (t, tags) in enumerate(
+            [("Toy Story", ("pixar", "toys")), ("Star Wars", ("space",)),
+             ("Space Odyssey", ("space", "classic")), ("Love Actually", ("romance",))]
+        )
+    ]
+    embedder = TfidfEmbedder(dim=3)
+    embedder.fit(catalogue)
+    for text in ("toy story", "SPACE", "space love", "unknown words", "", "toys toys toys"):
+        batch = embedder._project([query_tokens(text)])[0]
+        assert np.allclose(embedder.embed_text(text), batch, atol=1e-6), text
+    assert embedder.embed_text("space").shape == (embedder.dim,)
 
 
 def test_http_embedder_talks_openai_compatible_api(embeddings_server):
