@@ -33,8 +33,9 @@ def test_the_top_of_a_catalogue_is_what_a_full_sort_finds(seed, n, shape, masked
         scores[rng.random(n) < 0.9] = -np.inf
     elif shape == "sorted":
         scores = np.sort(scores)
-    elif shape == "nan":
+    elif shape == "nan":  # what an algorithm should never answer, and must not break ranking
         scores[rng.random(n) < 0.3] = np.nan
+        scores[rng.random(n) < 0.01] = np.inf
     elif shape == "skewed":  # a few high scores, the rest near zero (popularity-like)
         scores = (rng.pareto(1.0, n) * 1e-3).astype(np.float32)
     keep = rng.random(n) < 0.8 if masked else None
