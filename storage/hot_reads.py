@@ -81,22 +81,14 @@ class HotReads:
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | bool | None:
         """The first row (None: no row), or False when the database could not be read
         here (the caller then takes its usual path)."""
-        for observe in self.observers:
-            observe(sql)
-        if time.monotonic() < self._resting_until:
-            return False
-        for attempt in range(2):
-            try:
-                pool = await self.pool()
-                async with pool.acquire(timeout=self.timeout) as conn:
-                    return await conn.fetchrow(sql, *args, timeout=self.timeout)
-            except BROKEN as exc:
-                log.debug("hot read failed (attempt %d): %s", attempt + 1, exc)
-        self._resting_until = time.monotonic() + BACK_OFF_SECONDS
-        return False
+        return await self._read("fetchrow", sql, args)
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record] | bool:
         """All rows, or False when the database could not be read here (as ``fetchrow``)."""
+        rows: list[asyncpg.Record] | bool = await self._read("fetch", sql, args)
+        return rows
+
+    async def _read(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         for observe in self.observers:
             observe(sql)
         if time.monotonic() < self._resting_until:
@@ -105,8 +97,7 @@ class HotReads:
             try:
                 pool = await self.pool()
                 async with pool.acquire(timeout=self.timeout) as conn:
-                    rows: list[asyncpg.Record] = await conn.fetch(sql, *args, timeout=self.timeout)
-                    return rows
+                    return await getattr(conn, method)(sql, *args, timeout=self.timeout)
             except BROKEN as exc:
                 log.debug("hot read failed (attempt %d): %s", attempt + 1, exc)
         self._resting_until = time.monotonic() + BACK_OFF_SECONDS
