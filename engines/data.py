@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,8 @@ class TrainingData:
     embedder: Embedder | None = None
     _matrix: sp.csr_matrix | None = field(default=None, repr=False)
     _vectors: tuple[Embedder, np.ndarray] | None = field(default=None, repr=False)
+    #: the trainer fits several algorithms at once: each cache is computed once
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def from_events(
@@ -86,12 +89,14 @@ class TrainingData:
         """Each item's content vector and the embedder that made them, computed once per
         training and shared by every algorithm that reads content. A fitted embedder is
         fitted here, on this catalogue; ``fallback`` makes one when none is configured."""
-        if self._vectors is None:
-            embedder = self.embedder.fresh() if self.embedder is not None else fallback()
-            if embedder.fitted:
-                embedder.fit(self.content)
-            self._vectors = (embedder, np.asarray(embedder.embed_items(self.content), np.float32))
-        return self._vectors
+        with self._lock:
+            if self._vectors is None:
+                embedder = self.embedder.fresh() if self.embedder is not None else fallback()
+                if embedder.fitted:
+                    embedder.fit(self.content)
+                vectors = np.asarray(embedder.embed_items(self.content), np.float32)
+                self._vectors = (embedder, vectors)
+            return self._vectors
 
     @property
     def n_users(self) -> int:
@@ -103,15 +108,16 @@ class TrainingData:
 
     @property
     def matrix(self) -> sp.csr_matrix:
-        if self._matrix is None:
-            m = sp.csr_matrix(
-                (self.event_weights, (self.event_users, self.event_items)),
-                shape=(self.n_users, self.n_items),
-                dtype=np.float32,
-            )
-            m.sum_duplicates()
-            self._matrix = m
-        return self._matrix
+        with self._lock:
+            if self._matrix is None:
+                m = sp.csr_matrix(
+                    (self.event_weights, (self.event_users, self.event_items)),
+                    shape=(self.n_users, self.n_items),
+                    dtype=np.float32,
+                )
+                m.sum_duplicates()
+                self._matrix = m
+            return self._matrix
 
     def positive_matrix(self) -> sp.csr_matrix:
         """Only the net-positive user-item pairs (what implicit-feedback models learn)."""

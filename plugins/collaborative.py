@@ -160,11 +160,10 @@ class Collaborative(Algorithm):
             if self.config.method == "als":
                 self._fit_als(pref)
             else:
-                if self.config.autotune:
-                    self._autotune(pref)
+                if self.config.autotune and self._autotune(pref):
                     # the validation split differs from ``pref`` in a few users' rows, so
                     # its singular vectors are an excellent start for the full fit's
-                    self._start = getattr(self, "vt", None)
+                    self._start = self.vt
                 self._fit_graph_filter(pref)
         self.fitted = True
 
@@ -179,7 +178,7 @@ class Collaborative(Algorithm):
         return {"autotune": self.tuning} if getattr(self, "tuning", None) else {}
 
     # --- choosing the settings on the tenant's data ---------------------------------------
-    def _autotune(self, pref: sp.csr_matrix) -> None:
+    def _autotune(self, pref: sp.csr_matrix) -> bool:
         """Fit on a validation split of ``pref``, then search rank (a prefix of the fitted
         singular vectors), the low-rank weight and the popularity exponent by Recall@20
         of the held-out items; the winners become this model's config."""
@@ -188,7 +187,7 @@ class Collaborative(Algorithm):
         split = holdout_split(pref, seed=c.random_state)
         if split is None:
             self.tuning = {"skipped": "too few users with two or more items"}
-            return
+            return False
         self._fit_graph_filter(split.train)
         one_fit = time.monotonic() - started
         seen = split.train[split.users]
@@ -242,6 +241,7 @@ class Collaborative(Algorithm):
                 "popularity_exponent": float(best["popularity_exponent"]),
             }
         )
+        return True
 
     def _fit_graph_filter(self, pref: sp.csr_matrix) -> None:
         du = np.asarray(pref.sum(axis=1)).ravel()
@@ -265,7 +265,9 @@ class Collaborative(Algorithm):
             self.vt = top_right_singular_vectors(
                 norm,
                 k,
-                iterations=1 if start is not None else self.config.svd_iterations,
+                iterations=min(1, self.config.svd_iterations)
+                if start is not None
+                else self.config.svd_iterations,
                 start=start,
                 seed=self.config.random_state,
             )

@@ -74,7 +74,7 @@ _COPY_HEADER = 19
 
 
 def _binary_events(payload: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    body = payload[_COPY_HEADER : len(payload) - 2] if payload else b""
+    body = memoryview(payload)[_COPY_HEADER : len(payload) - 2] if payload else b""
     rows = np.frombuffer(body, _EVENT_ROW)
     if len(rows) and not (
         (rows["fields"] == 4).all() and (rows["wl"] == 4).all() and (rows["tl"] == 8).all()
@@ -107,7 +107,9 @@ class StoreEngineStorage:
         async def sink(chunk: bytes) -> None:
             chunks.append(bytes(chunk))
 
-        async with self.engine.connect() as conn:
+        # in a transaction begun through SQLAlchemy: it takes the tenant's role and setting
+        # (row-level security), as every other read of tenant data does
+        async with self.engine.begin() as conn:
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
             await driver.copy_from_query(sql, tenant, output=sink, format="binary")

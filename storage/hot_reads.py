@@ -83,17 +83,19 @@ class HotReads:
         here (the caller then takes its usual path)."""
         return await self._read("fetchrow", sql, args)
 
-    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record] | bool:
-        """All rows, or False when the database could not be read here (as ``fetchrow``)."""
-        rows: list[asyncpg.Record] | bool = await self._read("fetch", sql, args)
+    async def fetch(self, sql: str, *args: Any, retry: bool = True) -> list[asyncpg.Record] | bool:
+        """All rows, or False when the database could not be read here (as ``fetchrow``);
+        without ``retry`` a failed read is not tried again (the caller's own path is as
+        quick, and a slow statement would only time out twice)."""
+        rows: list[asyncpg.Record] | bool = await self._read("fetch", sql, args, retry)
         return rows
 
-    async def _read(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+    async def _read(self, method: str, sql: str, args: tuple[Any, ...], retry: bool = True) -> Any:
         for observe in self.observers:
             observe(sql)
         if time.monotonic() < self._resting_until:
             return False
-        for attempt in range(2):
+        for attempt in range(2 if retry else 1):
             try:
                 pool = await self.pool()
                 async with pool.acquire(timeout=self.timeout) as conn:

@@ -86,19 +86,23 @@ def test_scoring_a_weighting_for_all_users_at_once_ranks_as_the_served_blend_doe
     blend requests are served with (min-max scaling, weighted sum, ties by item id)."""
     rng = np.random.default_rng(3)
     users = list(range(60))
-    lists: dict[str, list[Recommended]] = {n: [] for n in ("a", "b", "c")}
-    for n in lists:
-        for _ in users:
-            ids = rng.choice(400, int(rng.integers(0, 40)), replace=False)
-            scores = np.round(rng.random(len(ids)), 1)  # coarse scores: many ties
-            lists[n].append(Recommended(ids.astype(np.int64), scores.astype(np.float32)))
-    held = {u: set(rng.choice(400, 30, replace=False).tolist()) for u in users}
-    table = CandidateTable(lists, users, held)
-    for weights in ({"a": 1.0, "b": 1.0, "c": 1.0}, {"a": 0.2, "b": 0.0, "c": 1.5}):
-        expected = [
-            ndcg_at_k(
-                pool({n: (weights[n], lists[n][i]) for n in lists}, 10).ids.tolist(), held[u], 10
-            )
-            for i, u in enumerate(users)
-        ]
-        assert np.allclose(table.ndcg(weights, 10), expected)
+    # long lists, and lists so short that no user has 10 candidates (a tiny catalogue)
+    for catalogue, longest in ((400, 40), (50, 2)):
+        lists: dict[str, list[Recommended]] = {n: [] for n in ("a", "b", "c")}
+        for n in lists:
+            for _ in users:
+                ids = rng.choice(catalogue, int(rng.integers(0, longest + 1)), replace=False)
+                scores = np.round(rng.random(len(ids)), 1)  # coarse scores: many ties
+                lists[n].append(Recommended(ids.astype(np.int64), scores.astype(np.float32)))
+        held = {u: set(rng.choice(catalogue, 30, replace=False).tolist()) for u in users}
+        table = CandidateTable(lists, users, held)
+        for weights in ({"a": 1.0, "b": 1.0, "c": 1.0}, {"a": 0.2, "b": 0.0, "c": 1.5}):
+            expected = [
+                ndcg_at_k(
+                    pool({n: (weights[n], lists[n][i]) for n in lists}, 10).ids.tolist(),
+                    held[u],
+                    10,
+                )
+                for i, u in enumerate(users)
+            ]
+            assert np.allclose(table.ndcg(weights, 10), expected), catalogue

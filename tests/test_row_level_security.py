@@ -38,3 +38,24 @@ async def test_queries_in_a_tenant_scope_cannot_see_or_write_other_tenants(store
 
     globex = await store.items.by_external_ids("globex", ["globex-item"])
     assert globex["globex-item"].title is None
+
+
+async def test_training_reads_its_events_behind_the_same_wall(store):
+    """Training reads a tenant's events by one binary COPY on the raw connection: it must
+    still run as the tenant, so a mix-up of tenant names reads nothing, not another
+    tenant's events."""
+    from storage.engine_storage import StoreEngineStorage
+    from storage.events import EventInput
+
+    events = StoreEngineStorage(store)
+    for tenant in ("acme", "globex"):
+        await store.ensure_tenant(tenant)
+        await store.catalog.upsert_items(tenant, [{"external_id": f"{tenant}-item"}], ("x",))
+        recorded = await store.events.record(
+            tenant, [EventInput(user_id=f"{tenant}-user", item_id=f"{tenant}-item", type="view")],
+            ("x",))
+        assert recorded.recorded == 1
+    with tenant_scope("acme"):
+        users, items, weights, times = await events.training_events("acme")
+        assert len(users) == len(items) == len(weights) == len(times) == 1
+        assert len((await events.training_events("globex"))[0]) == 0

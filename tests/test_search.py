@@ -160,6 +160,34 @@ async def test_search_never_crosses_tenants(gql, store):
     assert typo == {"trigram": []}
 
 
+async def test_filters_of_every_kind_hold_without_upsetting_the_fast_path(gql, store):
+    """Searches run on the hot-read pool unless a filter needs SQLAlchemy's conversions
+    (an attribute's JSON): those go the usual way, and must not make the pool rest, which
+    would slow every recommendation's history read for seconds."""
+    items = [{**item, "attributes": {"colour": "red" if "Apple" in item["title"] else "green",
+                                     "price": n}}
+             for n, item in enumerate(PLANTED)]
+    await gql(BULK_ITEMS, {"i": {"items": items}})
+    for kind in ('{attributes: [{key: "colour", eq: "red"}]}',
+                 '{attributes: [{key: "colour", in: ["red", "blue"]}]}',
+                 '{attributes: [{key: "price", lte: 2}]}',
+                 '{categories: ["dessert"]}', '{tags: ["baking"]}'):
+        found = (await gql(f'{{ search(text: "apple", first: 10, filter: {kind}) '
+                           "{ item { itemId title categories tags attributes } } }"))["search"]
+        assert found, kind
+        for hit in found:
+            item = hit["item"]
+            if "colour" in kind:
+                assert item["attributes"]["colour"] == "red"
+            if "price" in kind:
+                assert item["attributes"]["price"] <= 2
+            if "dessert" in kind:
+                assert "dessert" in item["categories"]
+            if "baking" in kind:
+                assert "baking" in item["tags"]
+        assert store.hot._resting_until <= time.monotonic(), kind
+
+
 async def test_excluded_ids_are_never_found(gql):
     await gql(BULK_ITEMS, {"i": {"items": PLANTED}})
     hits = ids(await search(gql, "apple pie", f={"excludeIds": ["pie", "crumble"]}))

@@ -125,13 +125,13 @@ class CandidateTable:
         # float32 terms summed in float64, as ``pool`` sums them: equal blends stay equal
         totals = (self.values * w).sum(axis=2, dtype=np.float64)
         key = np.where(self.valid, totals - self.tie, -np.inf)
-        k = min(k, key.shape[1])
-        top = np.argpartition(-key, k - 1, axis=1)[:, :k]
+        discounts = 1.0 / np.log2(np.arange(2, k + 2))
+        ideal = np.cumsum(discounts)[np.minimum(self.held, k) - 1]  # as ``ndcg_at_k``
+        shown = min(k, key.shape[1])  # fewer candidates than k: a shorter list
+        top = np.argpartition(-key, shown - 1, axis=1)[:, :shown]
         order = np.take_along_axis(top, np.argsort(-np.take_along_axis(key, top, 1), 1), 1)
         hits = np.take_along_axis(self.relevant & self.valid, order, 1)
-        discounts = 1.0 / np.log2(np.arange(2, k + 2))
-        ideal = np.cumsum(discounts)[np.minimum(self.held, k) - 1]
-        return np.where(self.held > 0, (hits @ discounts) / ideal, 0.0)
+        return np.where(self.held > 0, (hits @ discounts[:shown]) / ideal, 0.0)
 
 
 def learn_blend(

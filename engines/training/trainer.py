@@ -94,9 +94,12 @@ class Trainer:
             # the models fit side by side on the trainer's threads (numpy and scipy release
             # the GIL), and are stored and swapped in one by one, in order
             threads = asyncio.Semaphore(max(1, self.service.settings.training_threads))
+            stopping = False
 
-            async def fit(name: str) -> tuple[Any, float, bytes]:
+            async def fit(name: str) -> tuple[Any, float, bytes] | None:
                 async with threads:
+                    if stopping:  # another fit failed: this one does not start
+                        return None
                     model = registry.algorithm(name)(parsed[name])
                     started = time.perf_counter()
                     await asyncio.to_thread(model.fit, data)
@@ -106,15 +109,19 @@ class Trainer:
             fits = [asyncio.ensure_future(fit(name)) for name in names]
             try:
                 for name, job in zip(names, fits, strict=True):
-                    model, seconds, blob = await job
+                    done = await asyncio.shield(job)  # a cancelled training waits below
+                    assert done is not None
+                    model, seconds, blob = done
                     fitted[name] = model
                     installed = await self._install(
                         tenant, name, model, seconds, blob, data, marker
                     )
                     results.append(installed)
             finally:
-                for job in fits:
-                    job.cancel()
+                # a thread cannot be cancelled: after a failure the fits that started run
+                # to their end before the lock goes (else the next training would run
+                # beside them); the others do not start
+                stopping = True
                 await asyncio.gather(*fits, return_exceptions=True)
             results += await self._learn_blends(tenant, data, fitted, marker)
         finally:

@@ -98,10 +98,21 @@ class _Compiled:
         if compiled.positiontup is None:
             return None
         fixed = {k: v for k, v in compiled.params.items() if k not in BOUND}
+        # values SQLAlchemy would convert on the way (an attribute filter's JSONB, say)
+        # keep the statement on SQLAlchemy's path: asyncpg would refuse them as they are
+        if not all(_plain(v) for v in fixed.values()):
+            return None
         return cls(compiled.string, tuple(compiled.positiontup), fixed)
 
     def args(self, values: dict[str, Any]) -> list[Any]:
         return [values[n] if n in BOUND else self.fixed[n] for n in self.names]
+
+
+def _plain(value: Any) -> bool:
+    """A value asyncpg binds as SQLAlchemy would: a scalar, or a list of scalars."""
+    if isinstance(value, list | tuple):
+        return all(isinstance(v, str | int | float) for v in value)
+    return value is None or isinstance(value, str | int | float)
 
 
 #: what each search binds when it runs (the rest is compiled into its statements)
@@ -189,13 +200,17 @@ class SearchRepository:
             values["query_vector"] = VECTOR_TEXT(values["query_vector"])
         rows: list[Any] = []
         if built.fast_union is not None:
-            got = await self.hot.fetch(built.fast_union.sql, *built.fast_union.args(values))
+            got = await self.hot.fetch(
+                built.fast_union.sql, *built.fast_union.args(values), retry=False
+            )
             if got is False or got is True:
                 return None
             rows = list(got)
         whole = any(r["tier"] >= 1 for r in rows if r["retriever"] == FULLTEXT)
         if built.fast_trigram is not None and not whole:
-            got = await self.hot.fetch(built.fast_trigram.sql, *built.fast_trigram.args(values))
+            got = await self.hot.fetch(
+                built.fast_trigram.sql, *built.fast_trigram.args(values), retry=False
+            )
             if got is False or got is True:
                 return None
             rows += got
