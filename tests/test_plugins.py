@@ -175,3 +175,34 @@ async def test_interaction_recorded_hook_receives_typed_events(site, store, sett
     assert tenant == "default" and isinstance(event, RecordedEvent)
     assert (event.user, event.item, event.type, event.weight) == ("u", "i", "purchase", 10.0)
     assert event.timestamp > 1.7e9
+
+
+async def test_a_failed_training_lets_the_fits_it_started_finish_before_it_returns(
+        site, store, settings, gql):
+    """Models fit side by side on threads, which cannot be cancelled: when one fit fails,
+    the training must wait for the others it started before it answers and lets its lock
+    go (else the next training would run beside them), and start none after the failure."""
+    fake_distribution(site, "slowpoke", "slowpoke_plugin", (
+        "import time\n"
+        "from engines import hookimpl\n"
+        "from plugins.trending import Trending\n"
+        "FINISHED = []\n"
+        "class Broken(Trending):\n    name = 'broken'\n"
+        "    def fit(self, data):\n        raise RuntimeError('boom')\n"
+        "class Slow(Trending):\n    name = 'slowpoke'\n"
+        "    def fit(self, data):\n        time.sleep(1.0)\n"
+        "        super().fit(data)\n        FINISHED.append(time.monotonic())\n"
+        "@hookimpl\ndef register_algorithms():\n    return [Broken, Slow]\n"))
+    import slowpoke_plugin
+
+    await seed(gql, train=False)
+    # two fits at once, whatever the machine's cores
+    app = create_app(settings.model_copy(update={"training_threads": 2}), store=store)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.post("/graphql", json={"query": TRAIN, "variables": {
+            "i": {"algorithms": ["broken", "slowpoke"]}}})
+        body = await resp.json()
+    assert "boom" not in str(body)  # a fault, reported without its internals
+    assert body.get("errors") or body["data"]["modelTrain"]["userErrors"]
+    # the slow fit had started beside the broken one, and was over before the answer
+    assert len(slowpoke_plugin.FINISHED) == 1
