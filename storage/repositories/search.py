@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from cachetools import LRUCache
-from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -25,7 +24,6 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,13 +32,11 @@ from engines.serving.search import FULLTEXT, RETRIEVERS, TRIGRAM, Retrieved
 from engines.serving.search import VECTOR as VECTOR_RETRIEVER
 from storage.filters import item_conditions
 from storage.hot_reads import HotReads
-from storage.repositories.vectors import VectorRepository, nearest_query
+from storage.repositories.vectors import VectorRepository, nearest_query, vector_texts
 from storage.sql import TRIGRAM_THRESHOLD
 from storage.tables import ITEMS
 from storage.tenancy import tenant_scope
 
-#: a query vector in pgvector's text form (asyncpg has no codec of its own for the type)
-VECTOR_TEXT = VECTOR().bind_processor(postgresql.dialect())  # type: ignore[no-untyped-call]
 #: a word as tsquery syntax may hold it (letters and digits only: nothing to escape)
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 #: quotes or a leading minus: the user wrote search syntax, so every hit must satisfy it
@@ -119,6 +115,29 @@ def _plain(value: Any) -> bool:
 BOUND = frozenset({"fts_all", "fts_any", "fts_title", "title_text", "trgm_text", "query_vector"})
 
 
+#: runs one statement of a search: its rows, or None when that path gave up
+Fetch = Callable[[], Awaitable[list[Any] | None]]
+
+
+async def _union_then_trigram(union: Fetch | None, trigram: Fetch | None) -> list[Any] | None:
+    """Rows of the union of full text and vectors, then of trigrams (the costly one) only
+    when no item holds every word of the text: a typo or an unfinished word, most likely.
+    None as soon as a statement's path gives up."""
+    rows: list[Any] = []
+    if union is not None:
+        got = await union()
+        if got is None:
+            return None
+        rows = list(got)
+    whole = any(r["tier"] >= 1 for r in rows if r["retriever"] == FULLTEXT)
+    if trigram is not None and not whole:
+        got = await trigram()
+        if got is None:
+            return None
+        rows += got
+    return rows
+
+
 @dataclass(frozen=True, slots=True)
 class _Statements:
     union: Any
@@ -191,30 +210,26 @@ class SearchRepository:
         """The retrievers' rows in one round trip per statement, outside any transaction,
         on the hot-read pool (whose sessions carry the two settings); None when that path
         is unavailable (the caller then runs them through SQLAlchemy)."""
-        if self.hot is None or (built.union is not None and built.fast_union is None):
+        hot = self.hot
+        if hot is None or (built.union is not None and built.fast_union is None):
             return None
         if built.trigram is not None and built.fast_trigram is None:
             return None
         values = dict(params)
         if "query_vector" in values:  # pgvector's text form: asyncpg has no codec for it
-            values["query_vector"] = VECTOR_TEXT(values["query_vector"])
-        rows: list[Any] = []
-        if built.fast_union is not None:
-            got = await self.hot.fetch(
-                built.fast_union.sql, *built.fast_union.args(values), retry=False
-            )
-            if got is False or got is True:
+            values["query_vector"] = vector_texts(values["query_vector"][None, :])[0]
+
+        def runs(compiled: _Compiled | None) -> Fetch | None:
+            if compiled is None:
                 return None
-            rows = list(got)
-        whole = any(r["tier"] >= 1 for r in rows if r["retriever"] == FULLTEXT)
-        if built.fast_trigram is not None and not whole:
-            got = await self.hot.fetch(
-                built.fast_trigram.sql, *built.fast_trigram.args(values), retry=False
-            )
-            if got is False or got is True:
-                return None
-            rows += got
-        return rows
+
+            async def fetch() -> list[Any] | None:
+                got = await hot.fetch(compiled.sql, *compiled.args(values), retry=False)
+                return None if isinstance(got, bool) else got
+
+            return fetch
+
+        return await _union_then_trigram(runs(built.fast_union), runs(built.fast_trigram))
 
     async def _run(self, built: _Statements, params: dict[str, Any]) -> list[Any]:
         # The service's own role, not the tenant's: behind a row-level-security policy
@@ -233,12 +248,18 @@ class SearchRepository:
                     ),
                     {"threshold": str(TRIGRAM_THRESHOLD)},
                 )
-                rows: list[Any] = []
-                if built.union is not None:
-                    rows = [r._mapping for r in await conn.execute(built.union, params)]
-                whole = any(r["tier"] >= 1 for r in rows if r["retriever"] == FULLTEXT)
-                if built.trigram is not None and not whole:
-                    rows += [r._mapping for r in await conn.execute(built.trigram, params)]
+
+                def runs(stmt: Any) -> Fetch | None:
+                    if stmt is None:
+                        return None
+
+                    async def fetch() -> list[Any]:
+                        return [r._mapping for r in await conn.execute(stmt, params)]
+
+                    return fetch
+
+                rows = await _union_then_trigram(runs(built.union), runs(built.trigram))
+        assert rows is not None  # SQLAlchemy's path raises rather than gives up
         return rows
 
     def _build(self, shape: _Shape) -> _Statements:
