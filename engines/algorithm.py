@@ -161,7 +161,8 @@ class Algorithm(ABC):
 
     def untrained_copy(self) -> Self:
         """A new, unfitted model with the settings this one was trained with, its own
-        search of settings (``autotune``) turned off."""
+        search of settings (``autotune``) turned off. An algorithm may hand it what lets
+        a refit on nearly the same data start ahead (``collaborative``: its vectors)."""
         config = self.config.model_dump()
         if "autotune" in config:
             config["autotune"] = False
@@ -169,8 +170,7 @@ class Algorithm(ABC):
 
     def refitted(self, data: TrainingData) -> Algorithm:
         """``untrained_copy`` fitted on ``data``: the host refits members on a validation
-        split of the same events to learn blend weights. An algorithm may override it to
-        start from this model's fit (``collaborative`` starts its SVD from its vectors)."""
+        split of the same events to learn blend weights."""
         fresh = self.untrained_copy()
         fresh.fit(data)
         return fresh

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -167,11 +167,11 @@ class Collaborative(Algorithm):
                 self._fit_graph_filter(pref)
         self.fitted = True
 
-    def refitted(self, data: TrainingData) -> Collaborative:
-        fresh = self.untrained_copy()
+    def untrained_copy(self) -> Self:
+        fresh = super().untrained_copy()
         if self.config.method == "graph_filter":
-            fresh._start = getattr(self, "vt", None)  # the data differs in a few rows
-        fresh.fit(data)
+            # refitted on nearly the same data (a validation split): start from these
+            fresh._start = getattr(self, "vt", None)
         return fresh
 
     def report(self) -> dict[str, Any]:
