@@ -168,7 +168,7 @@ def learn_blend(
     def proposals(model: Algorithm) -> list[Recommended]:
         return ranker.proposals(model.refitted(train), users, POOL)
 
-    # the members refit side by side (numpy and scipy release the GIL), longest first
+    # the members refit side by side (numpy and scipy release the GIL)
     with ThreadPoolExecutor(max(1, threads)) as executor:
         jobs = {n: executor.submit(proposals, m) for n, m in members.items()}
         lists = {n: job.result() for n, job in jobs.items()}
