@@ -12,7 +12,6 @@ than ``max_items`` are not copied (callers fall back to SQL).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -29,6 +28,7 @@ from storage.records import ItemRecord
 from storage.repositories.items import ItemRepository
 from storage.result_cache import ResultCache
 from storage.tables import ITEMS
+from storage.tasks import stop_task
 from storage.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,4 @@ class CatalogSnapshots:
                 self.results.missed_changes()
 
     async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(BaseException):
-                await self._follower
+        await stop_task(self._follower)

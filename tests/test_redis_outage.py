@@ -3,6 +3,7 @@ answers; when it comes back the service uses it again without a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -44,6 +45,17 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
     raise AssertionError("redis-server did not start")
 
 
+async def cache_comes_back(client: TestClient, within: float = 15.0) -> bool:
+    """Whether /ready reports the cache healthy again within ``within`` seconds (a loaded
+    machine may miss the first ping's half-second timeout)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (await (await client.get("/ready")).json())["checks"]["cache"]:
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
 async def test_writes_and_reads_survive_a_redis_outage(store, settings, tmp_path):
     port = free_port()
     redis = start_redis(port, tmp_path)
@@ -74,7 +86,7 @@ async def test_writes_and_reads_survive_a_redis_outage(store, settings, tmp_path
             redis = start_redis(port, tmp_path)
             resp = await client.post("/graphql", json={"query": q, "variables": {"e": events}})
             assert (await resp.json())["data"]["interactionsRecord"]["recordedCount"] == 1
-            assert (await (await client.get("/ready")).json())["checks"]["cache"] is True
+            assert await cache_comes_back(client)
         assert await store.interactions.count("default") == 2 + len(events_of_seed())
     finally:
         await store.cache.close()

@@ -45,6 +45,7 @@ from gql.server.view import (
 from storage.backends import SlowConsumer
 from storage.repositories.api_keys import KEYS_CHANNEL
 from storage.store import Store
+from storage.tasks import stop_task
 
 log = logging.getLogger(__name__)
 #: nginx's status for a request whose client closed the connection before the answer
@@ -256,9 +257,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
                     keep_pauses_short(runtime.service)
                 yield
         finally:
-            revocations.cancel()
-            with contextlib.suppress(BaseException):
-                await revocations
+            await stop_task(revocations)
             if store is None:
                 await opened.close()
 

@@ -24,6 +24,7 @@ from storage.backends import SlowConsumer
 from storage.engine_storage import StoreEngineStorage
 from storage.events import decode_events, events_channel
 from storage.store import Store
+from storage.tasks import stop_tasks
 from storage.tenancy import set_tenant, tenant_scope
 
 log = logging.getLogger(__name__)
@@ -267,12 +268,7 @@ class EngineRuntime:
     async def stop(self) -> None:
         self.unlisten()
         await self.watch.stop()
-        for task in self.tasks:
-            task.cancel()
-        if self.tasks:
-            _, pending = await asyncio.wait(self.tasks, timeout=5)
-            for task in pending:
-                log.warning("background task %s did not stop in time", task.get_name())
+        await stop_tasks(self.tasks)
         self.tasks.clear()
         with contextlib.suppress(Exception):  # logged by flush
             await self.store.placements.flush()

@@ -8,12 +8,12 @@ from the one remembered for that user."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
 from engines.serving.service import RecommendationService
 from storage.store import Store
+from storage.tasks import stop_tasks
 from storage.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,4 @@ class RecommendationWatch:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     async def stop(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await stop_tasks(list(self._tasks.values()))

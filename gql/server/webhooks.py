@@ -42,6 +42,7 @@ from gql.server.settings import Settings
 from storage.backends import SlowConsumer
 from storage.repositories.webhooks import DUE_CHANNEL, DueDelivery
 from storage.store import Store
+from storage.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -260,11 +261,7 @@ class WebhookWorker:
                 self._backlog = free <= 0 or len(claimed) == free
                 await self._sleep()
         finally:
-            for task in [*helpers, *in_flight]:
-                task.cancel()
-            for task in [*helpers, *in_flight]:
-                with contextlib.suppress(BaseException):
-                    await task
+            await stop_tasks([*helpers, *in_flight])
             await session.close()
 
     async def _prune(self) -> None:

@@ -29,6 +29,7 @@ from gql.types.recommendations import (
 )
 from storage.backends import SlowConsumer
 from storage.events import decode_events, events_channel
+from storage.tasks import stop_task
 
 Info = strawberry.Info[Context, None]
 #: a burst of changes is answered once: after this long without another ...
@@ -167,9 +168,7 @@ class LiveSubscriptions:
                     )
                 causes = await triggers.next_burst()
         finally:
-            events.cancel()
-            with contextlib.suppress(BaseException):
-                await events
+            await stop_task(events)
             with contextlib.suppress(ValueError):
                 ctx.engine.model_listeners.remove(on_models)
             with contextlib.suppress(ValueError):

@@ -17,6 +17,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
+from storage.tasks import stop_task
+
 log = logging.getLogger(__name__)
 
 #: messages a subscriber may fall behind by before it is dropped
@@ -243,6 +245,7 @@ class RedisBackend:
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._pubsub_lock = asyncio.Lock()
+        self._closed = False
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -364,7 +367,7 @@ class RedisBackend:
         delay = 0.1
         cut = len(self.prefix)
         delivered = 0
-        while True:
+        while not self._closed:
             try:
                 if not self.fanout.channels:
                     await asyncio.sleep(0.2)
@@ -422,10 +425,8 @@ class RedisBackend:
         return True
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+        self._closed = True
+        await stop_task(self._reader)
         if self._pubsub is not None:
             with contextlib.suppress(Exception, asyncio.TimeoutError):
                 await asyncio.wait_for(self._pubsub.aclose(), 1.0)

@@ -1,0 +1,37 @@
+"""Stopping background tasks without hanging on a cancellation that was swallowed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+async def stop_task(task: asyncio.Task[Any] | None, grace: float = 5.0) -> None:
+    """Cancel ``task`` and wait until it ends, for at most ``grace`` seconds.
+
+    A single ``cancel()`` is not enough: a library's own timeout can race with it and turn
+    the cancellation into a timeout it handles (redis-py's ``get_message`` does), after
+    which the task runs on. So the cancellation is repeated until the task is done."""
+    if task is None or task is asyncio.current_task():
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while not task.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            log.warning("background task %s did not stop in time", task.get_name())
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=min(0.25, remaining))
+    if not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.exception()  # retrieved: an error at shutdown is not worth a warning
+
+
+async def stop_tasks(tasks: list[asyncio.Task[Any]], grace: float = 5.0) -> None:
+    """``stop_task`` for several tasks at once, sharing one ``grace``."""
+    await asyncio.gather(*(stop_task(t, grace) for t in tasks))

@@ -1,0 +1,47 @@
+"""Shutting down never hangs on a background task that swallowed its cancellation, as a
+reader inside redis-py's ``get_message`` can when its own read timeout races with it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from storage.tasks import stop_task, stop_tasks
+
+
+async def swallows_first_cancellation(stopped: list[str]) -> None:
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        pass  # what a library's timeout handling does when the two race
+    try:
+        while True:
+            await asyncio.sleep(0.01)
+    finally:
+        stopped.append("yes")
+
+
+async def test_a_task_that_swallows_a_cancellation_is_still_stopped():
+    stopped: list[str] = []
+    task = asyncio.create_task(swallows_first_cancellation(stopped))
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(stop_task(task), timeout=5)
+    assert task.done() and stopped == ["yes"]
+
+
+async def test_a_task_that_never_stops_is_given_up_on_after_the_grace():
+    released = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not released.is_set():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(stop_tasks([task], grace=0.5), timeout=5)  # returns, logged
+    assert not task.done()
+    released.set()
+    await stop_task(task)
+    assert task.done()
