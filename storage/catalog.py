@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from engines.errors import ErrorCode, InputError
+from storage.impressions import ImpressionStore
 from storage.online_state import OnlineState
 from storage.records import ItemRecord, UserRecord
 from storage.repositories import ItemRepository, UserRepository, VectorRepository
@@ -52,6 +53,7 @@ class Catalog:
         limits: Limits,
         snapshots: CatalogSnapshots,
         online: OnlineState | None = None,
+        impressions: ImpressionStore | None = None,
     ) -> None:
         self.items = items
         self.users = users
@@ -60,6 +62,7 @@ class Catalog:
         self.snapshots = snapshots
         #: what is kept of each user online is erased with the user
         self.online = online
+        self.impressions = impressions
 
     def _check_item(self, row: dict[str, Any], path: Path) -> list[InputError]:
         lim = self.limits
@@ -166,6 +169,8 @@ class Catalog:
         deleted = list(await self.users.delete_many(tenant, ids))
         if deleted and self.online is not None:
             await self.online.forget(tenant, deleted)
+        if deleted and self.impressions is not None:  # the items shown to them, for rotation
+            await self.impressions.forget(tenant, deleted)
         if deleted:  # rare: every process forgets the tenant's cached recommendations
             await self.snapshots.changed(tenant, [])
         return deleted

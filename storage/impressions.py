@@ -67,3 +67,10 @@ class ImpressionStore:
         for pk in pks:
             seen[pk] = seen.get(pk, 0) + 1
         self._local[(tenant, user)] = seen if len(seen) <= MAX_ITEMS else {}
+
+    async def forget(self, tenant: str, users: list[str]) -> None:
+        """Erase the counts of deleted users (in Redis, and what this process kept)."""
+        for user in users:
+            self._local.pop((tenant, user), None)
+        if self.backend is not None and users:
+            await self.backend.delete(*(self._key(tenant, user) for user in users))

@@ -113,6 +113,7 @@ class Store:
         online = online_state(cache, online_limits)
         snapshots = CatalogSnapshots(items, cache, results=results)
         webhooks = WebhookRepository(engine, cache)
+        impressions = ImpressionStore(cache, impression_seconds)
         return cls(
             engine=engine,
             cache=cache,
@@ -124,7 +125,7 @@ class Store:
             artifacts=ArtifactRepository(engine, keep_model_versions, webhooks),
             vectors=vectors,
             search=SearchRepository(engine, vectors, hot),
-            catalog=Catalog(items, users, vectors, limits, snapshots, online),
+            catalog=Catalog(items, users, vectors, limits, snapshots, online, impressions),
             snapshots=snapshots,
             events=EventRecorder(
                 users,
@@ -147,7 +148,7 @@ class Store:
             online=online,
             pages=PageStore(cache, page_seconds),
             placements=PlacementRepository(engine, cache),
-            impressions=ImpressionStore(cache, impression_seconds),
+            impressions=impressions,
         )
 
     async def ensure_tenant(self, tenant: str, name: str | None = None) -> None:

@@ -94,6 +94,16 @@ async def test_rotation_moves_items_shown_again_and_again(gql):
     assert ids(await listed(gql, n=5)) == ids(await listed(gql, n=5))
 
 
+async def test_deleting_a_user_erases_the_items_shown_to_them(gql, store):
+    await seed(gql)
+    await listed(gql, r=0.5, n=5)
+    assert await store.impressions.counts("default", FAN)  # remembered for rotation
+    deleted = await gql("""mutation($u: String!) { userDelete(input: {id: $u})
+                           { deletedUserId userErrors { code } } }""", {"u": FAN})
+    assert deleted["userDelete"]["deletedUserId"] == FAN
+    assert await store.impressions.counts("default", FAN) == {}
+
+
 async def test_rules_are_checked(gql):
     await seed(gql, train=False)
     for variables, field in (
