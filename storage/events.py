@@ -20,6 +20,7 @@ from storage.repositories import (
     ItemRepository,
     UserRepository,
 )
+from storage.repositories.placements import PlacementRepository
 from storage.repositories.webhooks import (
     EVENTS_PER_DELIVERY,
     EVENTS_RECORDED,
@@ -136,6 +137,7 @@ class EventRecorder:
         webhooks: WebhookRepository | None = None,
         results: ResultCache | None = None,
         online: OnlineState | None = None,
+        placements: PlacementRepository | None = None,
     ) -> None:
         self.users = users
         self.items = items
@@ -154,6 +156,8 @@ class EventRecorder:
         self.results = results or ResultCache(0)
         #: shared online state (histories, trending, pairs), updated before a write returns
         self.online = online or OnlineState()
+        #: checks that a recommendationId naming an experiment's list was served to the user
+        self.placements = placements
         #: called with the tenant and the events this process stored, after they are stored
         self.listeners: list[Callable[[str, list[RecordedEvent]], None]] = []
 
@@ -175,6 +179,27 @@ class EventRecorder:
             else None,
         )
         return next((c for c in checks if c is not None), None)
+
+    async def _attributable(
+        self, tenant: str, ok: list[tuple[int, EventInput]], path: Path, result: RecordResult
+    ) -> list[tuple[int, EventInput]]:
+        """``ok`` without the events naming an experiment's list that was not served to
+        their user (reported): made-up ids would move the experiment's numbers."""
+        named = [(i, e) for i, e in ok if e.recommendation_id is not None]
+        if self.placements is None or not named:
+            return ok
+        pairs = [(e.recommendation_id or "", e.user_id) for _, e in named]
+        bad = {named[n][0] for n in await self.placements.unserved(tenant, pairs)}
+        for i in sorted(bad):
+            result.errors.append(
+                InputError(
+                    (*path, str(i), "recommendationId"),
+                    "not a list served to this userId: send the recommendationId of the "
+                    "recommendations the user was shown, or none",
+                    ErrorCode.INVALID,
+                )
+            )
+        return [(i, e) for i, e in ok if i not in bad]
 
     async def record(self, tenant: str, events: Sequence[EventInput], path: Path) -> RecordResult:
         """Store valid events in one transaction; report invalid rows; skip known keys."""
@@ -204,6 +229,7 @@ class EventRecorder:
                 )
             else:
                 ok.append((i, e))
+        ok = await self._attributable(tenant, ok, path, result)
         item_pks = await self.snapshots.pks(tenant, (e.item_id for _, e in ok))
         unknown = [e.item_id for _, e in ok if e.item_id not in item_pks]
         if unknown and self.auto_create_items:

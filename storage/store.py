@@ -114,6 +114,7 @@ class Store:
         snapshots = CatalogSnapshots(items, cache, results=results)
         webhooks = WebhookRepository(engine, cache)
         impressions = ImpressionStore(cache, impression_seconds)
+        placements = PlacementRepository(engine, cache)
         return cls(
             engine=engine,
             cache=cache,
@@ -139,6 +140,7 @@ class Store:
                 webhooks=webhooks,
                 results=results,
                 online=online,
+                placements=placements,
             ),
             api_keys=ApiKeyRepository(engine),
             training_jobs=TrainingJobRepository(engine),
@@ -147,7 +149,7 @@ class Store:
             hot=hot,
             online=online,
             pages=PageStore(cache, page_seconds),
-            placements=PlacementRepository(engine, cache),
+            placements=placements,
             impressions=impressions,
         )
 

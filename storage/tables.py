@@ -29,6 +29,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 DEFAULT_TENANT = "default"
+#: 244 random bits as 64 hex digits, made by PostgreSQL (gen_random_uuid is strong random)
+RANDOM_SECRET = "replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"
 
 
 def _now_column() -> Column[Any]:
@@ -55,9 +57,7 @@ class Tenant(SQLModel, table=True):
         sa_column=Column(
             Text,
             nullable=False,
-            server_default=sql(
-                "replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"
-            ),
+            server_default=sql(RANDOM_SECRET),
         ),
     )
 
@@ -382,6 +382,10 @@ class Experiment(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     stopped_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    #: the key signing its recommendation ids (migration 0012)
+    secret: str = Field(
+        default="", sa_column=Column(Text, nullable=False, server_default=sql(RANDOM_SECRET))
+    )
 
 
 class ExperimentExposure(SQLModel, table=True):

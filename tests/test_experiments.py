@@ -32,7 +32,7 @@ RESULTS = """query($id: String!) { experiment(id: $id) { status metric winner
   significance { control significant leader warning
     comparisons { variant lift zScore pValue significant } } } }"""
 RECORD = """mutation($i: InteractionsRecordInput!) { interactionsRecord(input: $i) {
-  recordedCount userErrors { field message } } }"""
+  recordedCount userErrors { field message code } } }"""
 READ_SCENARIO = """{ scenario(name: "home") { version definition } }"""
 USERS = [f"{g}-fan-{u}" for g in ("scifi", "romance", "horror") for u in range(25)]
 
@@ -176,14 +176,20 @@ async def test_one_experiment_per_scenario_and_inputs_are_checked(gql):
 async def test_results_stay_sane_and_starts_check_their_scenarios(gql):
     exp = await setup_experiment(gql)
     assert (await gql(MOVE % "experimentStart", {"id": exp}))["experimentStart"]["userErrors"] == []
-    await gql(SERVE, {"u": USERS[0]})
-    # more attributed lists than served (another replica's exposures not yet written, or a
-    # made-up id): rates stay within 0..1 and the query answers
+    rid = (await gql(SERVE, {"u": USERS[0]}))["recommendations"][0]["recommendationId"]
+    # a client (a browser key too) cannot invent lists or clicks: an id names a list only
+    # for the user it was served to; the event is refused, naming the field, the rest land
     forged = [{"userId": USERS[1], "itemId": "scifi-1", "type": "click",
-               "recommendationId": f"x{exp}v0.{k}"} for k in range(30)]
-    assert (await gql(RECORD, {"i": {"interactions": forged}}))["interactionsRecord"][
-        "userErrors"] == []
+               "recommendationId": f"x{exp}v0.{k:040x}"} for k in range(30)]
+    forged += [{"userId": USERS[1], "itemId": "scifi-1", "type": "click", "recommendationId": rid},
+               {"userId": USERS[0], "itemId": "scifi-1", "type": "click", "recommendationId": rid}]
+    recorded = (await gql(RECORD, {"i": {"interactions": forged}}))["interactionsRecord"]
+    assert recorded["recordedCount"] == 1
+    assert [e["field"] for e in recorded["userErrors"]] == [
+        ["input", "interactions", str(k), "recommendationId"] for k in range(31)]
+    assert {e["code"] for e in recorded["userErrors"]} == {"INVALID"}
     result = (await gql(RESULTS, {"id": exp}))["experiment"]
+    assert sum(v["clicks"] for v in result["variants"]) == 1
     assert all(0 <= v["ctr"] <= 1 and v["interval"]["high"] <= 1 for v in result["variants"])
     assert (await gql(RESULTS, {"id": "\u00b2"}))["experiment"] is None
     # a draft whose variant's scenario was deleted cannot start

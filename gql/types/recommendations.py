@@ -386,7 +386,7 @@ class RecommendationQueries:
                 served = experiment.variants[variant]["scenario"]
                 if served != scenario:
                     base = await load_placement(ctx, served)
-                rid = experiment.recommendation_id(variant, uuid.uuid4().hex)
+                rid = experiment.recommendation_id(variant, user_id)
             placement = asked.over(base)
         paged = selects(info, "cursor")
         if rid is None and not paged and selects(info, "recommendationId"):

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import re
+import secrets
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -64,18 +67,39 @@ class ExperimentRecord:
     created_at: datetime
     started_at: datetime | None
     stopped_at: datetime | None
+    #: signs the ids of the lists it serves; never shown
+    secret: str = field(default="", repr=False)
 
     @property
     def prefix(self) -> str:
         """What every recommendation id this experiment served starts with."""
         return f"x{self.id}v"
 
-    def recommendation_id(self, variant: int, token: str) -> str:
-        return f"{self.prefix}{variant}.{token}"
+    def recommendation_id(self, variant: int, user: str) -> str:
+        """A new id for a list served to ``user`` by ``variant``, signed so that an event
+        can name it only for that user: a client (a browser key included) cannot invent
+        lists, or clicks on them, to move an experiment's numbers."""
+        nonce = secrets.token_hex(8)
+        return f"{self.prefix}{variant}.{nonce}{self._signature(variant, user, nonce)}"
+
+    def served(self, recommendation_id: str, user: str) -> bool:
+        """Whether ``recommendation_id`` is a list this experiment served to ``user``."""
+        m = SIGNED.match(recommendation_id)
+        if m is None or int(m.group(1)) != self.id or not self.secret:
+            return False
+        variant, nonce, signature = int(m.group(2)), m.group(3), m.group(4)
+        expected = self._signature(variant, user, nonce)
+        return variant < len(self.variants) and hmac.compare_digest(signature, expected)
+
+    def _signature(self, variant: int, user: str, nonce: str) -> str:
+        message = f"{variant}.{nonce}.{user}".encode()
+        return hmac.new(self.secret.encode(), message, hashlib.sha256).hexdigest()[:24]
 
 
 #: a recommendation id an experiment served: x<experiment>v<variant>.<token>
 SERVED_BY = re.compile(r"^x(\d+)v(\d+)\.")
+#: its token: a nonce and the signature of (variant, nonce, user)
+SIGNED = re.compile(r"^x(\d+)v(\d+)\.([0-9a-f]{16})([0-9a-f]{24})$")
 
 
 def served_by(recommendation_id: str) -> tuple[int, int] | None:
@@ -102,6 +126,7 @@ def _experiment(r: Row[Any]) -> ExperimentRecord:
         r.created_at,
         r.started_at,
         r.stopped_at,
+        r.secret,
     )
 
 
@@ -145,6 +170,10 @@ class PlacementRepository:
             10_000, CACHE_SECONDS
         )
         self._running: TTLCache[tuple[str, str], ExperimentRecord | None] = TTLCache(
+            10_000, CACHE_SECONDS
+        )
+        #: experiments by id, for checking the lists events name (a secret never changes)
+        self._by_id: TTLCache[tuple[str, int], ExperimentRecord | None] = TTLCache(
             10_000, CACHE_SECONDS
         )
         self._generation = 0
@@ -270,6 +299,24 @@ class PlacementRepository:
         async with self.engine.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return _experiment(row) if row is not None else None
+
+    async def unserved(self, tenant: str, named: Sequence[tuple[str, str]]) -> list[int]:
+        """Positions in ``named`` ((recommendation id, user) pairs) of the ids that claim an
+        experiment's list but are not one it served to that user."""
+        bad: list[int] = []
+        fresh: set[int] = set()  # read again in this call: a kept copy may be outdated
+        for n, (rid, user) in enumerate(named):
+            claimed = served_by(rid)
+            if claimed is None:
+                continue
+            key = (tenant, claimed[0])
+            record = self._by_id.get(key)
+            if (record is None or not record.served(rid, user)) and claimed[0] not in fresh:
+                fresh.add(claimed[0])
+                record = self._by_id[key] = await self.experiment(tenant, claimed[0])
+            if record is None or not record.served(rid, user):
+                bad.append(n)
+        return bad
 
     async def experiments(self, tenant: str) -> list[ExperimentRecord]:
         stmt = select(E).where(E.c.tenant_id == tenant).order_by(E.c.id.desc())
