@@ -57,39 +57,45 @@ def calibrate(
     if not target or strength <= 0 or n == 0:
         return list(range(min(limit, n)))
     # only the target's categories enter the divergence (those with a share); the others
-    # only dilute an item's share (through 1 / its number of categories): no column
+    # only dilute an item's share (through 1 / its number of categories). Each candidate is
+    # its few (category, share) pairs, by candidate: a sparse row
     names = sorted(c for c, v in target.items() if v > 0)
     column = {c: k for k, c in enumerate(names)}
     p = np.array([target[c] for c in names])
-    spread = np.zeros((n, len(names)))
-    for row, item in enumerate(candidates):
+    starts = [0]
+    cols: list[int] = []
+    vals: list[float] = []
+    for item in candidates:
         cats = categories.get(item) or ()
         for c in cats:
             k = column.get(c)
             if k is not None:
-                spread[row, k] = 1.0 / len(cats)
+                cols.append(k)
+                vals.append(1.0 / len(cats))
+        starts.append(len(cols))
+    owner = np.repeat(np.arange(n), np.diff(starts))
+    col = np.asarray(cols, np.intp)
+    val = np.asarray(vals, np.float64)
     rel = np.asarray(relevance, dtype=np.float64)
     top = rel.max() if n else 0.0
     rel = rel / top if top > 0 else np.zeros(n)
     # KL(p ‖ q̃) = Σ p log p − Σ p log q̃, and the list's relevance so far is the same for
-    # every candidate: the step's argmax is that of (1 − λ) rel + λ Σ p log q̃, a few
-    # operations over the whole candidates × categories array
+    # every candidate: a step's argmax is that of (1 − λ) rel + λ Σ p log q̃. A candidate
+    # changes q̃ only in its own categories, so Σ p log q̃ is a constant plus, over those,
+    # p · log(1 + share · its share / q̃ without it): a few operations over the nonzeros
     gain = (1 - strength) * rel
-    weights = strength * p
+    weight = strength * p[col]
+    smoothing = ALPHA * p
     chosen: list[int] = []
-    taken = np.zeros(n, dtype=bool)
     mix = np.zeros(len(p))
-    work = np.empty_like(spread)
     for step in range(min(limit, n)):
         share = (1 - ALPHA) / (step + 1)
-        np.multiply(spread, share, out=work)
-        work += share * mix + ALPHA * p
-        np.log(work, out=work)
-        objective = work @ weights
-        objective += gain
-        objective[taken] = -np.inf
-        best = int(np.argmax(objective))
+        without = (share * mix + smoothing)[col]
+        terms = np.log1p(share * val / without)
+        terms *= weight
+        best = int(np.argmax(gain + np.bincount(owner, terms, minlength=n)))
         chosen.append(best)
-        taken[best] = True
-        mix += spread[best]
+        gain[best] = -np.inf  # taken
+        lo, hi = starts[best], starts[best + 1]
+        mix[col[lo:hi]] += val[lo:hi]
     return chosen
