@@ -56,6 +56,22 @@ class CollaborativeConfig(AlgorithmConfig):
     popularity_exponent: float = Field(
         0.15, ge=-1, le=1, description="graph_filter: score × degree^this (popularity penalty)."
     )
+    history_exponent: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="graph_filter: the item-item part weighs a history item by "
+        "degree^-this (0.5: GF-CF's normalisation; more discounts popular history items). "
+        "Not searched by autotune: see docs/benchmarks.md.",
+    )
+    user_exponent: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="graph_filter: the item-item part weighs a co-user by degree^-2·this "
+        "(0.5: GF-CF's normalisation; less lets active users count more). Not searched by "
+        "autotune: see docs/benchmarks.md.",
+    )
     factors: int = training_field(64, ge=2, le=1024, description="als: latent dimensions.")
     regularization: float = training_field(0.5, ge=0, description="als: L2 penalty.")
     iterations: int = training_field(15, ge=1, le=200, description="als: sweeps.")
@@ -193,7 +209,8 @@ class Collaborative(Algorithm):
         seen = split.train[split.users]
         # sparse all the way: a dense (validation users × all users) step would not fit
         # for millions of users; the result is bounded by the split's ``max_cells``
-        item_item = np.ascontiguousarray(((seen @ self.norm_t) @ self.norm).toarray(), np.float32)
+        through = self._through_users(seen, c.history_exponent, c.user_exponent)
+        item_item = np.ascontiguousarray((through @ self.norm).toarray(), np.float32)
         low = self._spectral(seen)
         ranks = sorted({max(1, len(self.vt) // d) for d in (8, 4, 2, 1)})
         if not len(self.vt):
@@ -249,6 +266,7 @@ class Collaborative(Algorithm):
         norm = (sp.diags(_inv_sqrt(du)) @ pref @ sp.diags(_inv_sqrt(di))).astype(np.float32)
         self.norm = norm.tocsr()
         self.item_degree = di.astype(np.float32)
+        self.user_degree = du.astype(np.float32)
         k = min(self.config.rank, min(norm.shape) - 1)
         if k < 1 or norm.nnz == 0:
             self.vt = np.zeros((0, norm.shape[1]), np.float32)
@@ -317,7 +335,7 @@ class Collaborative(Algorithm):
         """Scores of the graph filter for compressed history rows ``r`` (users × items)."""
         c = self.config
         # (r R̃ᵀ) is sparse and small; R̃ᵀ @ dense runs as one sparse-dense product
-        through_users = (r @ self.norm_t).toarray()
+        through_users = self._through_users(r, c.history_exponent, c.user_exponent).toarray()
         scores = np.ascontiguousarray((self.norm_t @ through_users.T).T, dtype=np.float32)
         if len(self.vt) and c.ideal_weight:
             part = (c.ideal_weight * self._spectral(r)) @ self.vt  # the weight on the small side
@@ -331,6 +349,26 @@ class Collaborative(Algorithm):
                 boost = self._boost(c.popularity_exponent)
             scores *= boost[None, :]
         return scores
+
+    def _through_users(self, r: sp.csr_matrix, history: float, user: float) -> sp.csr_matrix:
+        """``r D_i^-history Rᵀ D_u^-2·user`` without R's item side (with R = D_u^1/2 R̃
+        D_i^1/2 it is ``(r D_i^(1/2-history)) R̃ᵀ D_u^(1-2·user)``); both 0.5 give GF-CF's
+        ``r R̃ᵀ``."""
+        if history != 0.5:
+            r = sp.csr_matrix(r.multiply(self._degree_power(self.item_degree, 0.5 - history)))
+        through = r @ self.norm_t
+        if user != 0.5:
+            through = sp.csr_matrix(
+                through.multiply(self._degree_power(self.user_degree, 1.0 - 2.0 * user))
+            )
+        return through
+
+    @staticmethod
+    def _degree_power(degree: np.ndarray, exponent: float) -> np.ndarray:
+        """``degree^exponent`` as a row to scale by (0 where the degree is 0)."""
+        out = np.zeros(len(degree), np.float32)
+        np.power(degree, exponent, out=out, where=degree > 0)
+        return out[None, :]
 
     def _spectral(self, r: sp.csr_matrix) -> np.ndarray:
         """History rows in the basis of the top singular vectors: ``r D_i^-1/2 Vᵀ``."""
@@ -419,6 +457,7 @@ class Collaborative(Algorithm):
             "shape": np.array(n.shape),
             "vt": self.vt,
             "item_degree": self.item_degree,
+            "user_degree": self.user_degree,
         }
 
     def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -431,6 +470,8 @@ class Collaborative(Algorithm):
             )
             self.vt = arrays["vt"]
             self.item_degree = arrays["item_degree"]
+            # saved before user_exponent existed: GF-CF's 0.5 needs no user degrees
+            self.user_degree = arrays.get("user_degree", np.ones(self.norm.shape[0], np.float32))
         self._prepare()
 
 

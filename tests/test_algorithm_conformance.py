@@ -15,6 +15,13 @@ class TestCollaborative(AlgorithmConformance):
     config = {"rank": 16}
 
 
+class TestCollaborativeNormalised(AlgorithmConformance):
+    """The graph filter with another normalisation of its item-item part."""
+
+    algorithm = Collaborative
+    config = {"rank": 16, "user_exponent": 0.3, "history_exponent": 0.7}
+
+
 class TestCollaborativeAls(AlgorithmConformance):
     algorithm = Collaborative
     config = {"method": "als", "factors": 8, "iterations": 10}
