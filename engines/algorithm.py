@@ -202,6 +202,11 @@ class Algorithm(ABC):
         None for algorithms without a notion of item similarity."""
         return None
 
+    def similar_batch(self, positions: Sequence[int]) -> list[Scores | None]:
+        """``similar`` for several items at once (concurrent ``similarItems`` requests):
+        override it when one pass over the model for all of them is faster."""
+        return [self.similar(p) for p in positions]
+
     def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
         """For recommended ``positions``, the primary key of the history item that most
         caused each (-1 where none did); None when the algorithm cannot say."""

@@ -183,6 +183,30 @@ class AlgorithmConformance:
             np.testing.assert_allclose(alone[finite], got[finite], rtol=1e-4, atol=1e-5)
         assert sizes == [len(queries)]
 
+    def test_concurrent_similar_items_scored_together_get_their_own_answers(
+        self, model: Algorithm
+    ) -> None:
+        """Concurrent ``similarItems`` requests go through one ``similar_batch``: each must
+        get what ``similar`` gives its item alone."""
+        positions = [0, len(model.item_ids) // 2, len(model.item_ids) - 1, 0]
+        sizes: list[int] = []
+
+        async def together() -> list[np.ndarray | None]:
+            batcher = ScoreBatcher(inline_items=0)
+            batcher.on_batch = lambda name, size: sizes.append(size)
+            return await asyncio.gather(*(batcher.similar(model, p) for p in positions))
+
+        for pos, got in zip(positions, asyncio.run(together()), strict=True):
+            alone = model.similar(pos)
+            if alone is None:
+                assert got is None
+                continue
+            assert got is not None and got.shape == alone.shape
+            finite = np.isfinite(alone)
+            assert np.array_equal(finite, np.isfinite(got))
+            np.testing.assert_allclose(alone[finite], got[finite], rtol=1e-4, atol=1e-5)
+        assert sizes == [len(positions)]
+
     def test_save_and_load_give_the_same_answers(self, model: Algorithm) -> None:
         blob = model.save()
         assert isinstance(blob, bytes)

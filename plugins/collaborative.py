@@ -444,6 +444,17 @@ class Collaborative(Algorithm):
         )
         return self.graph_scores(one)[0]
 
+    def similar_batch(self, positions: Sequence[int]) -> list[Scores | None]:
+        if self.config.method == "als":
+            return super().similar_batch(positions)
+        # one row per item: one pass over the low-rank factors for all of them
+        n = len(positions)
+        rows = sp.csr_matrix(
+            (np.ones(n, np.float32), (np.arange(n), np.asarray(positions, np.int64))),
+            shape=(n, len(self.item_ids)),
+        )
+        return list(self.graph_scores(rows))
+
     # --- persistence ----------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
         if self.config.method == "als":

@@ -20,6 +20,8 @@ from engines.algorithm import Algorithm, Query
 
 #: what one request waits for: its scores, or None when the algorithm has no answer
 Pending = asyncio.Future[np.ndarray | None]
+#: what is scored: a user's history, or the position of an item to find items like
+Request = Query | int
 
 
 class ScoreBatcher:
@@ -28,17 +30,26 @@ class ScoreBatcher:
         #: bigger one in a worker thread, so the event loop never waits on the math
         self.inline_items = inline_items
         self.max_batch = max_batch
-        self._pending: dict[int, tuple[Algorithm, list[tuple[Query, Pending]]]] = {}
+        self._pending: dict[tuple[int, bool], tuple[Algorithm, list[tuple[Request, Pending]]]] = {}
         self._scheduled = False
         self._running = False
         #: instrumentation (batch sizes); a no-op unless the host sets it
         self.on_batch: Callable[[str, int], None] = lambda name, size: None
 
     def score(self, model: Algorithm, query: Query) -> Pending:
+        """The model's scores for ``query`` (``score``/``score_batch``)."""
+        return self._add(model, query)
+
+    def similar(self, model: Algorithm, position: int) -> Pending:
+        """The model's likeness of every item to the one at ``position``
+        (``similar``/``similar_batch``): one pass over a large model for many requests."""
+        return self._add(model, position)
+
+    def _add(self, model: Algorithm, request: Request) -> Pending:
         loop = asyncio.get_running_loop()
         future: Pending = loop.create_future()
-        entry = self._pending.setdefault(id(model), (model, []))
-        entry[1].append((query, future))
+        entry = self._pending.setdefault((id(model), isinstance(request, int)), (model, []))
+        entry[1].append((request, future))
         if not self._scheduled and not self._running:
             self._scheduled = True
             loop.call_soon(self._flush)
@@ -46,7 +57,7 @@ class ScoreBatcher:
 
     def _flush(self) -> None:
         self._scheduled = False
-        work: list[tuple[Algorithm, list[tuple[Query, Pending]]]] = []
+        work: list[tuple[Algorithm, list[tuple[Request, Pending]]]] = []
         for model, waiting in self._pending.values():
             for start in range(0, len(waiting), self.max_batch):
                 work.append((model, waiting[start : start + self.max_batch]))
@@ -62,7 +73,7 @@ class ScoreBatcher:
 
     def _finished(
         self,
-        work: list[tuple[Algorithm, list[tuple[Query, Pending]]]],
+        work: list[tuple[Algorithm, list[tuple[Request, Pending]]]],
         done: asyncio.Future[list[list[np.ndarray | None] | BaseException]],
     ) -> None:
         self._running = False
@@ -84,7 +95,7 @@ class ScoreBatcher:
 
     def _deliver(
         self,
-        work: list[tuple[Algorithm, list[tuple[Query, Pending]]]],
+        work: list[tuple[Algorithm, list[tuple[Request, Pending]]]],
         results: list[list[np.ndarray | None] | BaseException],
     ) -> None:
         for (model, waiting), result in zip(work, results, strict=True):
@@ -99,7 +110,7 @@ class ScoreBatcher:
 
 
 def _score_all(
-    work: list[tuple[Algorithm, list[tuple[Query, Pending]]]],
+    work: list[tuple[Algorithm, list[tuple[Request, Pending]]]],
 ) -> list[list[np.ndarray | None] | BaseException]:
     out: list[list[np.ndarray | None] | BaseException] = []
     for model, waiting in work:
@@ -110,7 +121,13 @@ def _score_all(
     return out
 
 
-def _score(model: Algorithm, queries: list[Query]) -> list[np.ndarray | None]:
+def _score(model: Algorithm, requests: list[Request]) -> list[np.ndarray | None]:
+    positions = [r for r in requests if isinstance(r, int)]
+    if positions:  # a batch holds one kind of request
+        if len(positions) == 1:
+            return [model.similar(positions[0])]
+        return list(model.similar_batch(positions))
+    queries = [r for r in requests if not isinstance(r, int)]
     if len(queries) == 1:
         return [model.score(queries[0])]
     rows = model.score_batch(queries)

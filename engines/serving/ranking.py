@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from engines.algorithm import Algorithm, Query, Recommended
+from engines.algorithm import Algorithm, Query, Recommended, Scores
 from engines.serving.blending import Blended, Pool
 from engines.toolkit import position, positions
 
@@ -182,12 +182,15 @@ def rank_similar(
     limit: int,
     candidates: np.ndarray | None = None,
     keep: np.ndarray | None = None,
+    scores: Scores | None = None,
 ) -> Recommended:
-    """Items most like ``item_id`` according to ``model`` (never the item itself)."""
+    """Items most like ``item_id`` according to ``model`` (never the item itself);
+    ``scores``: the model's ``similar`` scores for it, when already computed."""
     pos = position(model.item_ids, item_id)
     if pos is None:
         return Recommended.empty()
-    scores = model.similar(pos)
+    if scores is None:
+        scores = model.similar(pos)
     if scores is None:
         return Recommended.empty()
     if keep is None:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 from cachetools import LRUCache, TTLCache
 
-from engines.algorithm import Algorithm, Query, RecordedEvent
+from engines.algorithm import Algorithm, Query, Recommended, RecordedEvent
 from engines.data import TrainingData
 from engines.embedders import Embedder
 from engines.errors import ErrorCode, RecographError
@@ -49,7 +49,7 @@ from engines.serving.ranking import (
 )
 from engines.serving.rules import ItemRules
 from engines.serving.search import RETRIEVERS, VECTOR, SearchHit, fuse, pool_size
-from engines.toolkit import rows_of
+from engines.toolkit import position, rows_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -955,13 +955,25 @@ class RecommendationService:
         serving = {n: self._serving_model(n, models.get(n), configs.get(n)) for n in weights}
 
         active = {n: m for n, m in serving.items() if m is not None}
+        at = {n: position(m.item_ids, pks[item_id]) for n, m in active.items()}
+        known = {n: p for n, p in at.items() if p is not None}
+        # concurrent requests share one pass over each model (collaborative's low-rank
+        # factors are ~100 MB on a catalogue of 40k items)
+        found = await asyncio.gather(
+            *(self.batcher.similar(active[n], p) for n, p in known.items())
+        )
+        scores = dict(zip(known, found, strict=True))
 
         def run() -> list[Blended]:
             return blend(
                 {
                     n: (
                         weights[n],
-                        rank_similar(m, pks[item_id], pool, keep=self.mask(m, candidates)),
+                        rank_similar(
+                            m, pks[item_id], pool, keep=self.mask(m, candidates), scores=scores[n]
+                        )
+                        if scores.get(n) is not None
+                        else Recommended.empty(),
                     )
                     for n, m in active.items()
                 },
