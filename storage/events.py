@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -183,8 +183,9 @@ class EventRecorder:
     async def _attributable(
         self, tenant: str, ok: list[tuple[int, EventInput]], path: Path, result: RecordResult
     ) -> list[tuple[int, EventInput]]:
-        """``ok`` without the events naming an experiment's list that was not served to
-        their user (reported): made-up ids would move the experiment's numbers."""
+        """``ok``, where an event names an experiment's list that was not served to its
+        user, without that name (reported): the event is kept, but made-up ids must not
+        move an experiment's numbers."""
         named = [(i, e) for i, e in ok if e.recommendation_id is not None]
         if self.placements is None or not named:
             return ok
@@ -194,12 +195,12 @@ class EventRecorder:
             result.errors.append(
                 InputError(
                     (*path, str(i), "recommendationId"),
-                    "not a list served to this userId: send the recommendationId of the "
-                    "recommendations the user was shown, or none",
+                    "not a list served to this userId: the event was recorded without it; "
+                    "send the recommendationId of the recommendations the user was shown",
                     ErrorCode.INVALID,
                 )
             )
-        return [(i, e) for i, e in ok if i not in bad]
+        return [(i, replace(e, recommendation_id=None) if i in bad else e) for i, e in ok]
 
     async def record(self, tenant: str, events: Sequence[EventInput], path: Path) -> RecordResult:
         """Store valid events in one transaction; report invalid rows; skip known keys."""

@@ -10,23 +10,29 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-async def stop_task(task: asyncio.Task[Any] | None, grace: float = 5.0) -> None:
-    """Cancel ``task`` and wait until it ends, for at most ``grace`` seconds.
+async def stop_task(
+    task: asyncio.Task[Any] | None, grace: float = 5.0, *, insist: bool = False
+) -> None:
+    """Cancel ``task`` and wait until it ends, for at most ``grace`` seconds (then log it
+    and go on: a shutdown never hangs).
 
-    A single ``cancel()`` is not enough: a library's own timeout can race with it and turn
-    the cancellation into a timeout it handles (redis-py's ``get_message`` does), after
-    which the task runs on. So the cancellation is repeated until the task is done."""
+    With ``insist`` the cancellation is repeated while waiting, for a task inside a library
+    that can swallow one: redis-py's ``get_message`` turns a cancellation that races with
+    its own read timeout into that timeout, after which the task runs on. Without it, a
+    task's own cleanup (a ``finally`` waiting for its threads) is never interrupted."""
     if task is None or task is asyncio.current_task():
         return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
+    task.cancel()
     while not task.done():
         remaining = deadline - loop.time()
         if remaining <= 0:
             log.warning("background task %s did not stop in time", task.get_name())
             return
-        task.cancel()
-        await asyncio.wait({task}, timeout=min(0.25, remaining))
+        await asyncio.wait({task}, timeout=min(0.25, remaining) if insist else remaining)
+        if insist and not task.done():
+            task.cancel()
     if not task.cancelled():
         with contextlib.suppress(BaseException):
             task.exception()  # retrieved: an error at shutdown is not worth a warning

@@ -178,18 +178,24 @@ async def test_results_stay_sane_and_starts_check_their_scenarios(gql):
     assert (await gql(MOVE % "experimentStart", {"id": exp}))["experimentStart"]["userErrors"] == []
     rid = (await gql(SERVE, {"u": USERS[0]}))["recommendations"][0]["recommendationId"]
     # a client (a browser key too) cannot invent lists or clicks: an id names a list only
-    # for the user it was served to; the event is refused, naming the field, the rest land
-    forged = [{"userId": USERS[1], "itemId": "scifi-1", "type": "click",
-               "recommendationId": f"x{exp}v0.{k:040x}"} for k in range(30)]
-    forged += [{"userId": USERS[1], "itemId": "scifi-1", "type": "click", "recommendationId": rid},
-               {"userId": USERS[0], "itemId": "scifi-1", "type": "click", "recommendationId": rid}]
+    # for the user it was served to. A forged one is reported on its field and the event is
+    # kept without it: it moves no experiment's numbers
+    prefix, token = rid.split(".")
+    fakes = [f"x{exp}v0.{k:040x}" for k in range(30)]
+    fakes += [f"x{exp}v0", f"x{exp}v1", "x" + "9" * 30 + "v0.ab", f"x{exp}v0{prefix[-1]}.{token}",
+              rid.replace(prefix, prefix[:-1] + "0" + prefix[-1]), rid]  # the last: other user
+    forged = [{"userId": USERS[1], "itemId": "scifi-1", "type": "click", "recommendationId": f}
+              for f in fakes]
+    forged.append({"userId": USERS[0], "itemId": "scifi-1", "type": "click",
+                   "recommendationId": rid})
     recorded = (await gql(RECORD, {"i": {"interactions": forged}}))["interactionsRecord"]
-    assert recorded["recordedCount"] == 1
+    assert recorded["recordedCount"] == len(forged)
     assert [e["field"] for e in recorded["userErrors"]] == [
-        ["input", "interactions", str(k), "recommendationId"] for k in range(31)]
+        ["input", "interactions", str(k), "recommendationId"] for k in range(len(fakes))]
     assert {e["code"] for e in recorded["userErrors"]} == {"INVALID"}
     result = (await gql(RESULTS, {"id": exp}))["experiment"]
     assert sum(v["clicks"] for v in result["variants"]) == 1
+    assert sum(v["conversions"] for v in result["variants"]) == 0
     assert all(0 <= v["ctr"] <= 1 and v["interval"]["high"] <= 1 for v in result["variants"])
     assert (await gql(RESULTS, {"id": "\u00b2"}))["experiment"] is None
     # a draft whose variant's scenario was deleted cannot start

@@ -22,8 +22,24 @@ async def test_a_task_that_swallows_a_cancellation_is_still_stopped():
     stopped: list[str] = []
     task = asyncio.create_task(swallows_first_cancellation(stopped))
     await asyncio.sleep(0.01)
-    await asyncio.wait_for(stop_task(task), timeout=5)
+    await asyncio.wait_for(stop_task(task, insist=True), timeout=5)
     assert task.done() and stopped == ["yes"]
+
+
+async def test_a_tasks_own_cleanup_is_not_interrupted():
+    cleaned: list[str] = []
+
+    async def with_slow_cleanup() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(0.6)  # e.g. waiting for its threads before releasing a lock
+            cleaned.append("done")
+
+    task = asyncio.create_task(with_slow_cleanup())
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(stop_task(task), timeout=5)
+    assert cleaned == ["done"]
 
 
 async def test_a_task_that_never_stops_is_given_up_on_after_the_grace():

@@ -67,7 +67,7 @@ def calibrate(
     vals: list[float] = []
     for item in candidates:
         cats = categories.get(item) or ()
-        for c in cats:
+        for c in dict.fromkeys(cats):  # a category listed twice counts once, as before
             k = column.get(c)
             if k is not None:
                 cols.append(k)

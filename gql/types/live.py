@@ -167,12 +167,12 @@ class LiveSubscriptions:
                         recommendations=await recommendations_of(info, blended, explain),
                     )
                 causes = await triggers.next_burst()
-        finally:
-            await stop_task(events)
+        finally:  # the listeners first: a second cancellation may cut the wait short
             with contextlib.suppress(ValueError):
                 ctx.engine.model_listeners.remove(on_models)
             with contextlib.suppress(ValueError):
                 ctx.store.snapshots.listeners.remove(on_catalogue)
+            await stop_task(events)
 
     @strawberry.subscription(
         description="Each new model version of your tenant, trained on any replica or by "

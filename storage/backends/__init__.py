@@ -426,7 +426,7 @@ class RedisBackend:
 
     async def close(self) -> None:
         self._closed = True
-        await stop_task(self._reader)
+        await stop_task(self._reader, insist=True)
         if self._pubsub is not None:
             with contextlib.suppress(Exception, asyncio.TimeoutError):
                 await asyncio.wait_for(self._pubsub.aclose(), 1.0)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.backends import CacheBackend, forget_on_messages
+from storage.sql import any_of
 from storage.tables import EXPERIMENT_EXPOSURES as X
 from storage.tables import EXPERIMENTS as E
 from storage.tables import SCENARIOS as S
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 PLACEMENTS_CHANNEL = "placements"
 CACHE_SECONDS = 5.0
+#: an experiment id no experiment of the tenant has (kept, so forged ids cost no reads)
+MISSING = object()
 #: experiment states and the moves between them
 DRAFT, RUNNING, STOPPED = "draft", "running", "stopped"
 MOVES = {RUNNING: (DRAFT,), STOPPED: (DRAFT, RUNNING)}
@@ -96,10 +99,13 @@ class ExperimentRecord:
         return hmac.new(self.secret.encode(), message, hashlib.sha256).hexdigest()[:24]
 
 
-#: a recommendation id an experiment served: x<experiment>v<variant>.<token>
-SERVED_BY = re.compile(r"^x(\d+)v(\d+)\.")
+#: a recommendation id an experiment served: x<experiment>v<variant>.<token>, numbers in
+#: canonical ASCII digits (``x1v01`` is not ``x1v1``; an id must fit a bigint)
+SERVED_BY = re.compile(r"^x(0|[1-9][0-9]{0,17})v(0|[1-9][0-9]{0,3})\.")
 #: its token: a nonce and the signature of (variant, nonce, user)
-SIGNED = re.compile(r"^x(\d+)v(\d+)\.([0-9a-f]{16})([0-9a-f]{24})$")
+SIGNED = re.compile(r"^x(0|[1-9][0-9]{0,17})v(0|[1-9][0-9]{0,3})\.([0-9a-f]{16})([0-9a-f]{24})$")
+#: what an experiment's results count (``LIKE 'x<id>v%'``): every such id must be signed
+CLAIMS = re.compile(r"^x[0-9]")
 
 
 def served_by(recommendation_id: str) -> tuple[int, int] | None:
@@ -173,7 +179,7 @@ class PlacementRepository:
             10_000, CACHE_SECONDS
         )
         #: experiments by id, for checking the lists events name (a secret never changes)
-        self._by_id: TTLCache[tuple[str, int], ExperimentRecord | None] = TTLCache(
+        self._by_id: TTLCache[tuple[str, int], ExperimentRecord | object] = TTLCache(
             10_000, CACHE_SECONDS
         )
         self._generation = 0
@@ -302,21 +308,34 @@ class PlacementRepository:
 
     async def unserved(self, tenant: str, named: Sequence[tuple[str, str]]) -> list[int]:
         """Positions in ``named`` ((recommendation id, user) pairs) of the ids that claim an
-        experiment's list but are not one it served to that user."""
-        bad: list[int] = []
-        fresh: set[int] = set()  # read again in this call: a kept copy may be outdated
+        experiment's list but are not one it served to that user. The experiments named
+        are read in one statement, and only those not kept or whose kept copy refused an
+        id (one read per call however many ids a batch forges)."""
+        claims: list[tuple[int, str, str, int | None]] = []
         for n, (rid, user) in enumerate(named):
-            claimed = served_by(rid)
-            if claimed is None:
-                continue
-            key = (tenant, claimed[0])
-            record = self._by_id.get(key)
-            if (record is None or not record.served(rid, user)) and claimed[0] not in fresh:
-                fresh.add(claimed[0])
-                record = self._by_id[key] = await self.experiment(tenant, claimed[0])
-            if record is None or not record.served(rid, user):
-                bad.append(n)
-        return bad
+            if CLAIMS.match(rid):
+                m = SIGNED.match(rid)
+                claims.append((n, rid, user, int(m.group(1)) if m else None))
+        if not claims:
+            return []
+        kept = {e: self._by_id.get((tenant, e), MISSING) for _, _, _, e in claims if e is not None}
+
+        def refused(record: ExperimentRecord | object, rid: str, user: str) -> bool:
+            return not isinstance(record, ExperimentRecord) or not record.served(rid, user)
+
+        again = {e for n, rid, user, e in claims if e is not None and refused(kept[e], rid, user)}
+        if again:
+            found = await self._experiments_by_id(tenant, sorted(again))
+            for e in again:
+                kept[e] = self._by_id[(tenant, e)] = found.get(e, MISSING)
+        return [n for n, rid, user, e in claims if e is None or refused(kept[e], rid, user)]
+
+    async def _experiments_by_id(
+        self, tenant: str, ids: Sequence[int]
+    ) -> dict[int, ExperimentRecord]:
+        stmt = select(E).where(E.c.tenant_id == tenant, any_of(E.c.id, ids))
+        async with self.engine.connect() as conn:
+            return {r.id: _experiment(r) for r in (await conn.execute(stmt)).all()}
 
     async def experiments(self, tenant: str) -> list[ExperimentRecord]:
         stmt = select(E).where(E.c.tenant_id == tenant).order_by(E.c.id.desc())
