@@ -59,3 +59,22 @@ async def test_a_task_that_never_stops_is_given_up_on_after_the_grace():
     released.set()
     await stop_task(task)
     assert task.done()
+
+
+async def test_stopping_the_webhook_watch_leaves_no_look_behind():
+    from typing import Any, cast
+
+    from gql.server.watch import RecommendationWatch
+
+    watch = RecommendationWatch(cast(Any, None), cast(Any, None))
+    watch.schedule("default", ["u1"], "events")  # a look waits a second to gather a burst
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(watch.stop(), timeout=5)
+
+    def looks() -> list[asyncio.Task[Any]]:
+        return [t for t in asyncio.all_tasks() if not t.done()
+                and getattr(t.get_coro(), "__qualname__", "") == "RecommendationWatch._look"]
+
+    assert looks() == []  # the cancelled look started no other in its finally
+    watch.schedule("default", ["u2"], "events")  # and none starts once stopped
+    assert looks() == []

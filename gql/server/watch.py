@@ -30,6 +30,7 @@ class RecommendationWatch:
         #: per tenant: the users to look at (None: all watched users) and the causes
         self._pending: dict[str, tuple[set[str] | None, set[str]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
 
     def schedule(self, tenant: str, users: Iterable[str] | None, cause: str) -> None:
         """Look at ``users`` of ``tenant`` (None: every watched user) soon."""
@@ -39,7 +40,7 @@ class RecommendationWatch:
         else:
             wanted |= set(users)
         self._pending[tenant] = (wanted, causes | {cause})
-        if tenant not in self._tasks:
+        if tenant not in self._tasks and not self._stopping:
             self._tasks[tenant] = asyncio.create_task(self._look(tenant))
 
     async def _look(self, tenant: str) -> None:
@@ -58,7 +59,8 @@ class RecommendationWatch:
             log.exception("could not look for changed recommendations of %s", tenant)
         finally:
             self._tasks.pop(tenant, None)
-            if tenant in self._pending:  # changes arrived while looking: look again
+            # changes arrived while looking: look again (unless shutting down)
+            if tenant in self._pending and not self._stopping:
                 self._tasks[tenant] = asyncio.create_task(self._look(tenant))
 
     async def _check(self, tenant: str, user: str, cause: str) -> None:
@@ -74,4 +76,6 @@ class RecommendationWatch:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     async def stop(self) -> None:
+        """Stop looking; a look cancelled in its pause starts no other."""
+        self._stopping = True
         await stop_tasks(list(self._tasks.values()))
