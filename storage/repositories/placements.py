@@ -103,7 +103,7 @@ class ExperimentRecord:
 #: canonical ASCII digits (``x1v01`` is not ``x1v1``; an id must fit a bigint)
 SERVED_BY = re.compile(r"^x(0|[1-9][0-9]{0,17})v(0|[1-9][0-9]{0,3})\.")
 #: its token: a nonce and the signature of (variant, nonce, user)
-SIGNED = re.compile(r"^x(0|[1-9][0-9]{0,17})v(0|[1-9][0-9]{0,3})\.([0-9a-f]{16})([0-9a-f]{24})$")
+SIGNED = re.compile(SERVED_BY.pattern + r"([0-9a-f]{16})([0-9a-f]{24})$")
 #: what an experiment's results count (``LIKE 'x<id>v%'``): every such id must be signed
 CLAIMS = re.compile(r"^x[0-9]")
 
@@ -301,10 +301,7 @@ class PlacementRepository:
         return _experiment(row)
 
     async def experiment(self, tenant: str, experiment_id: int) -> ExperimentRecord | None:
-        stmt = select(E).where(E.c.tenant_id == tenant, E.c.id == experiment_id)
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
-        return _experiment(row) if row is not None else None
+        return (await self._experiments_by_id(tenant, [experiment_id])).get(experiment_id)
 
     async def unserved(self, tenant: str, named: Sequence[tuple[str, str]]) -> list[int]:
         """Positions in ``named`` ((recommendation id, user) pairs) of the ids that claim an
