@@ -255,7 +255,7 @@ class StoreEngineStorage:
     async def store_vectors(
         self, tenant: str, space: str, item_ids: np.ndarray, vectors: np.ndarray
     ) -> None:
-        await self.store.vectors.upsert(tenant, space, item_ids.tolist(), vectors)
+        await self.store.vectors.upsert(tenant, space, item_ids.tolist(), vectors, rewrite=True)
 
     async def save_artifact(
         self,

@@ -205,6 +205,10 @@ class VectorSpace(SQLModel, table=True):
     name: str = Field(sa_column=Column(Text, primary_key=True))
     dim: int = Field(nullable=False)
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    #: when its vectors last changed: its index is built once writes pause (migration 0013)
+    written_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
 
 
 class ModelArtifact(SQLModel, table=True):

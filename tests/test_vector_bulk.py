@@ -1,5 +1,5 @@
 """Vectors written in bulk: one statement for any number of them, values kept exactly
-(float32 round trip through their text form), and updated in place."""
+(float32 round trip through a real[] array), and updated in place."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import click
 
 from gql.cli.common import data_dir_option, load_settings, with_store
 from storage.io.importer import ImportReport
+from storage.tables import DEFAULT_TENANT
 
 
 def _print_report(name: str, report: ImportReport) -> None:
@@ -40,7 +41,10 @@ def import_(data_dir: Path | None, kind: str, path: Path, quiet: bool, strict: b
     async def work(store: Any) -> list[tuple[str, ImportReport]]:
         # watched users whose lists the import changes get their webhooks
         async with for_command(store, load_settings(data_dir)):
-            return await load(store)
+            reports = await load(store)
+        # the loaded embeddings get their index now, not at the trainer's next sweep
+        await store.vectors.indexes.sweep(quiet=0, tenant=DEFAULT_TENANT)
+        return reports
 
     async def load(store: Any) -> list[tuple[str, ImportReport]]:
         progress = not quiet

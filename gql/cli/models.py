@@ -31,7 +31,11 @@ def train(data_dir: Path | None, algorithms: tuple[str, ...], tenant: str) -> No
         settings = load_settings(data_dir)
         # watched users whose lists the new models change get their webhooks
         async with for_command(store, settings) as runtime:
-            return await runtime.trainer.train(tenant, list(algorithms) or None)
+            results = await runtime.trainer.train(tenant, list(algorithms) or None)
+        # the content vectors just stored get their search index now, not at the
+        # trainer's next sweep
+        await store.vectors.indexes.sweep(quiet=0, tenant=tenant)
+        return results
 
     try:
         results = with_store(data_dir, work)

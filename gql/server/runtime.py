@@ -23,6 +23,7 @@ from gql.server.webhooks import WebhookWorker
 from storage.backends import SlowConsumer
 from storage.engine_storage import StoreEngineStorage
 from storage.events import decode_events, events_channel
+from storage.repositories.vector_indexes import SWEEP_SECONDS
 from storage.store import Store
 from storage.tasks import stop_tasks
 from storage.tenancy import set_tenant, tenant_scope
@@ -224,6 +225,17 @@ class EngineRuntime:
             )
         if settings.train_on_growth > 0:
             self.tasks.append(asyncio.create_task(self._train_on_growth(settings.train_on_growth)))
+        self.tasks.append(asyncio.create_task(self._keep_vector_indexes(), name="vector-indexes"))
+
+    async def _keep_vector_indexes(self) -> None:
+        """Build the vector spaces' deferred indexes once their writes pause
+        (``storage/repositories/vector_indexes.py``); builds run inside PostgreSQL."""
+        while True:
+            try:
+                await self.store.vectors.indexes.sweep()
+            except Exception:
+                log.exception("building the vector indexes failed; retrying")
+            await asyncio.sleep(SWEEP_SECONDS)
 
     async def _train_on_growth(self, share: float) -> None:
         """Count every tenant's recorded events and train those that grew enough
