@@ -60,6 +60,9 @@ async def test_a_bulk_load_is_searched_exactly_and_indexed_once_its_writes_pause
     assert name in await plan(store, np.asarray(rows[5]["embedding"], np.float32))
     await nearest_is(store, rows, 777, 8)
     assert await keeper.sweep(quiet=0) == []  # nothing left to do
+    # a sweep that saw it invalid (being built elsewhere) checks again before dropping
+    assert not await keeper._drop(name, {name: None}, None)
+    assert (await keeper.state(name)).valid
 
 
 async def test_a_small_space_gets_no_index(gql, store):
@@ -89,12 +92,17 @@ async def test_a_training_rewriting_a_large_share_drops_the_index_and_other_writ
     assert (await store.vectors.nearest("default", SPACE, rewritten[42], 1))[0][0] == ordered[42]
 
 
-async def test_a_steadily_written_space_is_built_after_a_while_all_the_same(gql, store):
+async def test_a_trickle_of_writes_is_indexed_after_a_while_but_a_long_load_is_not(gql, store):
     await load(gql, items(1200, dim=8))
     keeper = store.vectors.indexes
     name = index_name("default", SPACE, 8)
-    assert await keeper.sweep(quiet=600) == []  # never at rest
-    keeper._missing_since[name] = time.monotonic() - vector_indexes.FORCE_AFTER_SECONDS
+    long_ago = time.monotonic() - vector_indexes.FORCE_AFTER_SECONDS
+    assert await keeper.sweep(quiet=600) == []  # never at rest from here on
+    keeper._waiting[name] = (long_ago, 1200)  # as if two minutes had passed ...
+    await load(gql, items(1200, dim=8, seed=1, prefix="more"))  # ... loading all along
+    assert await keeper.sweep(quiet=600) == []  # a load: its index waits for the pause
+    keeper._waiting[name] = (long_ago, 2400)
+    await load(gql, items(30, dim=8, seed=2, prefix="few"))  # a trickle
     assert await keeper.sweep(quiet=600) == [name]
 
 
@@ -139,6 +147,26 @@ async def test_an_index_of_the_earlier_form_serves_until_its_successor_is_built(
     await keeper.sweep(quiet=0)
     assert await keeper.state(legacy) is None
     assert new in await plan(store, np.asarray(rows[1]["embedding"], np.float32))
+
+
+async def test_a_new_dimension_is_written_although_an_index_of_the_earlier_form_exists(
+    gql, store
+):
+    await load(gql, items(1200, dim=8))
+    legacy = legacy_index_name("default", SPACE)
+    async with store.engine.begin() as conn:  # its predicate does not name the dimension
+        await conn.execute(text(
+            f"CREATE INDEX {legacy} ON item_vectors USING hnsw "
+            "((embedding::vector(8)) vector_cosine_ops) "
+            "WHERE tenant_id = 'default' AND space = 'input'"
+        ))  # fmt: skip
+    assert store.catalog is not None
+    await store.catalog.delete_items("default", [f"v{k}" for k in range(1200)])
+    store.vectors._dims.clear()
+    rows = items(50, dim=4, prefix="w")
+    await load(gql, rows)  # the old index would have cast these to 8 dimensions
+    assert await store.vectors.indexes.state(legacy) is None
+    await nearest_is(store, rows, 7, 4)
 
 
 async def test_a_cancelled_build_leaves_no_lock_and_is_finished_later(gql, store):

@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from sqlalchemy import text
@@ -53,6 +54,7 @@ BUILD_MEMORY = "512MB"
 BUILD_WORKERS = 0
 #: the advisory locks of the indexes, apart from every other lock of the service
 LOCK_NAMESPACE = 0x56494458  # "VIDX"
+_NEVER = object()
 
 
 def sql_literal(value: str) -> str:
@@ -91,21 +93,35 @@ INDEXES = text(
     "JOIN pg_class c ON c.oid = i.indexrelid "
     "WHERE i.indrelid = 'item_vectors'::regclass AND c.relname LIKE :prefix"
 )
-SPACES = text("SELECT tenant_id, name, dim FROM vector_spaces ORDER BY tenant_id, name")
-#: how many vectors the space has, counted up to ``:n`` (bounded: a walk of the btree)
+SPACES = text(
+    "SELECT tenant_id, name, dim, written_at, "
+    "coalesce(written_at <= clock_timestamp() - make_interval(secs => :q), true) AS rest "
+    "FROM vector_spaces ORDER BY tenant_id, name"
+)
+#: how many vectors the space has, counted up to ``:n`` (bounded: a walk of the btree,
+#: never reading the vectors)
 COUNT = text(
     "SELECT count(*) FROM (SELECT 1 FROM item_vectors "
     "WHERE tenant_id = :t AND space = :s LIMIT :n) AS bounded"
 )
-AT_REST = text(
-    "SELECT coalesce(written_at <= clock_timestamp() - make_interval(secs => :q), true) "
-    "FROM vector_spaces WHERE tenant_id = :t AND name = :s"
-)
-#: another build, ANALYZE or vacuum holds the table: a drop would wait for all of it
+#: another build or a manual ANALYZE or VACUUM holds the table: a drop would wait for all
+#: of it (autovacuum would give way)
 TABLE_BUSY = (
-    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'item_vectors'::regclass "
-    "AND mode = 'ShareUpdateExclusiveLock' AND granted)"
+    "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.relation = 'item_vectors'::regclass AND l.mode = 'ShareUpdateExclusiveLock' "
+    "AND l.granted AND a.backend_type <> 'autovacuum worker')"
 )
+#: a space's writes, stamped (at most once a second, never waiting for another writer's
+#: stamp) before and after each write, in transactions of their own
+STAMP_WRITE = text(
+    "UPDATE vector_spaces SET written_at = clock_timestamp() WHERE (tenant_id, name) = "
+    "(SELECT tenant_id, name FROM vector_spaces WHERE tenant_id = :t AND name = :s "
+    "AND (written_at IS NULL OR written_at < clock_timestamp() - interval '1 second') "
+    "FOR UPDATE SKIP LOCKED)"
+)
+#: a steadily written space is built after FORCE_AFTER_SECONDS unless it grew by more than
+#: this share meanwhile (then it is being loaded, and the wait starts again)
+LOADING_GROWTH = 0.1
 
 
 def legacy_index_name(tenant: str, space: str) -> str:
@@ -123,9 +139,17 @@ class IndexKeeper:
     def __init__(self, engine: AsyncEngine, url: str) -> None:
         self.engine = engine
         self.url = url  # libpq form, for the connections of the DDL
-        self._missing_since: dict[str, float] = {}
+        #: unindexed spaces large enough for an index: since when, and their size then
+        self._waiting: dict[str, tuple[float, int]] = {}
+        #: spaces too small for an index, by the stamp of their last write then
+        self._small: dict[str, object] = {}
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
+
+    async def stamp(self, tenant: str, space: str) -> None:
+        """Note a write to the space now (its index waits until writes pause)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(STAMP_WRITE, {"t": tenant, "s": space})
 
     async def state(self, name: str) -> IndexState | None:
         """The index called ``name`` (None: there is none)."""
@@ -198,35 +222,49 @@ class IndexKeeper:
         existing = await self._indexes()  # before the spaces: an index built after
         with tenant_scope(None):  # this read is never taken for an unwanted one
             async with self.engine.connect() as conn:
-                spaces = (await conn.execute(SPACES)).all()
-        wanted = {index_name(t, s, d): (t, s, int(d)) for t, s, d in spaces}
-        succeeded_by = {legacy_index_name(t, s): name for name, (t, s, _) in wanted.items()}
+                spaces = (await conn.execute(SPACES, {"q": quiet})).all()
+        wanted = {index_name(r.tenant_id, r.name, r.dim): r for r in spaces}
+        succeeded_by = {legacy_index_name(r.tenant_id, r.name): n for n, r in wanted.items()}
+        now = time.monotonic()
         if tenant is None:
             for name, state in existing.items():
-                if name in wanted and state.valid:
+                if (name in wanted and state.valid) or self._retry_at.get(name, 0.0) > now:
                     continue
                 successor = existing.get(succeeded_by.get(name, ""))
                 if name in succeeded_by and state.valid and not (successor and successor.valid):
                     continue  # the earlier form serves until its successor is built
-                await self._attempt(name, self._drop(name))
+                await self._attempt(name, self._drop(name, wanted, succeeded_by.get(name)))
         built = []
-        now = time.monotonic()
-        for name, (owner, space, dim) in wanted.items():
+        for name, row in wanted.items():
             found = existing.get(name)
             if found is not None and found.valid:
-                self._missing_since.pop(name, None)
+                self._waiting.pop(name, None)
                 continue
-            if tenant is not None and owner != tenant:
+            if tenant is not None and row.tenant_id != tenant:
                 continue
-            since = self._missing_since.setdefault(name, now)
-            if self._retry_at.get(name, 0.0) > now:
+            if self._retry_at.get(name, 0.0) > now or not await self._due(name, row, now):
                 continue
-            forced = now - since >= FORCE_AFTER_SECONDS
-            if await self._ready(owner, space, quiet, forced) and await self._attempt(
-                name, self._build(name, owner, space, dim)
-            ):
+            if await self._attempt(name, self._build(name, row.tenant_id, row.name, row.dim)):
+                self._waiting.pop(name, None)
                 built.append(name)
         return built
+
+    async def _due(self, name: str, row: Any, now: float) -> bool:
+        """Whether an unindexed space should be built now: large enough, and at rest or
+        written only a trickle for ``FORCE_AFTER_SECONDS``."""
+        if self._small.get(name, _NEVER) == row.written_at:  # unchanged since counted
+            return False
+        count = await self._count(row.tenant_id, row.name, 2**62)
+        if count < INDEX_MIN_VECTORS:
+            self._small[name] = row.written_at
+            self._waiting.pop(name, None)
+            return False
+        self._small.pop(name, None)
+        since, then = self._waiting.setdefault(name, (now, count))
+        if count > then * (1 + LOADING_GROWTH):  # a load: wait for it to pause
+            self._waiting[name] = (now, count)
+            return bool(row.rest)
+        return bool(row.rest) or now - since >= FORCE_AFTER_SECONDS
 
     async def _attempt(self, name: str, work: Awaitable[bool | None]) -> bool:
         """Run one index's drop or build; a failure is logged and retried later."""
@@ -244,23 +282,34 @@ class IndexKeeper:
         self._retry_at.pop(name, None)
         return done
 
-    async def _drop(self, name: str) -> bool:
+    async def _drop(self, name: str, wanted: Mapping[str, Any], successor: str | None) -> bool:
         async with self._locked(name) as conn:
             if conn is None:  # being built elsewhere (a build in progress is invalid too)
                 return False
+            # read again under the lock: another process may have finished a build of it
+            # (or dropped the successor of an index of the earlier form) meanwhile
+            found = await self.state(name)
+            if found is None or (name in wanted and found.valid):
+                return False
+            if successor is not None and found.valid:
+                built = await self.state(successor)
+                if built is None or not built.valid:
+                    return False
             await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         log.info("dropped vector index %s (no longer wanted, or a failed build)", name)
         return True
 
-    async def _ready(self, tenant: str, space: str, quiet: float, forced: bool) -> bool:
-        if await self._count(tenant, space, INDEX_MIN_VECTORS) < INDEX_MIN_VECTORS:
-            return False
-        if forced:
-            return True
-        with tenant_scope(None):
-            async with self.engine.connect() as conn:
-                rest = await conn.execute(AT_REST, {"t": tenant, "s": space, "q": quiet})
-                return bool(rest.scalar())
+    async def drop_legacy(self, tenant: str, space: str) -> None:
+        """Drop the space's index of the earlier form, whose predicate does not name the
+        dimension (before vectors of a new dimension are written, which it would cast)."""
+        name = legacy_index_name(tenant, space)
+        if await self.state(name) is None:
+            return
+        async with self._locked(name) as conn:
+            if conn is not None:
+                await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                return
+        raise RuntimeError(f"the index {name} is being changed: try again")
 
     async def _build(self, name: str, tenant: str, space: str, dim: int) -> bool:
         async with self._locked(name) as conn:

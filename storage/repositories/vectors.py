@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.database import libpq_url
 from storage.hot_reads import HotReads
-from storage.repositories.vector_indexes import IndexKeeper, legacy_index_name, space_predicate
+from storage.repositories.vector_indexes import IndexKeeper, space_predicate
 from storage.sql import any_of
 from storage.tables import ITEM_VECTORS, ITEMS, VECTOR_SPACES
 
@@ -53,10 +53,6 @@ UPSERT_VECTORS = text(
     "FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS u(i, n) "
     "ON CONFLICT (item_id, space) DO UPDATE SET embedding = excluded.embedding, "
     "updated_at = now()"
-)
-#: the space's last write, when the write ends (its index waits for writes to pause)
-STAMP_WRITE = text(
-    "UPDATE vector_spaces SET written_at = clock_timestamp() WHERE tenant_id = :t AND name = :s"
 )
 #: floats per statement: bounds a write's memory and stays far below PostgreSQL's limits
 #: on one array (134M elements) and one message (1 GB)
@@ -136,9 +132,8 @@ class VectorRepository:
             return
         async with self.engine.begin() as conn:
             stored, changed = await self._register(conn, tenant, space, dim)
-            if changed:  # an index of the earlier form would cast the new vectors: gone
-                await conn.exec_driver_sql("RESET ROLE")  # DDL needs the owner
-                await conn.execute(text(f"DROP INDEX IF EXISTS {legacy_index_name(tenant, space)}"))
+        if changed:  # an index of the earlier form would cast the new vectors
+            await self.indexes.drop_legacy(tenant, space)
         if stored != dim:
             raise DimensionMismatch(
                 f"your vectors in {space!r} have {stored} dimensions; this one has {dim}"
@@ -181,17 +176,21 @@ class VectorRepository:
             return
         dim = int(vectors.shape[1])
         await self.ensure_space(tenant, space, dim)
+        # stamped before and as it goes: a long write must not look like a pause
+        await self.indexes.stamp(tenant, space)
         if rewrite:
             await self.indexes.make_room(tenant, space, dim, len(item_pks))
         flat = np.ascontiguousarray(vectors, np.float32)
         pks = [int(pk) for pk in item_pks]
         rows = max(1, FLOATS_PER_STATEMENT // dim)
-        async with self.engine.begin() as conn:
-            for start in range(0, len(pks), rows):
-                chunk = {"t": tenant, "s": space, "d": dim, "ids": pks[start : start + rows]}
-                chunk["flat"] = flat[start : start + rows].ravel()
+        # a transaction per chunk, each followed by a stamp (its own, so no writer holds a
+        # connection while waiting for another); the items' rows were written before
+        for start in range(0, len(pks), rows):
+            chunk = {"t": tenant, "s": space, "d": dim, "ids": pks[start : start + rows]}
+            chunk["flat"] = flat[start : start + rows].ravel()
+            async with self.engine.begin() as conn:
                 await conn.execute(UPSERT_VECTORS, chunk)
-            await conn.execute(STAMP_WRITE, {"t": tenant, "s": space})
+            await self.indexes.stamp(tenant, space)
 
     async def get(self, tenant: str, space: str, item_pks: Sequence[int]) -> dict[int, np.ndarray]:
         stmt = select(T.c.item_id, T.c.embedding).where(
