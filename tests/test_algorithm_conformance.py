@@ -6,6 +6,7 @@ from engines.testing import AlgorithmConformance
 from plugins.cold_start import ColdStart
 from plugins.collaborative import Collaborative
 from plugins.content import Content
+from plugins.ease import Ease
 from plugins.item_knn import ItemKnn
 from plugins.trending import Trending
 
@@ -29,6 +30,11 @@ class TestCollaborativeAls(AlgorithmConformance):
 
 class TestItemKnn(AlgorithmConformance):
     algorithm = ItemKnn
+
+
+class TestEase(AlgorithmConformance):
+    algorithm = Ease
+    config = {"l2": 5.0, "keep": 20}
 
 
 class TestContent(AlgorithmConformance):

@@ -68,8 +68,8 @@ async def test_training_reports_the_learned_weights_and_serving_follows_them(gql
     await seed(gql, train=False)
     trained = {m["algorithm"]: m for m in (await gql(TRAINED))["modelTrain"]["models"]}
     report = trained["hybrid"]["report"]
-    assert set(report["weights"]) == {"collaborative", "item_knn", "content", "trending",
-                                      "cold_start"}
+    assert set(report["weights"]) == {"collaborative", "item_knn", "ease", "content",
+                                      "trending", "cold_start"}
     assert report["validation_users"] >= 50 and "validation_ndcg@10_preset" in report
     service = client.server.app[ENGINE].service
     assert service.blend_weights("default")["hybrid"] == report["weights"]

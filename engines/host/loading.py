@@ -19,6 +19,7 @@ ENTRY_POINT_GROUP = "recograph"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.collaborative",
     "plugins.item_knn",
+    "plugins.ease",
     "plugins.content",
     "plugins.trending",
     "plugins.cold_start",
