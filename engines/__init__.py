@@ -19,6 +19,7 @@ from engines.data import ItemContent, TrainingData
 from engines.embedders import Embedder, item_text
 from engines.errors import ErrorCode, InputError, RecographError
 from engines.hookspecs import hookimpl
+from engines.item_to_item import ItemToItem
 from engines.toolkit import (
     compress,
     decayed,
@@ -43,6 +44,7 @@ __all__ = [
     "Ids",
     "InputError",
     "ItemContent",
+    "ItemToItem",
     "Query",
     "RecographError",
     "Recommended",

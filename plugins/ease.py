@@ -13,7 +13,6 @@ co-occurrence neighbours (on MovieLens validation, 200 kept cost 0.001 NDCG@10 o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,13 +22,9 @@ from scipy.linalg import lapack
 from engines import (
     Algorithm,
     AlgorithmConfig,
-    Query,
-    Scores,
+    ItemToItem,
     TrainingData,
-    history_arrays,
-    history_matrix,
     hookimpl,
-    no_opinion,
     preference_matrix,
     training_field,
 )
@@ -48,7 +43,7 @@ class EaseConfig(AlgorithmConfig):
     )
 
 
-class Ease(Algorithm):
+class Ease(ItemToItem):
     name = "ease"
     description = "EASE: closed-form item-to-item regression (catalogues up to max_items)."
     Config = EaseConfig
@@ -98,53 +93,10 @@ class Ease(Algorithm):
             blocks.append(_largest_per_row(rows, self.config.keep))
         return sp.vstack(blocks, format="csr", dtype=np.float32)
 
-    def _prepare(self) -> None:
-        self.pointed_from = self.weights.T.tocsr()
-
-    def score(self, query: Query) -> Scores | None:
-        if not len(query) or self.weights.nnz == 0:
-            return None
-        return self.score_batch([query])[0]
-
-    def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
-        h = history_matrix(queries, self.item_ids)
-        product = (h @ self.weights).tocsr()
-        out = np.full(product.shape, -np.inf, np.float32)
-        rows = np.repeat(np.arange(product.shape[0]), np.diff(product.indptr))
-        out[rows, product.indices] = product.data
-        return out
-
-    def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
-        pos, w = history_arrays(query, self.item_ids)
-        if not len(pos) or self.weights.nnz == 0:
-            return None
-        contrib = self.pointed_from[positions][:, pos].toarray() * w[None, :]
-        return self.item_ids[pos[contrib.argmax(axis=1)]]
-
-    def similar(self, position: int) -> Scores | None:
-        row = self.weights[position]
-        if row.nnz == 0:
-            return None
-        scores = no_opinion(len(self.item_ids))
-        scores[row.indices] = row.data
-        return scores
-
     def report(self) -> dict[str, Any]:
         if getattr(self, "skipped", False):
             return {"skipped": f"{len(self.item_ids)} items > max_items {self.config.max_items}"}
         return {"weights_per_item": self.config.keep}
-
-    def state(self) -> dict[str, np.ndarray]:
-        w = self.weights
-        return {"item_ids": self.item_ids, "data": w.data, "indices": w.indices, "indptr": w.indptr}
-
-    def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.item_ids = arrays["item_ids"]
-        n = len(self.item_ids)
-        self.weights = sp.csr_matrix(
-            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n)
-        )
-        self._prepare()
 
 
 def _largest_per_row(rows: np.ndarray, keep: int) -> sp.csr_matrix:

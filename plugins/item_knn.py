@@ -3,21 +3,15 @@ user vectors, top neighbours kept per item. Dislikes in a history push neighbour
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import scipy.sparse as sp
 
 from engines import (
     Algorithm,
     AlgorithmConfig,
-    Query,
-    Scores,
+    ItemToItem,
     TrainingData,
-    history_arrays,
-    history_matrix,
     hookimpl,
-    no_opinion,
     preference_matrix,
     top_per_row,
     training_field,
@@ -34,7 +28,7 @@ class ItemKnnConfig(AlgorithmConfig):
     min_support: int = training_field(1, ge=1, description="Least co-occurring users for a pair.")
 
 
-class ItemKnn(Algorithm):
+class ItemKnn(ItemToItem):
     name = "item_knn"
     description = "Item-to-item co-occurrence (cosine) neighbours: bought/viewed together."
     Config = ItemKnnConfig
@@ -75,7 +69,7 @@ class ItemKnn(Algorithm):
                 dtype=np.float32,
             )
             blocks.append(top_per_row(block, c.neighbours))
-        self.similarity = (
+        self.weights = (
             sp.vstack(blocks, format="csr", dtype=np.float32)
             if blocks
             else sp.csr_matrix(np.zeros((0, 0), np.float32))
@@ -84,48 +78,8 @@ class ItemKnn(Algorithm):
         self._prepare()
         self.fitted = True
 
-    def _prepare(self) -> None:
-        self.pointed_from = self.similarity.T.tocsr()
-
-    def score(self, query: Query) -> Scores | None:
-        if not len(query):
-            return None
-        return self.score_batch([query])[0]
-
-    def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
-        h = history_matrix(queries, self.item_ids, self.config.half_life_days)
-        product = (h @ self.similarity).tocsr()
-        out = np.full(product.shape, -np.inf, np.float32)
-        rows = np.repeat(np.arange(product.shape[0]), np.diff(product.indptr))
-        out[rows, product.indices] = product.data
-        return out
-
-    def explain(self, query: Query, positions: np.ndarray) -> np.ndarray | None:
-        pos, w = history_arrays(query, self.item_ids, self.config.half_life_days)
-        if not len(pos):
-            return None
-        # rows of the transposed similarity are "who points here": 20 short rows, not the
-        # whole history's neighbourhoods
-        contrib = self.pointed_from[positions][:, pos].toarray() * w[None, :]
-        return self.item_ids[pos[contrib.argmax(axis=1)]]
-
-    def similar(self, position: int) -> Scores | None:
-        row = self.similarity[position]
-        scores = no_opinion(len(self.item_ids))
-        scores[row.indices] = row.data
-        return scores
-
-    def state(self) -> dict[str, np.ndarray]:
-        s = self.similarity
-        return {"item_ids": self.item_ids, "data": s.data, "indices": s.indices, "indptr": s.indptr}
-
-    def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.item_ids = arrays["item_ids"]
-        n = len(self.item_ids)
-        self.similarity = sp.csr_matrix(
-            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n)
-        )
-        self._prepare()
+    def half_life_days(self) -> float | None:
+        return self.config.half_life_days
 
 
 @hookimpl
