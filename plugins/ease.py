@@ -7,7 +7,7 @@ over the same log-compressed preference matrix as the other algorithms. A dense 
 items inverse (MovieLens' 9,742 items: 13 s on 2 cores, 1.5 GiB while fitting), so catalogues above
 ``max_items`` are not fitted (it then has no opinion and a blend leans on the others). Each
 item keeps its ``keep`` largest weights by size, which scores a history as quickly as the
-co-occurrence neighbours (on MovieLens validation, 200 kept cost 0.001 NDCG@10 of 0.20:
+co-occurrence neighbours (on MovieLens validation, 200 kept cost 0.001–0.004 NDCG@10 of 0.20:
 ``bench/ease_validation.py``).
 """
 
