@@ -52,3 +52,17 @@ def test_a_catalogue_over_the_limit_is_not_fitted_and_has_no_opinion():
     fitted = Ease({"max_items": data.n_items})
     fitted.fit(data)
     assert fitted.score(query) is not None
+
+
+def test_a_blend_whose_ease_is_over_the_limit_ranks_as_its_other_members():
+    """On a large catalogue the default hybrid still answers, from its other members."""
+    from engines.evaluation import evaluator as evaluation
+    from plugins.item_knn import ItemKnn
+    from tests.test_evaluation import planted_events
+
+    split = evaluation.random_holdout(planted_events(), 0.3, seed=2)
+    results = {r.name: r for r in evaluation.evaluate(
+        {"item_knn": ItemKnn(), "ease": Ease({"max_items": 1})}, split, k=5,
+        blends={"mix": {"item_knn": 1.0, "ease": 1.25}})}
+    assert results["ease"].ndcg == 0.0
+    assert results["mix"].ndcg == results["item_knn"].ndcg > 0
