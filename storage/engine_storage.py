@@ -296,8 +296,11 @@ class StoreEngineStorage:
         return tenant_scope(tenant)
 
     async def try_lock(self, key: str) -> AsyncConnection | None:
-        """A session-level advisory lock, held by a dedicated connection until ``unlock``."""
-        conn = await self.engine.connect()
+        """A session-level advisory lock, held by a dedicated connection until ``unlock``.
+        The connection autocommits: an open transaction held for a whole training would
+        stall every ``CREATE INDEX CONCURRENTLY`` (and vacuum) until the training ends."""
+        plain = await self.engine.connect()
+        conn = await plain.execution_options(isolation_level="AUTOCOMMIT")
         got = (
             await conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key})
         ).scalar_one()

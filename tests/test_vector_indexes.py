@@ -233,3 +233,19 @@ async def test_sweeps_racing_build_the_index_once(gql, store):
     name = index_name("default", SPACE, 8)
     assert sorted(results) == [[], [name]]
     assert (await keeper.state(name)).valid
+
+
+async def test_a_training_in_progress_does_not_stall_an_index_build(gql, store):
+    """The trainer holds its tenant's lock for a whole training: on a connection in an
+    open transaction, CREATE INDEX CONCURRENTLY would wait for it to the end."""
+    from storage.engine_storage import StoreEngineStorage
+
+    await load(gql, items(1200, dim=8))
+    storage = StoreEngineStorage(store)
+    lock = await storage.try_lock("train:default")
+    assert lock is not None
+    try:
+        name = index_name("default", SPACE, 8)
+        assert await asyncio.wait_for(store.vectors.indexes.sweep(quiet=0), 60) == [name]
+    finally:
+        await storage.unlock(lock)
