@@ -128,17 +128,24 @@ async def test_a_failing_build_holds_up_no_other_space_and_is_retried_later(
     assert await keeper.sweep(quiet=0) == [failing]
 
 
-async def test_an_index_of_the_earlier_form_serves_until_its_successor_is_built(gql, store):
-    rows = items(1200, dim=8)
-    await load(gql, rows)
+async def create_legacy_index(store) -> str:
+    """The 8-dimensional index of the earlier form, as migrations before 0013 left it: its
+    predicate does not name the dimension."""
     legacy = legacy_index_name("default", SPACE)
-    async with store.engine.begin() as conn:  # as migrations before 0013 left it
+    async with store.engine.begin() as conn:
         await conn.execute(text(
             f"CREATE INDEX {legacy} ON item_vectors USING hnsw "
             "((embedding::vector(8)) vector_cosine_ops) "
             "WHERE tenant_id = 'default' AND space = 'input'"
         ))  # fmt: skip
         await conn.execute(text("ANALYZE item_vectors"))
+    return legacy
+
+
+async def test_an_index_of_the_earlier_form_serves_until_its_successor_is_built(gql, store):
+    rows = items(1200, dim=8)
+    await load(gql, rows)
+    legacy = await create_legacy_index(store)
     assert legacy in await plan(store, np.asarray(rows[1]["embedding"], np.float32))
     keeper = store.vectors.indexes
     new = index_name("default", SPACE, 8)
@@ -153,13 +160,7 @@ async def test_a_new_dimension_is_written_although_an_index_of_the_earlier_form_
     gql, store
 ):
     await load(gql, items(1200, dim=8))
-    legacy = legacy_index_name("default", SPACE)
-    async with store.engine.begin() as conn:  # its predicate does not name the dimension
-        await conn.execute(text(
-            f"CREATE INDEX {legacy} ON item_vectors USING hnsw "
-            "((embedding::vector(8)) vector_cosine_ops) "
-            "WHERE tenant_id = 'default' AND space = 'input'"
-        ))  # fmt: skip
+    legacy = await create_legacy_index(store)
     assert store.catalog is not None
     await store.catalog.delete_items("default", [f"v{k}" for k in range(1200)])
     store.vectors._dims.clear()

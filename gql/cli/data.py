@@ -42,8 +42,8 @@ def import_(data_dir: Path | None, kind: str, path: Path, quiet: bool, strict: b
         # watched users whose lists the import changes get their webhooks
         async with for_command(store, load_settings(data_dir)):
             reports = await load(store)
-        # the loaded embeddings get their index now, not at the trainer's next sweep
-        await store.vectors.indexes.sweep(quiet=0, tenant=DEFAULT_TENANT)
+        if kind == "items":  # the only rows that carry embeddings: their index now, not
+            await store.vectors.indexes.sweep(quiet=0, tenant=DEFAULT_TENANT)  # at a sweep
         return reports
 
     async def load(store: Any) -> list[tuple[str, ImportReport]]:

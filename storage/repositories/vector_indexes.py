@@ -112,7 +112,7 @@ TABLE_BUSY = (
     "AND l.granted AND a.backend_type <> 'autovacuum worker')"
 )
 #: a space's writes, stamped (at most once a second, never waiting for another writer's
-#: stamp) before and after each write, in transactions of their own
+#: stamp) after each chunk of a write, and before a rewrite, in transactions of their own
 STAMP_WRITE = text(
     "UPDATE vector_spaces SET written_at = clock_timestamp() WHERE (tenant_id, name) = "
     "(SELECT tenant_id, name FROM vector_spaces WHERE tenant_id = :t AND name = :s "

@@ -176,9 +176,8 @@ class VectorRepository:
             return
         dim = int(vectors.shape[1])
         await self.ensure_space(tenant, space, dim)
-        # stamped before and as it goes: a long write must not look like a pause
-        await self.indexes.stamp(tenant, space)
-        if rewrite:
+        if rewrite:  # stamped first: the index it may drop must not be rebuilt before it
+            await self.indexes.stamp(tenant, space)
             await self.indexes.make_room(tenant, space, dim, len(item_pks))
         flat = np.ascontiguousarray(vectors, np.float32)
         pks = [int(pk) for pk in item_pks]
