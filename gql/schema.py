@@ -8,6 +8,7 @@ import datetime as dt
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -32,6 +33,7 @@ from gql.types.node import NodeQueries
 from gql.types.recommendations import RecommendationQueries
 from gql.types.scenarios import ScenarioMutations, ScenarioQueries
 from gql.types.users import User, UserMutations, UserQueries
+from gql.types.vector import VECTOR, Vector
 from gql.types.webhooks import WebhookMutations, WebhookQueries
 
 Query = merge_types(
@@ -101,6 +103,7 @@ def build_schema(
         subscription=Subscription,
         types=[Item, User, Interaction],
         scalar_overrides={dt.datetime: DATETIME},
+        config=StrawberryConfig(scalar_map={Vector: VECTOR}),
         extensions=extensions(settings or Settings(), metrics),
     )
 

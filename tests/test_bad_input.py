@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 RECORD = """mutation($i: InteractionsRecordInput!) { interactionsRecord(input: $i) {
@@ -113,6 +114,32 @@ async def test_wrong_types_are_graphql_errors_not_crashes(gql):
     assert res["errors"] and all("Traceback" not in e["message"] for e in res["errors"])
     res = await gql('query { items(first: "ten") { nodes { itemId } } }', expect_errors=True)
     assert "Int" in res["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "embedding", [[1.0, "2"], [1.0, True], [[1.0], [2.0]], [1.0, None], "1,2", {"x": 1.0}]
+)
+async def test_an_embedding_of_anything_but_numbers_names_the_field(gql, store, embedding):
+    res = await gql(UPSERT, {"i": {"item": {"id": "a", "embedding": embedding}}},
+                    expect_errors=True)
+    (error,) = res["errors"]
+    assert ".item.embedding" in error["message"] and "list of numbers" in error["message"]
+    assert await store.items.count("default") == 0
+
+
+async def test_embeddings_as_literals_and_single_numbers(gql, store):
+    ok = 'mutation { itemUpsert(input: {item: {id: "lit", embedding: [1, 0.5, -2e-1]}}) ' \
+         "{ userErrors { code } } }"
+    assert (await gql(ok))["itemUpsert"]["userErrors"] == []
+    pk = (await store.items.pks("default", ["lit"]))["lit"]
+    nearest = await store.vectors.nearest("default", "input", np.array([1.0, 0.5, -0.2]), 1)
+    assert nearest[0][0] == pk and nearest[0][1] == pytest.approx(0.0, abs=1e-5)  # distance
+    bad = 'mutation { itemUpsert(input: {item: {id: "x", embedding: [1, "a"]}}) ' \
+          "{ userErrors { code } } }"
+    res = await gql(bad, expect_errors=True)
+    assert "list of numbers" in res["errors"][0]["message"]
+    one = await gql(UPSERT, {"i": {"item": {"id": "one", "embedding": 0.5}}})
+    assert one["itemUpsert"]["userErrors"][0]["code"] == "DIMENSION_MISMATCH"  # 1 ≠ 3 dims
 
 
 async def test_oversize_batches_are_refused_whole(gql, store, settings):

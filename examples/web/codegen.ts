@@ -8,7 +8,12 @@ const config: CodegenConfig = {
   generates: {
     "generated/graphql.ts": {
       plugins: ["typescript", "typescript-operations"],
-      config: { avoidOptionals: true, enumsAsTypes: true, skipTypename: true },
+      config: {
+        avoidOptionals: true,
+        enumsAsTypes: true,
+        skipTypename: true,
+        scalars: { Vector: "number[]" },
+      },
     },
   },
 };

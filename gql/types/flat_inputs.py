@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING
-from typing import Any, TypeVar
+from typing import Any, NewType, TypeVar
 
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
@@ -26,7 +26,7 @@ T = TypeVar("T")
 def _is_leaf(type_: Any) -> bool:
     if isinstance(type_, StrawberryOptional | StrawberryList):
         return _is_leaf(type_.of_type)
-    if isinstance(type_, ScalarWrapper | ScalarDefinition):
+    if isinstance(type_, ScalarWrapper | ScalarDefinition | NewType):  # NewType: scalar_map's
         return True
     try:
         if type_ in DEFAULT_SCALAR_REGISTRY:

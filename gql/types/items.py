@@ -23,6 +23,7 @@ from gql.relay import (
 from gql.relay import to_global_id as gid
 from gql.types.filters import ItemFilterInput, rules_of
 from gql.types.flat_inputs import flat_input
+from gql.types.vector import Vector
 from storage.records import ItemRecord
 from storage.validation import check_id
 
@@ -72,7 +73,7 @@ class ItemInput:
     tags: list[str] | None = strawberry.UNSET
     attributes: JSON | None = strawberry.UNSET
     hidden: bool | None = strawberry.UNSET
-    embedding: list[float] | None = strawberry.field(
+    embedding: Vector | None = strawberry.field(
         default=strawberry.UNSET, description="Your own embedding of the item (optional)."
     )
 

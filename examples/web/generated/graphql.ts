@@ -16,6 +16,8 @@ export type Scalars = {
   DateTime: { input: any; output: any; }
   /** The `JSON` scalar type represents JSON values as specified by [ECMA-404](https://ecma-international.org/wp-content/uploads/ECMA-404_2nd_edition_december_2017.pdf). */
   JSON: { input: any; output: any; }
+  /** An embedding: a JSON array of numbers, e.g. `[0.12, -0.5, 0.33]`. */
+  Vector: { input: number[]; output: number[]; }
 };
 
 /** A recommendation algorithm installed by a plugin. */
@@ -374,7 +376,7 @@ export type ItemInput = {
   attributes: InputMaybe<Scalars['JSON']['input']>;
   categories: InputMaybe<Array<Scalars['String']['input']>>;
   /** Your own embedding of the item (optional). */
-  embedding: InputMaybe<Array<Scalars['Float']['input']>>;
+  embedding: InputMaybe<Scalars['Vector']['input']>;
   entityType: InputMaybe<Scalars['String']['input']>;
   hidden: InputMaybe<Scalars['Boolean']['input']>;
   /** Your id of the item. */
