@@ -56,6 +56,14 @@ class CollaborativeConfig(AlgorithmConfig):
     popularity_exponent: float = Field(
         0.15, ge=-1, le=1, description="graph_filter: score × degree^this (popularity penalty)."
     )
+    sharpen: float = Field(
+        0.75,
+        ge=0,
+        le=2,
+        description="graph_filter: the item-item part is P - sharpen·P² (P: the normalised "
+        "item-item graph), which takes the popularity direction out of it, as BSPM's "
+        "sharpening does; 0: GF-CF's linear filter.",
+    )
     history_exponent: float = Field(
         0.5,
         ge=0,
@@ -81,7 +89,7 @@ class CollaborativeConfig(AlgorithmConfig):
     )
     autotune: bool = training_field(
         True,
-        description="graph_filter: choose rank, ideal_weight and popularity_exponent on a "
+        description="graph_filter: choose rank, ideal_weight, popularity_exponent and sharpen on a "
         "validation split of the tenant's events at each training.",
     )
     autotune_budget: float = training_field(
@@ -100,6 +108,7 @@ class CollaborativeConfig(AlgorithmConfig):
 #: popularity exponent)
 POPULARITY_EXPONENTS = (-0.2, -0.1, 0.0, 0.1, 0.15, 0.2, 0.3)
 IDEAL_WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
+SHARPENINGS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 #: largest dense (recommended items × users) array an explanation builds
 DENSE_EXPLAIN_CELLS = 4_000_000
@@ -196,8 +205,8 @@ class Collaborative(Algorithm):
     # --- choosing the settings on the tenant's data ---------------------------------------
     def _autotune(self, pref: sp.csr_matrix) -> bool:
         """Fit on a validation split of ``pref``, then search rank (a prefix of the fitted
-        singular vectors), the low-rank weight and the popularity exponent by Recall@20
-        of the held-out items; the winners become this model's config."""
+        singular vectors), the low-rank weight, the popularity exponent and the sharpening
+        by Recall@20 of the held-out items; the winners become this model's config."""
         c = self.config
         started = time.monotonic()
         split = holdout_split(pref, seed=c.random_state)
@@ -211,6 +220,7 @@ class Collaborative(Algorithm):
         # for millions of users; the result is bounded by the split's ``max_cells``
         through = self._through_users(seen, c.history_exponent, c.user_exponent)
         item_item = np.ascontiguousarray((through @ self.norm).toarray(), np.float32)
+        squared = self._once_more(item_item)
         low = self._spectral(seen)
         ranks = sorted({max(1, len(self.vt) // d) for d in (8, 4, 2, 1)})
         if not len(self.vt):
@@ -225,7 +235,8 @@ class Collaborative(Algorithm):
             return cached[k]
 
         def evaluate(settings: Mapping[str, Any]) -> np.ndarray:
-            scores = item_item + settings["ideal_weight"] * low_rank(settings["rank"])
+            scores = item_item - settings["sharpen"] * squared
+            scores += settings["ideal_weight"] * low_rank(settings["rank"])
             scores *= self._boost(settings["popularity_exponent"])[None, :]
             recall, _ = ranking_metrics(scores, seen, split.held, overwrite=True)
             return recall
@@ -234,6 +245,7 @@ class Collaborative(Algorithm):
             "rank": len(self.vt),
             "ideal_weight": c.ideal_weight,
             "popularity_exponent": c.popularity_exponent,
+            "sharpen": c.sharpen,
         }
         search = Search(evaluate, started + (c.autotune_budget - 1) * one_fit, start)
         best = search.run(
@@ -241,6 +253,7 @@ class Collaborative(Algorithm):
                 "popularity_exponent": POPULARITY_EXPONENTS,
                 "ideal_weight": IDEAL_WEIGHTS,
                 "rank": ranks,
+                "sharpen": SHARPENINGS,
             }
         )
         self.tuning = {
@@ -256,6 +269,7 @@ class Collaborative(Algorithm):
                 "rank": max(1, int(best["rank"])) if best["rank"] else c.rank,
                 "ideal_weight": float(best["ideal_weight"]) if best["rank"] else 0.0,
                 "popularity_exponent": float(best["popularity_exponent"]),
+                "sharpen": float(best["sharpen"]),
             }
         )
         return True
@@ -337,6 +351,8 @@ class Collaborative(Algorithm):
         # (r R̃ᵀ) is sparse and small; R̃ᵀ @ dense runs as one sparse-dense product
         through_users = self._through_users(r, c.history_exponent, c.user_exponent).toarray()
         scores = np.ascontiguousarray((self.norm_t @ through_users.T).T, dtype=np.float32)
+        if c.sharpen:
+            scores -= c.sharpen * self._once_more(scores)
         if len(self.vt) and c.ideal_weight:
             part = (c.ideal_weight * self._spectral(r)) @ self.vt  # the weight on the small side
             part *= self.out_scale[None, :]
@@ -349,6 +365,12 @@ class Collaborative(Algorithm):
                 boost = self._boost(c.popularity_exponent)
             scores *= boost[None, :]
         return scores
+
+    def _once_more(self, scores: np.ndarray) -> np.ndarray:
+        """``scores · P`` for dense rows (P = R̃ᵀR̃): the square of the item-item filter
+        costs two sparse-dense products, never the items × items matrix."""
+        through_users = self.norm @ scores.T  # users × rows
+        return np.ascontiguousarray((self.norm_t @ through_users).T, dtype=np.float32)
 
     def _through_users(self, r: sp.csr_matrix, history: float, user: float) -> sp.csr_matrix:
         """``r D_i^-history Rᵀ D_u^-2·user`` without R's item side (with R = D_u^1/2 R̃

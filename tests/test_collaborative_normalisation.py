@@ -9,7 +9,8 @@ from engines import preference_matrix
 from engines.testing import history, planted_data
 from plugins.collaborative import Collaborative
 
-CONFIG = {"rank": 8, "autotune": False, "popularity_exponent": 0.0, "ideal_weight": 0.0}
+CONFIG = {"rank": 8, "autotune": False, "popularity_exponent": 0.0, "ideal_weight": 0.0,
+          "sharpen": 0.0}
 
 
 def item_item(
@@ -40,3 +41,30 @@ def test_the_item_item_part_follows_its_definition_for_any_normalisation():
         r[positions] = 1.0  # equal weights: the scale cancels below
         want = item_item(pref, r, history_exp, user_exp)
         np.testing.assert_allclose(got / got.max(), want / want.max(), rtol=1e-4, atol=1e-6)
+
+
+def test_sharpening_subtracts_the_square_of_the_item_item_filter():
+    data = planted_data()
+    pref = preference_matrix(data, None)
+    query = history([1000, 1003, 2005])
+    model = Collaborative(Collaborative.Config(**{**CONFIG, "sharpen": 0.75}))
+    model.fit(data)
+    got = model.score(query)
+    assert got is not None
+    r = np.zeros(len(model.item_ids))
+    r[np.searchsorted(model.item_ids, [1000, 1003, 2005])] = 1.0
+    linear = item_item(pref, r, 0.5, 0.5)  # r P, with P = D_i^-1/2 Rᵀ D_u^-1 R D_i^-1/2
+    want = linear - 0.75 * item_item(pref, linear, 0.5, 0.5)
+    np.testing.assert_allclose(got / np.abs(got).max(), want / np.abs(want).max(),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_full_sharpening_takes_the_popularity_direction_out():
+    """P's top eigenvector, eigenvalue 1, is D_i^1/2 (the degrees): P - P² maps it to 0."""
+    data = planted_data()
+    for sharpen, kept in ((0.0, 1.0), (1.0, 0.0)):
+        model = Collaborative(Collaborative.Config(**{**CONFIG, "sharpen": sharpen}))
+        model.fit(data)
+        popular = np.sqrt(model.item_degree)
+        scores = model.graph_scores(sp.csr_matrix(popular[None, :]))[0]
+        np.testing.assert_allclose(scores, kept * popular, atol=1e-3 * popular.max())
