@@ -11,6 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage import json_codec
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -43,6 +45,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         hide_parameters=True,
         # Plans are cached per connection by asyncpg; SQLAlchemy's statement cache sits on top.
         connect_args={"server_settings": {"application_name": "recograph"}},
+        # JSONB values (attributes, metadata) decoded by orjson: a bulk upsert returns them
+        json_deserializer=json_codec.loads,
     )
 
 

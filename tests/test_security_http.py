@@ -24,6 +24,8 @@ from gql.server.app import create_app
         ('"a string"', "must be a JSON object"),
         ("null", "must be a JSON object"),
         ("{\"query\": \"{ __typename }\"", "not valid JSON"),
+        ('{"query": "{ __typename }", "variables": {"x": NaN}}', "NaN is not a JSON number"),
+        (b'{"query": "{ __typename }", "x": "\xff"}', "not valid JSON"),
     ],
 )
 async def test_malformed_bodies_are_400s_with_a_reason(client, body, reason):
@@ -32,6 +34,23 @@ async def test_malformed_bodies_are_400s_with_a_reason(client, body, reason):
     payload = await resp.json()
     assert payload["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     assert reason in payload["errors"][0]["message"]
+
+
+async def test_what_the_fast_decoder_refuses_is_still_read_exactly(client):
+    """orjson turns integers beyond 64 bits into floats and refuses lone surrogates; JSON
+    allows both, and such a body must mean what it says."""
+    big = -(2**63) - 1  # a float would be -2**63
+    body = (
+        '{"query": "mutation($i: ItemUpsertInput!) { itemUpsert(input: $i) { item { '
+        'attributes title } userErrors { code } } }", "variables": {"i": {"item": '
+        f'{{"id": "big", "title": "a\\u00e9", "attributes": {{"n": {big}}}}}}}}}}}'
+    )
+    resp = await client.post("/graphql", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 200
+    item = (await resp.json())["data"]["itemUpsert"]["item"]
+    assert item == {"attributes": {"n": big}, "title": "a\u00e9"}
+    read = await client.post("/graphql", json={"query": '{ item(id: "big") { attributes } }'})
+    assert (await read.json())["data"]["item"]["attributes"] == {"n": big}
 
 
 async def raw_request(server: TestServer, request: bytes, read_timeout: float = 10.0) -> bytes:

@@ -35,6 +35,7 @@ from gql.server.observability import Metrics
 from gql.server.responses import MAX_RESPONSE_BYTES, ResponseCache
 from gql.server.settings import Settings
 from gql.server.state import AUTH, ENGINE, REQUEST_AUTH, SOCKETS, STORE, WEBSOCKET
+from storage import json_codec
 
 STATIC_PREFIX = "/graphiql-static"
 USER_TOKEN_HEADER = "X-User-Token"
@@ -58,12 +59,18 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _decode_slowly(data: str | bytes) -> object:
+    """The standard library's decoder, for what orjson refuses: it names the error of an
+    invalid body, and takes what orjson alone refuses (integers beyond 64 bits)."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    return json.loads(text, parse_constant=_reject_constant)
+
+
 def decode_strict_json(data: str | bytes) -> object:
     """Strict JSON (RFC 8259): UTF-8 only, no NaN/Infinity (not numbers in JSON), and an
     object (or a list, for batches) at the top."""
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json_codec.loads(data, _decode_slowly)
     except RecursionError:
         raise BadRequestBody("request body is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -291,6 +298,9 @@ class RecographView(GraphQLView[Context, None]):
             return decode_strict_json(data)
         except BadRequestBody as exc:
             raise json.JSONDecodeError(exc.reason, "", 0) from None
+
+    def encode_json(self, data: object) -> str:
+        return json_codec.dumps(data)
 
     def parse_json(self, data: str | bytes) -> Any:
         """An HTTP body or query parameter (a bad one is a 400 naming the reason)."""
