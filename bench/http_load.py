@@ -21,7 +21,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from server import ensure_wrk, run_wrk, serving
+from server import cpu_seconds, ensure_wrk, run_wrk, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -182,29 +182,6 @@ def resident_sets(pid: int) -> list[str]:
                 continue
             out.append(f"{role} {proc.memory_info().rss / 2**20:,.0f} MiB")
     return out
-
-
-def cpu_seconds(pid: int, data_dir: Path) -> tuple[float, float]:
-    """CPU time (user + system) used so far by the server's own processes (supervisor,
-    API workers, trainer) and by PostgreSQL's: per-request CPU drifts far less than
-    throughput on a shared VM, so it is what small changes are compared by."""
-    import psutil
-
-    ours = postgres = 0.0
-    root = psutil.Process(pid)
-    processes = [root, *root.children(recursive=True)]
-    for proc in psutil.process_iter(["cmdline"]):  # the embedded server runs detached
-        if str(data_dir) in " ".join(proc.info["cmdline"] or ()) and proc not in processes:
-            processes += [proc, *proc.children(recursive=True)]
-    for proc in processes:
-        with contextlib.suppress(psutil.Error):
-            t = proc.cpu_times()
-            used = t.user + t.system
-            if "postgres" in proc.name():
-                postgres += used
-            else:
-                ours += used
-    return ours, postgres
 
 
 def main() -> None:

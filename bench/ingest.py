@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import ClientSession, ClientTimeout
-from server import ROOT, ensure_wrk, run_wrk, serving
+from server import ROOT, cpu_seconds, ensure_wrk, run_wrk, serving
 
 ITEMS = """mutation($i: ItemsBulkUpsertInput!) { itemsBulkUpsert(input: $i) {
   upsertedCount userErrors { field message code } } }"""
@@ -174,15 +174,20 @@ def main() -> None:
             )
         event_batches.append({"i": {"interactions": rows}})
     rows_out = []
-    with serving(args.data_dir, args.workers) as (_, port):
+    #: CPU ms (Recograph's processes + PostgreSQL's) per 1,000 rows written, by row label:
+    #: it drifts far less than throughput on a shared VM
+    cpu: dict[str, tuple[float, float]] = {}
+    data_dir = args.data_dir.resolve()
+    with serving(args.data_dir, args.workers) as (server, port):
         url = f"http://127.0.0.1:{port}/graphql"
         trivial = run_wrk(wrk, url, LUA_TRIVIAL, args.seconds)
         rows_out.append(("`{ __typename }`", trivial["rps"], "req/s", trivial["p99"]))
+        before = cpu_seconds(server.pid, data_dir)
         took, n = asyncio.run(send_all(url, ITEMS, item_batches, args.clients))
-        rows_out.append(
-            (f"`itemsBulkUpsert`, {args.item_batch:,} items with {args.dims}-d embeddings",
-             n / took, "items/s", None)
-        )  # fmt: skip
+        after = cpu_seconds(server.pid, data_dir)
+        label = f"`itemsBulkUpsert`, {args.item_batch:,} items with {args.dims}-d embeddings"
+        cpu[label] = (1e6 * (after[0] - before[0]) / n, 1e6 * (after[1] - before[1]) / n)
+        rows_out.append((label, n / took, "items/s", None))
         # the vector index is built in the background once the load pauses: wait for it,
         # so that the events below are measured without it, and count it separately
         socket_dir = str(args.data_dir.resolve() / "pgdata")
@@ -190,11 +195,12 @@ def main() -> None:
         rows_out.append(("… seconds until the vector index build began", waited, "s", None))
         rows_out.append(("… seconds the build took (in the background)", build, "s", None))
         rows_out.append(("… items/s counting the build", n / (took + build), "items/s", None))
+        before = cpu_seconds(server.pid, data_dir)
         took, n = asyncio.run(send_all(url, EVENTS, event_batches, args.clients))
-        rows_out.append(
-            (f"`interactionsRecord`, {args.event_batch:,}-event batches", n / took, "events/s",
-             None)
-        )  # fmt: skip
+        after = cpu_seconds(server.pid, data_dir)
+        label = f"`interactionsRecord`, {args.event_batch:,}-event batches"
+        cpu[label] = (1e6 * (after[0] - before[0]) / n, 1e6 * (after[1] - before[1]) / n)
+        rows_out.append((label, n / took, "events/s", None))
         lua = LUA_ONE.replace("QUERY", json.dumps(ONE))  # inside a '…' Lua string
         lua = lua.replace("ITEMS", str(args.items))
         one = run_wrk(wrk, url, lua, args.seconds)
@@ -206,14 +212,18 @@ def main() -> None:
         f"Python {platform.python_version()}; {args.clients} senders in a separate process, "
         "wrk -t2 -c32 for single requests\n"
     )
-    print("| write | rate | unit | p99 ms | per `{ __typename }` request of this run |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        "| write | rate | unit | p99 ms | per `{ __typename }` request of this run "
+        "| CPU ms per 1,000 rows: Recograph + PostgreSQL |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
     for name, rate, unit, p99 in rows_out:
         p99_text = f"{p99:.1f}" if p99 is not None else "–"
         # requests: their share of the trivial rate; rows: how many per trivial request
         ratio = f"{rate / trivial['rps']:.2f}" if unit.endswith("/s") else "–"
         rate_text = f"{rate:.1f}" if unit == "s" else f"{rate:,.0f}"
-        print(f"| {name} | {rate_text} | {unit} | {p99_text} | {ratio} |")
+        used = f"{cpu[name][0]:,.0f} + {cpu[name][1]:,.0f}" if name in cpu else "–"
+        print(f"| {name} | {rate_text} | {unit} | {p99_text} | {ratio} | {used} |")
 
 
 if __name__ == "__main__":

@@ -113,3 +113,28 @@ def run_wrk(
         "bad": bad + (int(errors.group(1)) if errors else 0),
         "timeouts": int(timeouts.group(1)) if timeouts else 0,
     }
+
+
+def cpu_seconds(pid: int, data_dir: Path) -> tuple[float, float]:
+    """CPU time (user + system) used so far by the server's own processes (supervisor,
+    API workers, trainer) and by PostgreSQL's: per-request CPU drifts far less than
+    throughput on a shared VM, so it is what small changes are compared by."""
+    import psutil
+
+    ours = postgres = 0.0
+    root = psutil.Process(pid)
+    processes = [root, *root.children(recursive=True)]
+    for proc in psutil.process_iter(["cmdline"]):  # the embedded server runs detached
+        if str(data_dir) in " ".join(proc.info["cmdline"] or ()) and proc not in processes:
+            processes += [proc, *proc.children(recursive=True)]
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            # with the exited children it reaped (PostgreSQL's backends come and go), so a
+            # process that ends during a measurement does not take its CPU time with it
+            used = t.user + t.system + t.children_user + t.children_system
+            if "postgres" in proc.name():
+                postgres += used
+            else:
+                ours += used
+    return ours, postgres
