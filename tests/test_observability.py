@@ -14,8 +14,10 @@ from gql.server.observability import JsonFormatter
 async def test_metrics_count_operations_algorithms_models_and_cache(client, gql):
     await seed(gql)
     await gql("query Probe { items(first: 1) { nodes { itemId } } }")
-    await gql(RECOMMEND, {"u": "scifi-fan-1", "n": 5})
-    await gql(RECOMMEND, {"u": "scifi-fan-2", "n": 5})
+    # named: the default blend's weights are learned, and may leave an algorithm out
+    both = [{"name": "collaborative"}, {"name": "item_knn"}]
+    await gql(RECOMMEND, {"u": "scifi-fan-1", "n": 5, "a": both})
+    await gql(RECOMMEND, {"u": "scifi-fan-2", "n": 5, "a": both})
     await gql("query Broken { item(id: 1) { nope } }", expect_errors=True)
     resp = await client.get("/metrics")
     assert resp.status == 200
