@@ -182,12 +182,18 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/graphql"
         trivial = run_wrk(wrk, url, LUA_TRIVIAL, args.seconds)
         rows_out.append(("`{ __typename }`", trivial["rps"], "req/s", trivial["p99"]))
-        before = cpu_seconds(server.pid, data_dir)
-        took, n = asyncio.run(send_all(url, ITEMS, item_batches, args.clients))
-        after = cpu_seconds(server.pid, data_dir)
+
+        def send(label: str, query: str, batches: list[dict], unit: str) -> tuple[float, int]:
+            """Send ``batches``; their rate and CPU per 1,000 rows go under ``label``."""
+            before = cpu_seconds(server.pid, data_dir)
+            took, n = asyncio.run(send_all(url, query, batches, args.clients))
+            after = cpu_seconds(server.pid, data_dir)
+            cpu[label] = (1e6 * (after[0] - before[0]) / n, 1e6 * (after[1] - before[1]) / n)
+            rows_out.append((label, n / took, unit, None))
+            return took, n
+
         label = f"`itemsBulkUpsert`, {args.item_batch:,} items with {args.dims}-d embeddings"
-        cpu[label] = (1e6 * (after[0] - before[0]) / n, 1e6 * (after[1] - before[1]) / n)
-        rows_out.append((label, n / took, "items/s", None))
+        took, n = send(label, ITEMS, item_batches, "items/s")
         # the vector index is built in the background once the load pauses: wait for it,
         # so that the events below are measured without it, and count it separately
         socket_dir = str(args.data_dir.resolve() / "pgdata")
@@ -195,12 +201,8 @@ def main() -> None:
         rows_out.append(("… seconds until the vector index build began", waited, "s", None))
         rows_out.append(("… seconds the build took (in the background)", build, "s", None))
         rows_out.append(("… items/s counting the build", n / (took + build), "items/s", None))
-        before = cpu_seconds(server.pid, data_dir)
-        took, n = asyncio.run(send_all(url, EVENTS, event_batches, args.clients))
-        after = cpu_seconds(server.pid, data_dir)
-        label = f"`interactionsRecord`, {args.event_batch:,}-event batches"
-        cpu[label] = (1e6 * (after[0] - before[0]) / n, 1e6 * (after[1] - before[1]) / n)
-        rows_out.append((label, n / took, "events/s", None))
+        send(f"`interactionsRecord`, {args.event_batch:,}-event batches", EVENTS,
+             event_batches, "events/s")  # fmt: skip
         lua = LUA_ONE.replace("QUERY", json.dumps(ONE))  # inside a '…' Lua string
         lua = lua.replace("ITEMS", str(args.items))
         one = run_wrk(wrk, url, lua, args.seconds)

@@ -60,8 +60,8 @@ def _reject_constant(name: str) -> object:
 
 
 def _decode_slowly(data: str | bytes) -> object:
-    """The standard library's decoder, for what orjson refuses: it names the error of an
-    invalid body, and takes what orjson alone refuses (integers beyond 64 bits)."""
+    """The standard library's decoder, for what ``json_codec`` does not give orjson: it
+    names the error of an invalid body, and keeps integers beyond 64 bits exact."""
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     return json.loads(text, parse_constant=_reject_constant)
 
@@ -210,10 +210,10 @@ class RecographView(GraphQLView[Context, None]):
             self.metrics.cache.labels("responses", "miss" if cached is None else "hit").inc()
         if cached is not None:
             run.close()
-            return ExecutionResult(data=json.loads(cached), errors=None)
+            return ExecutionResult(data=json_codec.loads(cached), errors=None)
         result = await run
         if not result.errors and result.data is not None:
-            body = json.dumps(result.data).encode()
+            body = json_codec.dumps(result.data).encode()
             if len(body) <= MAX_RESPONSE_BYTES:
                 await cache.store(context.tenant, key, stamp, body)
         return result
