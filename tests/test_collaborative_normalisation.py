@@ -68,3 +68,30 @@ def test_full_sharpening_takes_the_popularity_direction_out():
         popular = np.sqrt(model.item_degree)
         scores = model.graph_scores(sp.csr_matrix(popular[None, :]))[0]
         np.testing.assert_allclose(scores, kept * popular, atol=1e-3 * popular.max())
+
+
+def test_the_low_rank_part_through_the_users_is_the_low_rank_part():
+    """With few users and many items the low-rank part goes through the users (R̃ᵀ M R̃
+    instead of VᵀV): the scores must be the definition's, ``β r D^-1/2 VᵀV D^1/2``."""
+    config = {**CONFIG, "ideal_weight": 0.3}
+    few_users = planted_data(users_per_cluster=10, items_per_cluster=100)  # 30 × 300
+    model = Collaborative(config)
+    model.fit(few_users)
+    assert model.user_projection is not None  # the route under test is the one taken
+    positions = np.searchsorted(model.item_ids, [1000, 1003, 2005])
+    r = np.zeros(len(model.item_ids))
+    r[positions] = 1.0  # equal weights: the scale cancels below
+    got = model.score(history([1000, 1003, 2005]))
+    assert got is not None
+    pref = preference_matrix(few_users, None)
+    di = np.asarray(pref.sum(0)).ravel().astype(np.float64)
+    vt = model.vt.astype(np.float64)
+    inv_sqrt = np.divide(1.0, np.sqrt(di), out=np.zeros_like(di), where=di > 0)
+    low = 0.3 * ((r * inv_sqrt) @ vt.T @ vt) * np.sqrt(di)
+    want = item_item(pref, r, 0.5, 0.5) + low
+    np.testing.assert_allclose(got / got.max(), want / want.max(), rtol=1e-4, atol=1e-6)
+    assert np.abs(low).max() > 0.1 * np.abs(want).max()  # the part under test counts
+    # many users for the items: the low-rank product itself
+    many = Collaborative(config)
+    many.fit(planted_data())  # 90 × 60
+    assert many.user_projection is None
