@@ -30,7 +30,8 @@ class ItemToItem(Algorithm):
     def score(self, query: Query) -> Scores | None:
         if not len(query) or self.weights.nnz == 0:
             return None
-        return self.score_batch([query])[0]
+        row = self.score_batch([query])[0]
+        return row if np.isfinite(row).any() else None  # none of its items has weights
 
     def score_batch(self, queries: Sequence[Query]) -> np.ndarray:
         h = history_matrix(queries, self.item_ids, self.half_life_days())
