@@ -103,18 +103,18 @@ class Ease(ItemToItem):
         self.head_share = float(used[head].sum() / max(used.sum(), 1))
         self.fitted_items = len(head)
         if len(head) == 0:
-            weights = sp.csr_matrix((0, 0), dtype=np.float32)
+            none = np.zeros(0, np.int64)
+            self.weights = sp.csr_matrix(
+                (np.zeros(0, np.float32), (none, none)), shape=(n, n), dtype=np.float32
+            )
         else:
             x = pref[:, head].tocsr() if len(head) < n else pref
             if self.config.autotune:
                 self._autotune(x)
-            weights = self._solve(x)
-        if len(head) < n:  # back into the whole catalogue's positions
-            weights = weights.tocoo()
-            weights = sp.csr_matrix(
-                (weights.data, (head[weights.row], head[weights.col])), shape=(n, n)
+            fitted = self._solve(x).tocoo()  # back into the whole catalogue's positions
+            self.weights = sp.csr_matrix(
+                (fitted.data, (head[fitted.row], head[fitted.col])), shape=(n, n)
             )
-        self.weights = weights.astype(np.float32)
         self._prepare()
         self.fitted = True
 
