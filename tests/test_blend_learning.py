@@ -58,6 +58,21 @@ def test_the_validation_split_holds_out_only_training_events_of_some_users():
     assert validation_split(planted_data(users_per_cluster=10)) is None  # too few users
 
 
+def test_events_without_times_are_validated_as_offline_splits_are_made():
+    """A share of *every* user's events is held out (the graph thins as in a LightGCN-style
+    test split), and a bounded number of them are scored."""
+    data = planted_data(users_per_cluster=40, events_per_user=10)  # 120 users
+    some = validation_split(data, fraction=0.2, max_users=60)
+    every = validation_split(data, fraction=0.2, max_users=60, every_user=True)
+    assert some is not None and every is not None
+    assert len(some[1]) == len(every[1]) == 60  # the users scored
+    counts = [np.bincount(split[0].event_users, minlength=split[0].n_users)
+              for split in (some, every)]
+    # 10 events each: a few users keep 8 in one, every user keeps 8 in the other
+    assert (counts[0] == 10).sum() == 60 and (counts[1] == 8).all()
+    assert len(every[0].event_users) == len(data.event_users) - 2 * 120
+
+
 TRAINED = """mutation { modelTrain(input: {}) { models { algorithm version report }
   userErrors { code } } }"""
 
