@@ -149,3 +149,14 @@ class Search:
     @property
     def best_score(self) -> float:
         return self.score(self.best)
+
+    def report(self, start: Mapping[str, Any], users: int, started: float) -> dict[str, Any]:
+        """What a model records of its search (shown in ``algorithms { metrics }``)."""
+        return {
+            "chosen": self.best,
+            "validation_recall@20": round(self.best_score, 4),
+            "validation_recall@20_before": round(self.score(start), 4),
+            "validation_users": users,
+            "settings_tried": len(self.tried),
+            "seconds": round(time.monotonic() - started, 2),
+        }

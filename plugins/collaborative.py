@@ -259,14 +259,7 @@ class Collaborative(Algorithm):
                 "sharpen": SHARPENINGS,
             }
         )
-        self.tuning = {
-            "chosen": best,
-            "validation_recall@20": round(search.best_score, 4),
-            "validation_recall@20_before": round(search.score(start), 4),
-            "validation_users": len(split.users),
-            "settings_tried": len(search.tried),
-            "seconds": round(time.monotonic() - started, 2),
-        }
+        self.tuning = search.report(start, len(split.users), started)
         self.config = self.config.model_copy(
             update={
                 "rank": max(1, int(best["rank"])) if best["rank"] else c.rank,

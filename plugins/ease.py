@@ -164,14 +164,7 @@ class Ease(ItemToItem):
             if search.best is not start or time.monotonic() >= search.deadline:
                 break
         best = search.best
-        self.tuning = {
-            "chosen": best,
-            "validation_recall@20": round(search.best_score, 4),
-            "validation_recall@20_before": round(search.score(start), 4),
-            "validation_users": len(split.users),
-            "settings_tried": len(search.tried),
-            "seconds": round(time.monotonic() - started, 2),
-        }
+        self.tuning = search.report(start, len(split.users), started)
         self.config = self.config.model_copy(update={"l2": float(best["l2"])})
 
     def report(self) -> dict[str, Any]:
