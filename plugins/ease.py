@@ -65,10 +65,13 @@ class EaseConfig(AlgorithmConfig):
     autotune: bool = training_field(
         True,
         description="Choose l2 on a validation split of the tenant's events at each training "
-        "(a few trial fits around the setting, in single precision).",
+        "(a few trial fits stepping away from the setting).",
     )
     autotune_budget: float = training_field(
-        3.0, ge=1.5, description="Training with the search takes about this many times one fit."
+        4.0,
+        ge=1.5,
+        description="Training with the search takes about this many times one fit (a trial "
+        "costs one fit: 4 lets the search halve λ three times).",
     )
     random_state: int = training_field(0, description="Seed of the validation split.")
     # bounded for any caller of modelTrain: the fit's memory grows as items² (MovieLens'
@@ -119,8 +122,13 @@ class Ease(ItemToItem):
         self.fitted = True
 
     def _solve(self, x: sp.csr_matrix) -> sp.csr_matrix:
-        """The pruned weights, a block of rows at a time (one items × items array in all)."""
-        inverse = ease_inverse(x, self.config.l2, self.config.dropout, np.float64)
+        """The pruned weights, a block of rows at a time (one items × items array in all).
+        Single precision: on MovieLens 6 s instead of 16, scores within 10⁻⁵ of double
+        precision's and the same top 20s; double only where single cannot factor."""
+        try:
+            inverse = ease_inverse(x, self.config.l2, self.config.dropout, np.float32)
+        except np.linalg.LinAlgError:
+            inverse = ease_inverse(x, self.config.l2, self.config.dropout, np.float64)
         diagonal = np.diag(inverse).copy()
         n = len(inverse)
         blocks = []
@@ -134,7 +142,7 @@ class Ease(ItemToItem):
         """Score held-out items of a validation split (Recall@20, as ``collaborative``'s
         search) for ridge strengths stepping away from the configured one, each step kept
         only when it wins by two standard errors over the validation users; the last kept
-        becomes this model's ``l2``. Trial fits are in single precision (half a fit's time)."""
+        becomes this model's ``l2``."""
         c = self.config
         started = time.monotonic()
         split = holdout_split(pref, seed=c.random_state)
@@ -151,8 +159,8 @@ class Ease(ItemToItem):
         start = {"l2": c.l2}
         search = Search(evaluate, 0.0, start)
         incumbent = search.per_user(start)
-        # a full fit is in double precision: about two trials
-        search.deadline = started + (c.autotune_budget - 1) * 2 * (time.monotonic() - started)
+        # a trial costs about what a fit does
+        search.deadline = started + (c.autotune_budget - 1) * (time.monotonic() - started)
         for factor in L2_STEPS:  # halve while that wins; if the first halving lost, double
             l2 = c.l2
             while time.monotonic() < search.deadline:
@@ -185,7 +193,7 @@ def ease_inverse(
 ) -> np.ndarray:
     """P = (XᵀX + Λ)⁻¹ with Λ_ii = l2 + dropout / (1 − dropout) · (XᵀX)_ii, in one items ×
     items array: LAPACK works on it in place, as it is symmetric (its transpose is the
-    column-major array LAPACK wants). float32 halves the time, for the search's trial fits."""
+    column-major array LAPACK wants). float32 takes less than half float64's time."""
     gram = (x.T @ x).astype(dtype).toarray()
     diagonal = np.diag(gram).copy()
     gram[np.diag_indices_from(gram)] += l2 + dropout / (1.0 - dropout) * diagonal
