@@ -178,7 +178,7 @@ class Ease(ItemToItem):
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {"weights_per_item": self.config.keep, "l2": self.config.l2}
         fitted = getattr(self, "fitted_items", len(self.item_ids))
-        if fitted < len(self.item_ids):
+        if len(self.item_ids) > self.config.max_items:  # not when a few items go unused
             out["items_fitted"] = (
                 f"the {fitted} most used of {len(self.item_ids)} "
                 f"({getattr(self, 'head_share', 1.0):.0%} of the events)"

@@ -34,6 +34,7 @@ def test_the_weights_are_the_closed_form(dropout):
     assert np.allclose(np.diag(want), 0.0, atol=1e-9)  # the constraint diag B = 0
     assert np.allclose(model.weights.toarray(), want, atol=1e-5)
     assert not np.allclose(want, closed_form(data, 3.0, dropout + 0.25), atol=1e-3)
+    assert "items_fitted" not in model.report()  # the whole catalogue is within the limit
 
 
 def sequels(n_users: int = 1000, n_pairs: int = 150, per_user: int = 4, seed: int = 0):
