@@ -216,7 +216,7 @@ class Collaborative(Algorithm):
         if split is None:
             self.tuning = {"skipped": "too few users with two or more items"}
             return False
-        self._fit_graph_filter(split.train)
+        self._fit_graph_filter(split.train, to_serve=False)
         one_fit = time.monotonic() - started
         seen = split.train[split.users]
         # sparse all the way: a dense (validation users × all users) step would not fit
@@ -270,7 +270,9 @@ class Collaborative(Algorithm):
         )
         return True
 
-    def _fit_graph_filter(self, pref: sp.csr_matrix) -> None:
+    def _fit_graph_filter(self, pref: sp.csr_matrix, *, to_serve: bool = True) -> None:
+        """The filter's arrays for ``pref``; ``to_serve`` False: for the search, which
+        scores through the singular vectors directly and needs no user-side route."""
         du = np.asarray(pref.sum(axis=1)).ravel()
         di = np.asarray(pref.sum(axis=0)).ravel()
         norm = (sp.diags(_inv_sqrt(du)) @ pref @ sp.diags(_inv_sqrt(di))).astype(np.float32)
@@ -301,7 +303,7 @@ class Collaborative(Algorithm):
             )
         self._start = None
         self.vt = np.ascontiguousarray(self.vt, dtype=np.float32)
-        self._prepare()
+        self._prepare(to_serve)
 
     def _fit_als(self, pref: sp.csr_matrix) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -327,7 +329,7 @@ class Collaborative(Algorithm):
         out = c.alpha * (np.log1p(values) if c.confidence == "log" else values)
         return out.astype(np.float32)
 
-    def _prepare(self) -> None:
+    def _prepare(self, to_serve: bool = True) -> None:
         if self.config.method == "als":
             y = self.item_factors
             self.gram = (y.T @ y).astype(np.float64)  # YᵀY, shared by every fold-in
@@ -337,7 +339,7 @@ class Collaborative(Algorithm):
             self.in_scale = _inv_sqrt(d).astype(np.float32)
             self.out_scale = np.sqrt(d).astype(np.float32)
             self.vt_t = np.ascontiguousarray(self.vt.T)  # a transposed view would be copied
-            self.user_projection = self._user_side_projection()
+            self.user_projection = self._user_side_projection() if to_serve else None
             self.trained_exponent = self.config.popularity_exponent
             self.boost = self._boost(self.trained_exponent)
 
