@@ -96,6 +96,12 @@ def validation_split(
     return train, held
 
 
+def _holdout_name(newest: bool, *, every_user: bool) -> str:
+    if newest:
+        return "newest events"
+    return "random events of every user" if every_user else "random events"
+
+
 class CandidateTable:
     """Every validation user's candidates from every member, as one padded array, so that
     a weighting is scored for all users with one product and one partial sort (the blend
@@ -241,11 +247,7 @@ def learn_blend(
             "validation_users": len(users),
             "trials": tried,
             "changed": changed,
-            "validation": "newest events"
-            if newest
-            else "random events of every user"
-            if not timed
-            else "random events",
+            "validation": _holdout_name(newest, every_user=not timed),
             "seconds": round(time.monotonic() - started, 2),
         },
     )
