@@ -101,7 +101,7 @@ class CollaborativeConfig(AlgorithmConfig):
     half_life_days: float | None = training_field(
         None, gt=0, description="Age at which an event counts half; None: no time decay."
     )
-    random_state: int = training_field(42)
+    random_state: int = training_field(42, ge=0, le=2**32 - 1, description="Seed.")
 
 
 #: the values the automatic selection tries (GF-CF's own settings among them: β 0.3, no

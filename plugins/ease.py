@@ -73,7 +73,9 @@ class EaseConfig(AlgorithmConfig):
         description="Training with the search takes about this many times one fit (a trial "
         "costs one fit: 4 lets the search halve λ three times).",
     )
-    random_state: int = training_field(0, description="Seed of the validation split.")
+    random_state: int = training_field(
+        0, ge=0, le=2**32 - 1, description="Seed of the validation split."
+    )
     # bounded for any caller of modelTrain: the fit's memory grows as items² (MovieLens'
     # 9,742: 1.5 GiB; 15,000: ~3.6 GiB)
     max_items: int = training_field(

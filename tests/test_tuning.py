@@ -120,3 +120,13 @@ async def test_training_chooses_collaborative_settings_and_records_them(gql):
     assert "autotune" not in collaborative["metrics"]
     assert collaborative["modelConfig"]["rank"] == 7
     assert collaborative["modelConfig"]["popularity_exponent"] == 0.15
+
+
+async def test_a_seed_numpy_cannot_take_is_a_config_error_not_a_fault(gql):
+    await seed(gql, train=False)
+    for name in ("collaborative", "ease"):
+        bad = {"name": name, "config": {"random_state": -1}}
+        res = await gql(TRAIN, {"i": {"algorithms": [name], "configs": [bad]}})
+        errors = res["modelTrain"]["userErrors"]
+        assert [e["code"] for e in errors] == ["INVALID_CONFIG"], errors
+        assert "random_state" in errors[0]["message"]
